@@ -1,0 +1,42 @@
+"""Liveness, readiness and the version: what load balancers and clients probe."""
+import logging
+
+from flask import Blueprint, jsonify
+from peewee import PeeweeException
+
+from app import db
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("health", __name__)
+
+# The Ollama API level this server implements; Codex refuses below 0.13.4.
+OLLAMA_API_VERSION = "0.13.5"
+
+
+@bp.route("/", methods=["GET", "HEAD"])
+def root():
+    return "Ollama is running", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@bp.get("/api/version")
+def version():
+    return jsonify({"version": OLLAMA_API_VERSION})
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    try:
+        pending = db.pending_migrations()
+    except (PeeweeException, OSError) as exc:
+        log.warning("readiness check failed: database: %s", exc.__class__.__name__)
+        return jsonify({"status": "unavailable", "reason": "database unreachable"}), 503
+    if pending:
+        return jsonify({"status": "unavailable",
+                        "reason": f"schema not current: pending {', '.join(pending)}"}), 503
+    return jsonify({"status": "ok"})

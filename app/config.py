@@ -1,0 +1,91 @@
+"""Settings, read once from RELAY_* environment variables and validated.
+
+Every setting has a default that works on a fresh machine; production
+overrides them through the environment (systemd's EnvironmentFile, Ansible).
+"""
+import os
+
+
+class ConfigError(Exception):
+    """A setting has a value the relay cannot run with."""
+
+
+def _text(value):
+    return value.strip()
+
+
+def _positive_int(value):
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def _positive_float(value):
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+def _non_negative_int(value):
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be zero or a positive integer")
+    return number
+
+
+def _flag(value):
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _list(value):
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+# name -> (parser, default). Defaults are strings so they pass the same parser.
+SETTINGS = {
+    "RELAY_INSTANCE_PATH": (_text, "instance"),
+    "RELAY_DATABASE_URL": (_text, ""),
+    "RELAY_DATABASE_MAX_CONNECTIONS": (_positive_int, "20"),
+    "RELAY_AUTO_MIGRATE": (_flag, "true"),
+    "RELAY_SECRET_KEY": (_list, ""),
+    "RELAY_REMOTE_ALLOWLIST": (_list, ""),
+    "RELAY_MAX_BODY_BYTES": (_positive_int, str(32 * 1024 * 1024)),
+    "RELAY_CONNECT_TIMEOUT": (_positive_float, "10"),
+    "RELAY_READ_TIMEOUT": (_positive_float, "300"),
+    "RELAY_HTTPS_PROXY": (_text, ""),
+    "RELAY_CA_BUNDLE": (_text, ""),
+    "RELAY_TRUSTED_PROXIES": (_non_negative_int, "0"),
+    "RELAY_RESPONSES_MAX_AGE_DAYS": (_positive_int, "30"),
+    "RELAY_LOG_LEVEL": (_text, "INFO"),
+}
+
+
+def load(overrides=None, environ=None):
+    """Build the settings dict from the environment, then `overrides`.
+
+    Overrides may hold parsed values (tests pass Python objects) or strings.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    settings = {}
+    for name, (parse, default) in SETTINGS.items():
+        if name in overrides and not isinstance(overrides[name], str):
+            settings[name] = overrides[name]
+            continue
+        raw = overrides.get(name, environ.get(name, default))
+        try:
+            settings[name] = parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}={raw!r}: {exc}") from None
+    settings["RELAY_INSTANCE_PATH"] = os.path.abspath(settings["RELAY_INSTANCE_PATH"])
+    if not settings["RELAY_DATABASE_URL"]:
+        path = os.path.join(settings["RELAY_INSTANCE_PATH"], "relay.sqlite3")
+        settings["RELAY_DATABASE_URL"] = "sqlite:///" + path
+    return settings

@@ -1,0 +1,103 @@
+"""The database: one DatabaseProxy, opened from RELAY_DATABASE_URL, migrated on start."""
+import contextlib
+import fcntl
+import logging
+import os
+import zlib
+from urllib.parse import urlsplit
+
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from playhouse import db_url
+from playhouse.migrations import Runner
+
+import migrations
+
+log = logging.getLogger(__name__)
+
+database = DatabaseProxy()
+
+MIGRATIONS_DIR = os.path.dirname(migrations.__file__)
+
+# Concurrent gevent workers share one SQLite file: WAL lets readers run
+# beside the writer, and the busy timeout makes writers wait instead of fail.
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "busy_timeout": 10000,
+    "synchronous": "normal",
+    "foreign_keys": 1,
+}
+
+# A fixed key for pg_advisory_lock, so every host migrating one database
+# serialises on the same lock.
+_PG_MIGRATION_LOCK = zlib.crc32(b"ollama-relay migrations")
+
+# Plain postgresql:// URLs are pooled too: a gateway that opens a server
+# connection per request falls over under load, and nobody asks for that.
+_POOLED_SCHEMES = {"postgres": "postgresql+pool", "postgresql": "postgresql+pool"}
+
+
+def open_database(url, max_connections=20):
+    """Open (lazily) the database that `url` names, with our tuning applied."""
+    scheme, _, rest = url.partition("://")
+    scheme = _POOLED_SCHEMES.get(scheme, scheme)
+    url = f"{scheme}://{rest}"
+    if scheme.startswith("sqlite"):
+        path = urlsplit(url).path[1:]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return db_url.connect(url, pragmas=SQLITE_PRAGMAS, timeout=10)
+    if scheme.endswith("+pool"):
+        return db_url.connect(url, max_connections=max_connections,
+                              stale_timeout=300, timeout=10)
+    return db_url.connect(url)
+
+
+def init_app(app):
+    database.initialize(open_database(app.config["RELAY_DATABASE_URL"],
+                                      app.config["RELAY_DATABASE_MAX_CONNECTIONS"]))
+    if app.config["RELAY_AUTO_MIGRATE"]:
+        upgrade()
+
+    # peewee connects on first use; closing after every request returns
+    # pooled connections and keeps streams (which outlive the view
+    # function) from holding one for minutes.
+    @app.teardown_appcontext
+    def close_connection(exc):
+        if not database.is_closed():
+            database.close()
+
+
+@contextlib.contextmanager
+def _migration_lock():
+    db = database.obj
+    if isinstance(db, PostgresqlDatabase):
+        db.execute_sql("SELECT pg_advisory_lock(%s)", (_PG_MIGRATION_LOCK,))
+        try:
+            yield
+        finally:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (_PG_MIGRATION_LOCK,))
+    elif isinstance(db, SqliteDatabase) and db.database not in ("", ":memory:"):
+        with open(db.database + ".migrate-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
+
+
+def upgrade():
+    """Apply pending migrations; returns their names. Safe to run concurrently."""
+    with database.connection_context(), _migration_lock():
+        applied = Runner(database.obj, MIGRATIONS_DIR).up()
+    for name in applied:
+        log.info("applied migration %s", name)
+    return applied
+
+
+def pending_migrations():
+    """Names of migrations not yet applied (empty when the schema is current)."""
+    with database.connection_context():
+        return [m.name for m in Runner(database.obj, MIGRATIONS_DIR).status()
+                if m.applied is None and m.path is not None]

@@ -1,0 +1,90 @@
+"""Error types and the two error shapes (Ollama's /api, OpenAI's /v1)."""
+import logging
+
+from flask import jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class RelayError(Exception):
+    """An error with a status and a message meant for the client."""
+
+    status = 500
+    openai_type = "api_error"
+
+    def __init__(self, message, status=None, param=None, code=None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.param = param
+        self.code = code
+
+
+class BadRequest(RelayError):
+    status = 400
+    openai_type = "invalid_request_error"
+
+
+class NotFound(RelayError):
+    status = 404
+    openai_type = "not_found_error"
+
+
+class ModelNotFound(NotFound):
+    def __init__(self, name):
+        super().__init__(f"model '{name}' not found", param="model", code="model_not_found")
+
+
+class UpstreamError(RelayError):
+    """The remote answered with an error, or could not be reached."""
+
+    status = 502
+
+
+def openai_error_body(error):
+    return {"error": {"message": error.message, "type": error.openai_type,
+                      "param": error.param, "code": error.code}}
+
+
+def ollama_error_body(error):
+    return {"error": error.message}
+
+
+def _is_openai_surface():
+    return request.path.startswith("/v1/")
+
+
+def error_response(error):
+    body = openai_error_body(error) if _is_openai_surface() else ollama_error_body(error)
+    return jsonify(body), error.status
+
+
+def _from_http_exception(exc):
+    messages = {
+        404: f"{request.path} not found",
+        405: f"method {request.method} not allowed on {request.path}",
+        413: "request body too large (the limit is set by RELAY_MAX_BODY_BYTES)",
+    }
+    message = messages.get(exc.code) or exc.description or exc.name
+    error = RelayError(message, status=exc.code)
+    if exc.code == 400:
+        error.openai_type = "invalid_request_error"
+    elif exc.code == 404:
+        error.openai_type = "not_found_error"
+    return error
+
+
+def init_app(app):
+    app.register_error_handler(RelayError, error_response)
+
+    @app.errorhandler(HTTPException)
+    def http_exception(exc):
+        return error_response(_from_http_exception(exc))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        # The traceback goes to the log; the client gets no internals.
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(RelayError("internal server error"))

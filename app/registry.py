@@ -1,0 +1,180 @@
+"""The model registry: create, resolve, copy and delete remote models, and
+describe them the way Ollama's and OpenAI's model APIs do.
+
+No view returns a RemoteModel row as it is: every description is built here,
+and none of them carries the API key.
+"""
+import datetime
+import hashlib
+import json
+
+from flask import current_app
+from peewee import fn
+
+from app.errors import BadRequest, ModelNotFound
+from app.models import RemoteModel, utcnow
+from app.remotes.policy import RemoteHostRefused
+from app.schemas.base import normalize_model_name
+
+# Every remote model can be asked for tools and thinking; whether it uses
+# them is the provider's business. Vision depends on the provider, so it is
+# not promised.
+CAPABILITIES = ["completion", "tools", "thinking"]
+
+_REPLACED_FIELDS = [RemoteModel.remote_model, RemoteModel.remote_host,
+                    RemoteModel.remote_type, RemoteModel.api_key, RemoteModel.system,
+                    RemoteModel.parameters, RemoteModel.parent_model, RemoteModel.digest,
+                    RemoteModel.created_at, RemoteModel.modified_at]
+
+
+def keyring():
+    return current_app.extensions["relay.keyring"]
+
+
+def host_policy():
+    return current_app.extensions["relay.policy"]
+
+
+def resolve(name):
+    """The RemoteModel called `name` (with or without its tag), or 404."""
+    normal = normalize_model_name(name)
+    model = normal and RemoteModel.get_or_none(RemoteModel.name == normal)
+    if model is None:
+        raise ModelNotFound(name)
+    return model
+
+
+def _digest(fields):
+    # Identifies the configuration, like a manifest digest. The key is left
+    # out: a hash of a secret is a way to test guesses against it.
+    public = {k: v for k, v in fields.items() if k not in ("api_key", "name")}
+    text = json.dumps(public, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _upsert(fields):
+    # One statement: a replaced model is never seen half-written or absent.
+    fields = dict(fields, digest=_digest(fields), created_at=utcnow(), modified_at=utcnow())
+    (RemoteModel.insert(**fields)
+     .on_conflict(conflict_target=[RemoteModel.name], preserve=_REPLACED_FIELDS)
+     .execute())
+    return RemoteModel.get(RemoteModel.name == fields["name"])
+
+
+def create(spec):
+    """Create or replace a model from a loaded CreateSchema payload."""
+    name, source = spec["model"], spec.get("from_")
+    if spec.get("remote_host"):
+        if not source:
+            raise BadRequest("invalid request: from: the remote model id is required "
+                             "with remote_host (e.g. \"from\": \"qwen-plus\")", param="from")
+        try:
+            host_policy().check(spec["remote_host"])
+        except RemoteHostRefused as exc:
+            raise BadRequest(str(exc), param="remote_host") from None
+        key = spec.get("remote_api_key")
+        fields = {
+            "remote_model": source,
+            "remote_host": spec["remote_host"].rstrip("/"),
+            "remote_type": spec["remote_type"],
+            "api_key": keyring().encrypt(key) if key else None,
+            "system": spec.get("system"),
+            "parameters": spec.get("parameters") or {},
+            "parent_model": None,
+        }
+    elif source:
+        parent = RemoteModel.get_or_none(RemoteModel.name == normalize_model_name(source))
+        if parent is None:
+            raise BadRequest(
+                f"model '{source}' not found: without remote_host, \"from\" must name an "
+                f"existing model (this server runs no local weights)", param="from")
+        # A derived model copies its parent's remote, as an Ollama model
+        # built FROM another copies its layers.
+        fields = {
+            "remote_model": parent.remote_model,
+            "remote_host": parent.remote_host,
+            "remote_type": parent.remote_type,
+            "api_key": parent.api_key,
+            "system": spec["system"] if spec.get("system") is not None else parent.system,
+            "parameters": {**parent.parameters, **(spec.get("parameters") or {})},
+            "parent_model": parent.name,
+        }
+    else:
+        raise BadRequest("invalid request: remote_host: required (or \"from\" naming an "
+                         "existing model); this server runs no local weights",
+                         param="remote_host")
+    return _upsert(dict(fields, name=normalize_model_name(name)))
+
+
+def copy(source, destination):
+    original = resolve(source)
+    fields = {field.name: getattr(original, field.name) for field in _REPLACED_FIELDS}
+    return _upsert(dict(fields, name=normalize_model_name(destination)))
+
+
+def delete(name):
+    normal = normalize_model_name(name)
+    if not normal or not RemoteModel.delete().where(RemoteModel.name == normal).execute():
+        raise ModelNotFound(name)
+
+
+def all_models():
+    return list(RemoteModel.select().order_by(fn.LOWER(RemoteModel.name)))
+
+
+def _timestamp(value):
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _details(model):
+    return {"parent_model": model.parent_model or "", "format": "", "family": "",
+            "families": None, "parameter_size": "", "quantization_level": ""}
+
+
+def tags_entry(model):
+    return {
+        "name": model.name,
+        "model": model.name,
+        "remote_model": model.remote_model,
+        "remote_host": model.remote_host,
+        "modified_at": _timestamp(model.modified_at),
+        "size": 0,
+        "digest": model.digest.split(":", 1)[1],
+        "details": _details(model),
+    }
+
+
+def _parameter_lines(parameters):
+    for key, value in sorted(parameters.items()):
+        for item in value if isinstance(value, list) else [value]:
+            yield f"{key} {json.dumps(item) if isinstance(item, str) else item}"
+
+
+def show(model):
+    parameters = "\n".join(_parameter_lines(model.parameters))
+    modelfile = [f'# Modelfile generated by "ollama show"', f"FROM {model.remote_model}"]
+    if model.system:
+        modelfile.append(f'SYSTEM """{model.system}"""')
+    modelfile += [f"PARAMETER {line}" for line in _parameter_lines(model.parameters)]
+    body = {
+        "modelfile": "\n".join(modelfile) + "\n",
+        "parameters": parameters,
+        "template": "",
+        "details": _details(model),
+        "model_info": {"general.architecture": "remote",
+                       "general.basename": model.remote_model},
+        "capabilities": CAPABILITIES,
+        "remote_model": model.remote_model,
+        "remote_host": model.remote_host,
+        "remote_type": model.remote_type,
+        "modified_at": _timestamp(model.modified_at),
+    }
+    if model.system:
+        body["system"] = model.system
+    return body
+
+
+def openai_model(model):
+    created = model.created_at.replace(tzinfo=datetime.timezone.utc)
+    return {"id": model.name, "object": "model", "created": int(created.timestamp()),
+            "owned_by": "library"}

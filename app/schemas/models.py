@@ -1,0 +1,66 @@
+"""Payloads of Ollama's model management API (/api/create, show, copy, ...)."""
+from urllib.parse import urlsplit
+
+from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
+
+from app.schemas.base import BaseSchema, ModelName
+
+REMOTE_TYPES = ("ollama", "openai")
+
+
+class ModelRefSchema(BaseSchema):
+    """Any request that names one model: ollama-python sends `model`, curl
+    users and older clients `name`."""
+
+    model = ModelName()
+    name = ModelName()
+
+    @validates_schema
+    def names_a_model(self, data, **kwargs):
+        if "model" not in data and "name" not in data:
+            raise ValidationError("Missing data for required field.", "model")
+
+    @post_load
+    def name_is_model(self, data, **kwargs):
+        data.setdefault("model", data.get("name"))
+        return data
+
+
+class CreateSchema(ModelRefSchema):
+    from_ = fields.String(data_key="from", validate=validate.Length(min=1, max=255))
+    remote_host = fields.String(validate=validate.Length(min=1, max=2048))
+    remote_type = fields.String(load_default="ollama", validate=validate.OneOf(REMOTE_TYPES))
+    remote_api_key = fields.String(allow_none=True, validate=validate.Length(max=4096))
+    system = fields.String(allow_none=True)
+    parameters = fields.Dict(keys=fields.String(), allow_none=True)
+    stream = fields.Boolean(load_default=True)
+    # Ollama builds local models from these; this server has no local weights.
+    files = fields.Raw()
+    adapters = fields.Raw()
+    quantize = fields.Raw()
+
+    @validates("remote_host")
+    def remote_host_is_url(self, value, **kwargs):
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError("must be an http(s) URL such as "
+                                  "https://api.openai.com/v1")
+        if parts.username or parts.password:
+            raise ValidationError("must not contain credentials: "
+                                  "send the key as remote_api_key")
+        if parts.fragment:
+            raise ValidationError("must not contain a #fragment")
+        try:
+            parts.port
+        except ValueError:
+            raise ValidationError("has an invalid port") from None
+
+    @validates("files", "adapters", "quantize")
+    def no_local_weights(self, value, data_key, **kwargs):
+        raise ValidationError("this server runs no local weights: create a remote "
+                              "model with remote_host instead")
+
+
+class CopySchema(BaseSchema):
+    source = ModelName(required=True)
+    destination = ModelName(required=True)

@@ -1,0 +1,93 @@
+"""Fixtures: the app on each database (`app`, `client`), real servers (`relay`)."""
+import os
+import uuid
+from urllib.parse import quote
+
+import pytest
+from cryptography.fernet import Fernet
+
+from app import create_app
+from tests.servers import GunicornServer
+
+PG_URL = os.environ.get("RELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# CI sets this so that a missing PostgreSQL fails the run instead of skipping.
+PG_REQUIRED = os.environ.get("RELAY_TEST_REQUIRE_POSTGRES") == "1"
+
+SECRET_KEY = Fernet.generate_key().decode()
+
+
+def _postgres_reachable():
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+        return True
+    except Exception:
+        return False
+
+
+_PG_UP = None
+
+
+def postgres_schema_url():
+    """A URL whose connections live in a fresh schema, and a function to drop it."""
+    global _PG_UP
+    if _PG_UP is None:
+        _PG_UP = _postgres_reachable()
+    if not _PG_UP:
+        if PG_REQUIRED:
+            pytest.fail(f"PostgreSQL required but unreachable at {PG_URL}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}")
+    import psycopg
+
+    schema = "relay_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+
+    def drop():
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+    url = f"{PG_URL}?options={quote('-csearch_path=' + schema)}"
+    return url, drop
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/relay.sqlite3"
+        return
+    url, drop = postgres_schema_url()
+    yield url
+    drop()
+
+
+@pytest.fixture
+def settings(database_url, tmp_path):
+    return {
+        "RELAY_DATABASE_URL": database_url,
+        "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
+        "RELAY_SECRET_KEY": SECRET_KEY,
+        # The fake upstreams listen on loopback.
+        "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+    }
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def relay(settings, tmp_path):
+    """The relay under gunicorn with gevent workers, on a free loopback port."""
+    server = GunicornServer(settings, tmp_path)
+    yield server
+    server.stop()
