@@ -74,10 +74,18 @@ def settings(database_url, tmp_path):
 
 
 @pytest.fixture
-def app(settings):
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    yield app
+def make_app(settings):
+    """create_app() on this test's database, with settings overridden."""
+    def make(**overrides):
+        app = create_app(dict(settings, **overrides))
+        app.config["TESTING"] = True
+        return app
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Real servers for end-to-end tests: the relay under gunicorn."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,7 +51,10 @@ class GunicornServer:
             return handle.read()
 
     def stop(self):
-        self.process.terminate()
+        # QUIT: immediate shutdown. TERM would wait for idle keep-alive
+        # connections of the clients under test; tests of graceful stops
+        # send their own signal.
+        self.process.send_signal(signal.SIGQUIT)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:

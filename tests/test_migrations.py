@@ -1,0 +1,56 @@
+"""Schema migrations: `ollama-relay db upgrade`, concurrent starts, up and down."""
+import os
+import subprocess
+import sys
+
+from playhouse.migrations import Runner
+
+from app import db
+
+CLI = os.path.join(os.path.dirname(sys.executable), "ollama-relay")
+
+
+def run_cli(settings, *args):
+    env = dict(os.environ, **{k: str(v) for k, v in settings.items()})
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_db_upgrade_applies_then_reports_current(settings):
+    first = run_cli(settings, "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "applied: 0001_initial"
+    again = run_cli(settings, "db", "upgrade")
+    assert again.returncode == 0 and again.stdout.strip() == "schema is current"
+
+
+def test_concurrent_upgrades_apply_each_migration_once(settings, app):
+    # `app` already migrated this database; start from nothing instead.
+    with app.app_context():
+        Runner(db.database.obj, db.MIGRATIONS_DIR).down()
+        assert db.pending_migrations() == ["0001_initial"]
+    env = dict(os.environ, **{k: str(v) for k, v in settings.items()})
+    procs = [subprocess.Popen([CLI, "db", "upgrade"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in outputs]
+    assert sorted(out.strip() for out, _ in outputs) == (
+        ["applied: 0001_initial"] + ["schema is current"] * 5)
+    with app.app_context():
+        assert db.pending_migrations() == []
+
+
+def test_every_migration_goes_down_and_up_again(app):
+    with app.app_context():
+        runner = Runner(db.database.obj, db.MIGRATIONS_DIR)
+        names = [m.name for m in runner.status()]
+        assert runner.down(target=names[0]) == list(reversed(names))
+        assert not db.database.table_exists("remote_model")
+        assert runner.up() == names
+        assert db.database.table_exists("remote_model")
+
+
+def test_cli_reports_a_bad_setting_with_exit_code_2(settings):
+    result = run_cli(dict(settings, RELAY_DATABASE_MAX_CONNECTIONS="many"), "db", "upgrade")
+    assert result.returncode == 2
+    assert "RELAY_DATABASE_MAX_CONNECTIONS" in result.stderr
+    assert "Traceback" not in result.stderr
