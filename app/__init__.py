@@ -5,6 +5,7 @@ from flask import Flask
 
 from app import config, db, errors
 from app.crypto import keyring_from_settings
+from app.remotes.http import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
 
 
@@ -34,11 +35,13 @@ def configure_logging(app):
 
 def open_services(app):
     app.extensions["relay.keyring"] = keyring_from_settings(app.config)
-    app.extensions["relay.policy"] = RemoteHostPolicy(app.config["RELAY_REMOTE_ALLOWLIST"])
+    policy = RemoteHostPolicy(app.config["RELAY_REMOTE_ALLOWLIST"])
+    app.extensions["relay.policy"] = policy
+    app.extensions["relay.http"] = RemoteHTTP(app.config, policy)
 
 
 def register_blueprints(app):
-    from app.api import health, models, openai
+    from app.api import health, models, ollama, openai
 
-    for module in (health, models, openai):
+    for module in (health, models, ollama, openai):
         app.register_blueprint(module.bp)

@@ -7,11 +7,13 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+_OPENAI_TYPES = {400: "invalid_request_error", 404: "not_found_error"}
+
+
 class RelayError(Exception):
     """An error with a status and a message meant for the client."""
 
     status = 500
-    openai_type = "api_error"
 
     def __init__(self, message, status=None, param=None, code=None):
         super().__init__(message)
@@ -21,15 +23,17 @@ class RelayError(Exception):
         self.param = param
         self.code = code
 
+    @property
+    def openai_type(self):
+        return _OPENAI_TYPES.get(self.status, "api_error")
+
 
 class BadRequest(RelayError):
     status = 400
-    openai_type = "invalid_request_error"
 
 
 class NotFound(RelayError):
     status = 404
-    openai_type = "not_found_error"
 
 
 class ModelNotFound(NotFound):
@@ -67,13 +71,7 @@ def _from_http_exception(exc):
         405: f"method {request.method} not allowed on {request.path}",
         413: "request body too large (the limit is set by RELAY_MAX_BODY_BYTES)",
     }
-    message = messages.get(exc.code) or exc.description or exc.name
-    error = RelayError(message, status=exc.code)
-    if exc.code == 400:
-        error.openai_type = "invalid_request_error"
-    elif exc.code == 404:
-        error.openai_type = "not_found_error"
-    return error
+    return RelayError(messages.get(exc.code) or exc.description or exc.name, status=exc.code)
 
 
 def init_app(app):

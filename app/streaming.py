@@ -1,7 +1,14 @@
-"""Framing for streamed answers: NDJSON (Ollama) and server-sent events (OpenAI)."""
+"""Streamed answers: framing (NDJSON for Ollama, SSE for OpenAI) and the relay
+loop that runs an upstream stream through a converter to the client."""
 import json
+import logging
+import socket
 
-from flask import Response
+from flask import Response, request
+
+from app.errors import UpstreamError
+
+log = logging.getLogger(__name__)
 
 
 def _dumps(obj):
@@ -12,22 +19,84 @@ def ndjson_line(obj):
     return (_dumps(obj) + "\n").encode()
 
 
-def sse_event(obj, event=None):
-    head = f"event: {event}\n" if event else ""
-    return (f"{head}data: {_dumps(obj)}\n\n").encode()
+def sse_data(obj):
+    """One SSE event; a string is sent as it is (`[DONE]`)."""
+    text = obj if isinstance(obj, str) else _dumps(obj)
+    return f"data: {text}\n\n".encode()
 
 
-SSE_DONE = b"data: [DONE]\n\n"
+def sse_event(obj):
+    """A named SSE event, as the Responses API sends them (`event: <type>`)."""
+    return f"event: {obj['type']}\ndata: {_dumps(obj)}\n\n".encode()
+
+
+def _watch_client(environ, on_gone):
+    """Call `on_gone` when the client closes its connection, even while the
+    upstream is silent (a model thinking for a minute sends nothing, and a
+    client that gave up would otherwise keep a paid generation running).
+
+    Only under gunicorn's gevent worker, which hands us the socket; the
+    watcher peeks, so it never consumes a byte of a next request.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is None or "gevent" not in type(sock).__module__:
+        return None
+    import gevent
+
+    def watch():
+        try:
+            data = sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            data = b""
+        if not data:
+            on_gone()
+
+    return gevent.spawn(watch)
+
+
+def relay(upstream, converter, frame):
+    """Yield the framed output of `converter` for each item of `upstream`, as
+    each arrives.
+
+    A failure after the first byte can no longer change the status, so it
+    becomes the converter's in-band error. The upstream response is closed in
+    every case: at the end, when the client goes away while we wait on the
+    upstream (the watcher), or while we write (gunicorn then closes this
+    generator, which raises GeneratorExit at the pending yield).
+    """
+    return _relay(upstream, converter, frame, request.environ)
+
+
+def _relay(upstream, converter, frame, environ):
+    watcher = _watch_client(environ, upstream.close)
+    try:
+        try:
+            for item in upstream:
+                for out in converter.feed(item):
+                    yield frame(out)
+            outs = converter.finish()
+        except UpstreamError as exc:
+            log.warning("stream from %s failed: %s", upstream.host, exc.message)
+            outs = converter.fail(exc.message)
+        except Exception:
+            log.exception("stream from %s failed in the relay", upstream.host)
+            outs = converter.fail("internal error while relaying the stream")
+        for out in outs:
+            yield frame(out)
+    finally:
+        if watcher is not None:
+            # Dead before the worker reads the next request on this socket.
+            watcher.kill()
+        upstream.close()
+
 
 # nginx would otherwise buffer a stream until it ends.
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def ndjson_response(lines):
-    """A streamed response of already framed NDJSON lines."""
     return Response(lines, mimetype="application/x-ndjson", headers=_STREAM_HEADERS)
 
 
 def sse_response(events):
-    """A streamed response of already framed SSE events."""
     return Response(events, mimetype="text/event-stream", headers=_STREAM_HEADERS)

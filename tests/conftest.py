@@ -7,6 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app import create_app
+from tests.fake_upstream import FakeUpstream
 from tests.servers import GunicornServer
 
 PG_URL = os.environ.get("RELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -99,3 +100,49 @@ def relay(settings, tmp_path):
     server = GunicornServer(settings, tmp_path)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def upstream_server():
+    server = FakeUpstream()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def upstream(upstream_server):
+    """The fake OpenAI-compatible upstream, with no queued replies or records."""
+    upstream_server.reset()
+    yield upstream_server
+    upstream_server.release.set()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory):
+    """One relay under gunicorn (SQLite) shared by the chat tests: they
+    create the models they use, so no test depends on another's."""
+    workdir = tmp_path_factory.mktemp("gateway")
+    server = GunicornServer({
+        "RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
+        "RELAY_INSTANCE_PATH": str(workdir / "instance"),
+        "RELAY_SECRET_KEY": SECRET_KEY,
+        "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+        "RELAY_READ_TIMEOUT": "3",
+    }, workdir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def remote_model(gateway, upstream):
+    """create(name, **fields): a model on the gateway pointing at the fake upstream."""
+    import requests
+
+    def create(name="remote", remote_type="openai", path="/v1", **fields):
+        body = {"name": name, "from": "remote-model", "remote_type": remote_type,
+                "remote_host": upstream.url + path, "remote_api_key": "sk-test-key-123456",
+                "stream": False, **fields}
+        response = requests.post(gateway.url + "/api/create", json=body, timeout=10)
+        assert response.status_code == 200, response.text
+        return name
+    return create

@@ -1,9 +1,25 @@
-"""OpenAI-compatible surface: /v1/models (chat completions join later)."""
+"""OpenAI-compatible surface: /v1/models, /v1/chat/completions, /v1/embeddings."""
 from flask import Blueprint, jsonify
 
 from app import registry
+from app.convert import passthrough
+from app.convert.options import fill_defaults, with_system
+from app.remotes import remote_for
+from app.remotes.ollama import OllamaRemote
+from app.schemas.base import json_body, load
+from app.schemas.openai import ChatCompletionSchema, EmbeddingsSchema
+from app.streaming import relay, sse_data, sse_response
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
+
+_chat = ChatCompletionSchema()
+_embeddings = EmbeddingsSchema()
+
+
+def _chat_remote(model):
+    remote = remote_for(model)
+    # A remote Ollama has its own OpenAI-compatible endpoints.
+    return remote.openai() if isinstance(remote, OllamaRemote) else remote
 
 
 @bp.get("/models")
@@ -15,3 +31,27 @@ def list_models():
 @bp.get("/models/<path:model>")
 def get_model(model):
     return jsonify(registry.openai_model(registry.resolve(model)))
+
+
+@bp.post("/chat/completions")
+def chat_completions():
+    body = load(_chat, json_body())
+    model = registry.resolve(body["model"])
+    remote = _chat_remote(model)
+    request = fill_defaults(
+        dict(body, model=model.remote_model, messages=with_system(body["messages"], model.system)),
+        model.parameters)
+    if body.get("stream"):
+        upstream = remote.chat_stream(request)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        converter = passthrough.ChatChunks(body["model"], include_usage)
+        return sse_response(relay(upstream, converter, sse_data))
+    return jsonify(passthrough.completion(remote.chat(request), body["model"]))
+
+
+@bp.post("/embeddings")
+def embeddings():
+    body = load(_embeddings, json_body())
+    model = registry.resolve(body["model"])
+    answer = _chat_remote(model).embeddings(dict(body, model=model.remote_model))
+    return jsonify(dict(answer, model=body["model"]))

@@ -1,0 +1,89 @@
+"""Streams relayed in the remote's own format, relabelled with the local model name.
+
+Used where client and remote speak the same API: /v1/chat/completions to an
+OpenAI-compatible remote, /api/chat to a remote Ollama.
+"""
+import time
+
+DONE = "[DONE]"
+INCOMPLETE = "the remote's stream ended before the answer was complete"
+
+
+def openai_error(message):
+    return {"error": {"message": message, "type": "api_error", "param": None, "code": None}}
+
+
+def _choices(choices, part):
+    # Providers leave out keys OpenAI's schema requires (DashScope sends no
+    # `refusal`, some no `index` or `logprobs`); clients validating
+    # strictly need them, null where there is nothing to say.
+    out = []
+    for index, choice in enumerate(choices or []):
+        choice = {"index": index, "finish_reason": None, "logprobs": None, **choice}
+        inner = dict(choice.get(part) or {})
+        if part == "message":
+            inner = {"role": "assistant", "content": None, "refusal": None, **inner}
+        out.append(dict(choice, **{part: inner}))
+    return out
+
+
+def completion(body, model):
+    """A non-streaming Chat Completions answer under the local model name."""
+    return {"id": "chatcmpl-relay", "object": "chat.completion", "created": int(time.time()),
+            **body, "model": model, "choices": _choices(body.get("choices"), "message")}
+
+
+class ChatChunks:
+    """Chat Completions chunks, relabelled; usage only for clients that asked.
+
+    The relay always asks the remote for usage (to count tokens), so chunks
+    carry a `usage` key the client may not expect, and a last usage-only
+    chunk with no choices.
+    """
+
+    def __init__(self, model, include_usage):
+        self.model = model
+        self.include_usage = include_usage
+        self.finished = False
+        self.usage = None
+
+    def feed(self, chunk):
+        self.usage = chunk.get("usage") or self.usage
+        if any(c.get("finish_reason") for c in chunk.get("choices") or []):
+            self.finished = True
+        if not self.include_usage:
+            if not chunk.get("choices"):
+                return []
+            chunk = {k: v for k, v in chunk.items() if k != "usage"}
+        return [dict(chunk, model=self.model, choices=_choices(chunk.get("choices"), "delta"))]
+
+    def finish(self):
+        if not self.finished:
+            return self.fail(INCOMPLETE)
+        return [DONE]
+
+    def fail(self, message):
+        return [openai_error(message)]
+
+
+class OllamaLines:
+    """A remote Ollama's NDJSON lines, relabelled and marked with their remote."""
+
+    def __init__(self, model, name):
+        self.labels = {"model": name, "remote_model": model.remote_model,
+                       "remote_host": model.remote_host}
+        self.done = False
+        self.usage = None
+
+    def feed(self, line):
+        if line.get("done"):
+            self.done = True
+            self.usage = {"prompt_tokens": line.get("prompt_eval_count", 0),
+                          "completion_tokens": line.get("eval_count", 0)}
+        return [dict(line, **self.labels)]
+
+    def finish(self):
+        return [] if self.done else self.fail(INCOMPLETE)
+
+    def fail(self, message):
+        return [{"error": message}]

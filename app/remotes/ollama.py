@@ -1,0 +1,48 @@
+"""A remote Ollama server: its native /api endpoints, and its /v1 for OpenAI clients."""
+from app.errors import UpstreamError
+from app.remotes.openai import OpenAIRemote
+from app.remotes.streams import RemoteStream, ndjson_items
+
+
+class OllamaRemote:
+    def __init__(self, http, base_url, api_key=None):
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._key = api_key
+
+    def openai(self):
+        """Ollama's own OpenAI-compatible endpoints, for /v1 requests."""
+        return OpenAIRemote(self._http, self._base + "/v1", self._key)
+
+    def _post(self, endpoint, body, stream):
+        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
+        response = self._http.request("POST", f"{self._base}/api/{endpoint}", json=body,
+                                      headers=headers, stream=stream, secret=self._key,
+                                      check=False)
+        if response.status_code in (404, 405) and not _ollama_error(response):
+            response.close()
+            raise UpstreamError(
+                "this server cannot run this remote model: the remote host does not "
+                "speak Ollama's API. If it is an OpenAI-compatible endpoint, create the "
+                "model with \"remote_type\": \"openai\"")
+        self._http.check(response, self._key)
+        return response
+
+    def call(self, endpoint, body):
+        """A non-streaming call to /api/{endpoint}."""
+        return self._http.json(self._post(endpoint, dict(body, stream=False), stream=False))
+
+    def stream(self, endpoint, body):
+        """A streaming call to /api/{endpoint}; the status is checked before returning."""
+        response = self._post(endpoint, dict(body, stream=True), stream=True)
+        return RemoteStream(response, ndjson_items, self._http.timeout)
+
+
+def _ollama_error(response):
+    # Ollama answers an unknown model with 404 and {"error": "..."}; a server
+    # that is not Ollama answers /api/chat with its own 404 page.
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("error"), str)

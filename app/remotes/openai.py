@@ -1,0 +1,66 @@
+"""An OpenAI-compatible remote: Chat Completions and embeddings at remote_host."""
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from app.remotes.streams import RemoteStream, sse_items
+
+_AZURE_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
+# OpenAI's own API rejects parameters it does not know; these are sampling
+# options other providers (vLLM, DashScope, Ollama) accept.
+_NON_OPENAI_OPTIONS = ("top_k",)
+
+
+def is_azure(host):
+    return (host or "").lower().endswith(_AZURE_SUFFIXES)
+
+
+class OpenAIRemote:
+    def __init__(self, http, base_url, api_key=None, azure_api_version=None):
+        self._http = http
+        self._key = api_key
+        parts = urlsplit(base_url)
+        self._base = parts._replace(path=parts.path.rstrip("/"), query="")
+        # A query string in remote_host (Azure's api-version, a gateway's
+        # routing key) is kept on every call.
+        self._query = parse_qsl(parts.query, keep_blank_values=True)
+        self.azure = is_azure(parts.hostname)
+        if self.azure and not any(k == "api-version" for k, _ in self._query):
+            self._query.append(("api-version", azure_api_version))
+        self.strict_openai = self.azure or parts.hostname == "api.openai.com"
+
+    def url(self, endpoint):
+        path = f"{self._base.path}/{endpoint}"
+        return urlunsplit(self._base._replace(path=path, query=urlencode(self._query)))
+
+    def _headers(self):
+        if not self._key:
+            return {}
+        if self.azure:
+            return {"api-key": self._key}
+        return {"Authorization": f"Bearer {self._key}"}
+
+    def prepare(self, body):
+        """Drop what this provider is known to refuse."""
+        if self.strict_openai:
+            for name in _NON_OPENAI_OPTIONS:
+                body.pop(name, None)
+        return body
+
+    def _post(self, endpoint, body, stream=False):
+        return self._http.request("POST", self.url(endpoint), json=self.prepare(body),
+                                  headers=self._headers(), stream=stream, secret=self._key)
+
+    def chat(self, body):
+        body = {k: v for k, v in body.items() if k != "stream_options"}
+        return self._http.json(self._post("chat/completions", dict(body, stream=False)))
+
+    def chat_stream(self, body):
+        """Send a streaming chat request; the status is checked before returning."""
+        body = dict(body, stream=True)
+        # Usage is always asked for: the relay counts tokens even when the
+        # client does not want them (it is removed for such clients).
+        body["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
+        response = self._post("chat/completions", body, stream=True)
+        return RemoteStream(response, sse_items, self._http.timeout)
+
+    def embeddings(self, body):
+        return self._http.json(self._post("embeddings", body))
