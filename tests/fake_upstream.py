@@ -21,6 +21,7 @@ class Recorded:
     headers: dict
     body: object
     host: str = ""
+    peer: tuple = ()
 
 
 @dataclass
@@ -116,7 +117,7 @@ class FakeUpstream:
             body = raw
         recorded = Recorded(handler.command, parts.path, parse_qs(parts.query),
                             {k.lower(): v for k, v in handler.headers.items()}, body,
-                            host=parts.netloc)
+                            host=parts.netloc, peer=handler.client_address)
         self.requests.append(recorded)
         self._send(handler, self._next_reply(recorded))
 
@@ -221,6 +222,8 @@ def text_stream(*pieces, reasoning=(), reasoning_field="reasoning_content",
 
 def default_reply(recorded):
     body = recorded.body if isinstance(recorded.body, dict) else {}
+    if recorded.path.startswith("/api/"):
+        return ollama_reply(recorded.path[len("/api/"):], body)
     if recorded.path.endswith("/chat/completions"):
         if body.get("stream"):
             return Reply(sse=text_stream("Hello", " from", " upstream"))
@@ -233,8 +236,6 @@ def default_reply(recorded):
                                      "embedding": [0.1, 0.2, 0.3]}
                                     for i in range(len(inputs))],
                            "usage": {"prompt_tokens": 4, "total_tokens": 4}})
-    if recorded.path.startswith("/api/"):
-        return ollama_reply(recorded.path[len("/api/"):], body)
     return Reply(status=404, json={"error": {"message": f"no route {recorded.path}",
                                              "type": "invalid_request_error"}})
 

@@ -212,10 +212,13 @@ def test_embeddings(gateway, remote_model, upstream):
     remote_model()
     answer = sdk(gateway).embeddings.create(model="remote", input=["a", "b"])
     assert [d.embedding for d in answer.data] == [[0.1, 0.2, 0.3]] * 2
+    validate(answer.model_dump(), "CreateEmbeddingResponse")
     assert upstream.last.path == "/v1/embeddings"
-    assert upstream.last.body == {"model": "remote-model", "input": ["a", "b"],
-                                  "encoding_format": "base64"} or \
-        upstream.last.body["input"] == ["a", "b"]
+    assert (upstream.last.body["model"], upstream.last.body["input"]) == ("remote-model", ["a", "b"])
+
+    remote_model("far", remote_type="ollama", path="")
+    sdk(gateway).embeddings.create(model="far", input="a")
+    assert upstream.last.path == "/v1/embeddings"
 
 
 def test_upstream_answer_that_is_not_json(gateway, remote_model, upstream):

@@ -149,3 +149,13 @@ def test_azure_deployment_url_gets_api_key_header_and_api_version(relay_with, up
                    name="o3")
     requests.post(relay.url + "/v1/chat/completions", json={"model": model, **CHAT})
     assert upstream.last.query == {"api-version": ["2025-04-01-preview"]}
+
+
+def test_upstream_connections_are_pooled(relay_with, upstream):
+    relay = relay_with()  # one worker: every call goes out from the same pool
+    model = create(relay, upstream.url + "/v1")
+    for _ in range(3):
+        requests.post(relay.url + "/v1/chat/completions", json={"model": model, **CHAT})
+        requests.post(relay.url + "/api/chat", json={"model": model, "stream": False, **CHAT})
+    assert len(upstream.requests) == 6
+    assert len({r.peer for r in upstream.requests}) == 1
