@@ -41,7 +41,7 @@ def open_services(app):
 
 
 def register_blueprints(app):
-    from app.api import health, models, ollama, openai
+    from app.api import health, models, ollama, openai, responses
 
-    for module in (health, models, ollama, openai):
+    for module in (health, models, ollama, openai, responses):
         app.register_blueprint(module.bp)

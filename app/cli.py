@@ -32,6 +32,22 @@ def db_upgrade():
     click.echo("applied: " + ", ".join(applied) if applied else "schema is current")
 
 
+@cli.group("responses")
+def responses_group():
+    """Stored Responses API responses."""
+
+
+@responses_group.command("prune")
+def responses_prune():
+    """Delete stored responses older than RELAY_RESPONSES_MAX_AGE_DAYS."""
+    from flask import current_app
+
+    from app import responses_store
+
+    pruned = responses_store.prune(current_app.config["RELAY_RESPONSES_MAX_AGE_DAYS"])
+    click.echo(f"pruned {pruned} expired responses")
+
+
 def main():
     try:
         cli.main(prog_name="ollama-relay")

@@ -44,3 +44,19 @@ class RemoteModel(BaseModel):
 
     class Meta:
         table_name = "remote_model"
+
+
+class StoredResponse(BaseModel):
+    """A Responses API response kept for previous_response_id and GET /v1/responses."""
+    id = CharField(max_length=64, primary_key=True)
+    model = CharField(max_length=255)
+    previous_response_id = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+    input_items = JSONField()
+    # The conversation so far as chat messages (without instructions, which
+    # are never carried over), so a follow-up needs no rebuilding.
+    history = JSONField()
+    response = JSONField()
+
+    class Meta:
+        table_name = "stored_response"

@@ -54,7 +54,7 @@ def _watch_client(environ, on_gone):
     return gevent.spawn(watch)
 
 
-def relay(upstream, converter, frame):
+def relay(upstream, converter, frame, head=()):
     """Yield the framed output of `converter` for each item of `upstream`, as
     each arrives.
 
@@ -63,13 +63,16 @@ def relay(upstream, converter, frame):
     every case: at the end, when the client goes away while we wait on the
     upstream (the watcher), or while we write (gunicorn then closes this
     generator, which raises GeneratorExit at the pending yield).
+    `head` is what goes out before the upstream's first item.
     """
-    return _relay(upstream, converter, frame, request.environ)
+    return _relay(upstream, converter, frame, head, request.environ)
 
 
-def _relay(upstream, converter, frame, environ):
+def _relay(upstream, converter, frame, head, environ):
     watcher = _watch_client(environ, upstream.close)
     try:
+        for out in head:
+            yield frame(out)
         try:
             for item in upstream:
                 for out in converter.feed(item):

@@ -16,7 +16,7 @@ _chat = ChatCompletionSchema()
 _embeddings = EmbeddingsSchema()
 
 
-def _chat_remote(model):
+def chat_remote(model):
     remote = remote_for(model)
     # A remote Ollama has its own OpenAI-compatible endpoints.
     return remote.openai() if isinstance(remote, OllamaRemote) else remote
@@ -37,7 +37,7 @@ def get_model(model):
 def chat_completions():
     body = load(_chat, json_body())
     model = registry.resolve(body["model"])
-    remote = _chat_remote(model)
+    remote = chat_remote(model)
     request = fill_defaults(
         dict(body, model=model.remote_model, messages=with_system(body["messages"], model.system)),
         model.parameters)
@@ -53,5 +53,5 @@ def chat_completions():
 def embeddings():
     body = load(_embeddings, json_body())
     model = registry.resolve(body["model"])
-    answer = _chat_remote(model).embeddings(dict(body, model=model.remote_model))
+    answer = chat_remote(model).embeddings(dict(body, model=model.remote_model))
     return jsonify(dict(answer, model=body["model"]))

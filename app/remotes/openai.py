@@ -7,6 +7,7 @@ _AZURE_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 # OpenAI's own API rejects parameters it does not know; these are sampling
 # options other providers (vLLM, DashScope, Ollama) accept.
 _NON_OPENAI_OPTIONS = ("top_k",)
+_EFFORT_FALLBACK = {"minimal": "low", "xhigh": "high", "none": None}
 
 
 def is_azure(host):
@@ -39,10 +40,21 @@ class OpenAIRemote:
         return {"Authorization": f"Bearer {self._key}"}
 
     def prepare(self, body):
-        """Drop what this provider is known to refuse."""
+        """Adjust a chat request to what this provider is known to take."""
         if self.strict_openai:
             for name in _NON_OPENAI_OPTIONS:
                 body.pop(name, None)
+            # OpenAI's reasoning models refuse max_tokens and reasoning_content.
+            if "max_tokens" in body and "max_completion_tokens" not in body:
+                body["max_completion_tokens"] = body.pop("max_tokens")
+            if "messages" in body:
+                body["messages"] = [{k: v for k, v in m.items() if k != "reasoning_content"}
+                                    for m in body["messages"]]
+        elif body.get("reasoning_effort") in _EFFORT_FALLBACK:
+            # Other providers know low/medium/high only.
+            body["reasoning_effort"] = _EFFORT_FALLBACK[body["reasoning_effort"]]
+            if body["reasoning_effort"] is None:
+                del body["reasoning_effort"]
         return body
 
     def _post(self, endpoint, body, stream=False):

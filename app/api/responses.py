@@ -1,0 +1,102 @@
+"""OpenAI's Responses API over Chat Completions remotes: /v1/responses."""
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app import registry, responses_store
+from app.api.openai import chat_remote
+from app.convert import responses_request
+from app.convert.options import fill_defaults, with_system
+from app.convert.responses_items import page, resource_items
+from app.convert.responses_stream import ResponsesStream, completion_as_chunk
+from app.errors import BadRequest, RelayError
+from app.schemas.base import json_body, load
+from app.schemas.responses import CreateResponseSchema, InputItemsQuerySchema
+from app.streaming import relay, sse_event, sse_response
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("responses", __name__, url_prefix="/v1")
+
+_create = CreateResponseSchema()
+_input_items = InputItemsQuerySchema()
+
+
+class StoreFailed(Exception):
+    """The answer exists but could not be kept; details are in the log."""
+
+
+def _max_age():
+    return current_app.config["RELAY_RESPONSES_MAX_AGE_DAYS"]
+
+
+def _history(body, model):
+    """The chat messages of the stored conversation this request continues."""
+    previous_id = body.get("previous_response_id")
+    if not previous_id:
+        return []
+    previous = responses_store.get(previous_id, _max_age(), param="previous_response_id")
+    if previous.model != model.name:
+        raise BadRequest(f"previous_response_id '{previous_id}' belongs to a conversation "
+                         f"with model '{previous.model}', not '{model.name}'",
+                         param="previous_response_id")
+    return previous.history
+
+
+def _saver(body, model, history, turn):
+    """What to call, once the answer is complete, to store it (None: store nothing)."""
+    if not body["store"]:
+        return None
+    items = resource_items(body["input"])
+
+    def save(stream):
+        try:
+            responses_store.save(stream.id, model.name, body.get("previous_response_id"),
+                                 items, history + turn + [stream.assistant_message()],
+                                 stream.response)
+        except Exception:
+            log.exception("could not store response %s", stream.id)
+            raise StoreFailed("the response could not be stored") from None
+    return save
+
+
+@bp.post("/responses")
+def create_response():
+    body = load(_create, json_body())
+    model = registry.resolve(body["model"])
+    history = _history(body, model)
+    try:
+        chat, tool_names, turn = responses_request.chat_request(body, model.remote_model, history)
+    except responses_request.RequestProblem as problem:
+        raise BadRequest(problem.message, param=problem.param) from None
+    chat["messages"] = with_system(chat["messages"], model.system)
+    chat = fill_defaults(chat, model.parameters)
+    remote = chat_remote(model)
+    stream = ResponsesStream(body, body["model"], tool_names,
+                             on_complete=_saver(body, model, history, turn))
+    if body["stream"]:
+        upstream = remote.chat_stream(chat)
+        return sse_response(relay(upstream, stream, sse_event, head=stream.start()))
+    stream.feed(completion_as_chunk(remote.chat(chat)))
+    stream.finish()
+    if stream.response["status"] == "failed":
+        raise RelayError(stream.response["error"]["message"])
+    return jsonify(stream.response)
+
+
+@bp.get("/responses/<response_id>")
+def get_response(response_id):
+    return jsonify(responses_store.get(response_id, _max_age()).response)
+
+
+@bp.delete("/responses/<response_id>")
+def delete_response(response_id):
+    responses_store.delete(response_id)
+    return jsonify({"id": response_id, "object": "response", "deleted": True})
+
+
+@bp.get("/responses/<response_id>/input_items")
+def list_input_items(response_id):
+    query = load(_input_items, request.args.to_dict())
+    stored = responses_store.get(response_id, _max_age())
+    return jsonify(page(stored.input_items, query["limit"], query["order"], query.get("after")))

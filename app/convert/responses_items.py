@@ -1,0 +1,44 @@
+"""Input items as GET /v1/responses/{id}/input_items lists them: each with an id
+(and a status where the API has one), messages with their parts spelled out."""
+from app.convert.responses_stream import new_id
+
+_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
+           "reasoning": "rs"}
+
+
+def _parts(role, content):
+    if not isinstance(content, str):
+        return content
+    if role == "assistant":
+        return [{"type": "output_text", "text": content, "annotations": [], "logprobs": []}]
+    return [{"type": "input_text", "text": content}]
+
+
+def resource_items(items):
+    """The request's `input`, normalised for storage and listing."""
+    if isinstance(items, str):
+        items = [{"type": "message", "role": "user", "content": items}]
+    out = []
+    for item in items:
+        kind = item.get("type", "message")
+        resource = {"id": item.get("id") or new_id(_PREFIX.get(kind, "item")), "type": kind,
+                    **{k: v for k, v in item.items() if k not in ("id", "type")}}
+        if kind == "message":
+            resource["content"] = _parts(item.get("role"), item.get("content"))
+        if kind in ("message", "function_call", "function_call_output") or \
+                resource.get("role") == "assistant":
+            resource.setdefault("status", "completed")
+        out.append(resource)
+    return out
+
+
+def page(items, limit=20, order="desc", after=None):
+    """A page of `items` in OpenAI's list shape (cursor: the id of the last item seen)."""
+    ordered = list(reversed(items)) if order == "desc" else list(items)
+    if after is not None:
+        ids = [item["id"] for item in ordered]
+        ordered = ordered[ids.index(after) + 1:] if after in ids else []
+    data = ordered[:limit]
+    return {"object": "list", "data": data,
+            "first_id": data[0]["id"] if data else "", "last_id": data[-1]["id"] if data else "",
+            "has_more": len(ordered) > limit}

@@ -1,0 +1,220 @@
+"""A Responses API request as a Chat Completions request.
+
+Raises RequestProblem (message, param) for input a chat remote cannot take;
+the caller turns it into a 400 naming the parameter.
+"""
+import hashlib
+import json
+import re
+
+# Tools a Chat Completions remote cannot run. They are dropped unless the
+# request insists on one through tool_choice: Codex sends web_search with
+# every request, and refusing it would refuse Codex.
+HOSTED_TOOLS = {"web_search", "web_search_preview", "web_search_2025_08_26",
+                "web_search_preview_2025_03_11", "file_search", "code_interpreter",
+                "image_generation", "computer_use_preview", "computer_use", "mcp",
+                "local_shell", "shell", "apply_patch", "tool_search", "custom"}
+
+_SAFE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+class RequestProblem(Exception):
+    def __init__(self, message, param):
+        super().__init__(message)
+        self.message, self.param = message, param
+
+
+def flat_name(namespace, name):
+    """A namespaced tool's name as providers accept it: ^[a-zA-Z0-9_-]{1,64}$."""
+    joined = re.sub(r"[^a-zA-Z0-9_-]", "_", f"{namespace}__{name}" if namespace else name)
+    if _SAFE_NAME.match(joined):
+        return joined
+    digest = hashlib.sha256(joined.encode()).hexdigest()[:8]
+    return f"{joined[:55]}_{digest}"
+
+
+def _function_tool(tool, namespace=None):
+    function = {"name": flat_name(namespace, tool["name"])}
+    for key in ("description", "parameters", "strict"):
+        if tool.get(key) is not None:
+            function[key] = tool[key]
+    return {"type": "function", "function": function}
+
+
+def convert_tools(tools):
+    """(chat tools, {flat name: (namespace, name)}) for the tools a chat remote can run."""
+    chat_tools, names = [], {}
+    for index, tool in enumerate(tools or []):
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind == "function":
+            if not isinstance(tool.get("name"), str):
+                raise RequestProblem("function tools need a name", f"tools[{index}].name")
+            chat_tools.append(_function_tool(tool))
+            names[chat_tools[-1]["function"]["name"]] = (None, tool["name"])
+        elif kind == "namespace":
+            for inner in tool.get("tools") or []:
+                if inner.get("type", "function") == "function":
+                    chat_tools.append(_function_tool(inner, tool.get("name")))
+                    names[chat_tools[-1]["function"]["name"]] = (tool.get("name"), inner["name"])
+        elif kind not in HOSTED_TOOLS:
+            raise RequestProblem(f"unsupported tool type {kind!r}", f"tools[{index}].type")
+    return chat_tools, names
+
+
+def convert_tool_choice(choice):
+    if choice is None or choice in ("auto", "none", "required"):
+        return choice
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "function":
+        return {"type": "function", "function": {"name": flat_name(None, choice["name"])}}
+    if kind == "allowed_tools":
+        return choice.get("mode", "auto")
+    raise RequestProblem(f"tool_choice {kind!r} names a hosted tool that this remote (a Chat "
+                         f"Completions API) cannot run", "tool_choice")
+
+
+def _text(part):
+    return part.get("text") or part.get("refusal") or ""
+
+
+def _content(content, param):
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise RequestProblem("content must be a string or a list of parts", param)
+    parts = []
+    for index, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in ("input_text", "output_text", "text", "refusal"):
+            parts.append({"type": "text", "text": _text(part)})
+        elif kind == "input_image" and part.get("image_url"):
+            image = {"url": part["image_url"]}
+            if part.get("detail"):
+                image["detail"] = part["detail"]
+            parts.append({"type": "image_url", "image_url": image})
+        else:
+            raise RequestProblem(f"unsupported content part {kind!r} (a Chat Completions "
+                                 f"remote takes text and image URLs)", f"{param}[{index}].type")
+    if all(p["type"] == "text" for p in parts):
+        return "".join(p["text"] for p in parts)
+    return parts
+
+
+def _output_text(output, param):
+    """function_call_output's output: a string, or parts whose text is joined."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):
+        return "".join(_text(p) for p in output if isinstance(p, dict))
+    raise RequestProblem("output must be a string or a list of parts", param)
+
+
+def _reasoning_text(item):
+    pieces = [p.get("text", "") for p in (item.get("content") or item.get("summary") or [])]
+    return "\n".join(p for p in pieces if p)
+
+
+def convert_input(items, names_by_tool):
+    """Responses input items -> chat messages."""
+    if isinstance(items, str):
+        return [{"role": "user", "content": items}]
+    flat = {tool: flat for flat, tool in names_by_tool.items()}
+    messages, reasoning = [], None
+    for index, item in enumerate(items):
+        param = f"input[{index}]"
+        if not isinstance(item, dict):
+            raise RequestProblem("each input item must be an object", param)
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = item.get("role")
+            if role not in ("user", "assistant", "system", "developer"):
+                raise RequestProblem(f"unsupported role {role!r}", f"{param}.role")
+            message = {"role": "system" if role == "developer" else role,
+                       "content": _content(item.get("content"), f"{param}.content")}
+            if role == "assistant" and reasoning:
+                message["reasoning_content"], reasoning = reasoning, None
+            messages.append(message)
+        elif kind == "function_call":
+            for key in ("call_id", "name", "arguments"):
+                if not isinstance(item.get(key), str):
+                    raise RequestProblem(f"function_call needs a string {key}", f"{param}.{key}")
+            name = flat.get((item.get("namespace"), item["name"]),
+                            flat_name(item.get("namespace"), item["name"]))
+            call = {"id": item["call_id"], "type": "function",
+                    "function": {"name": name, "arguments": item["arguments"]}}
+            last = messages[-1] if messages else None
+            # Consecutive calls are one assistant turn in Chat Completions.
+            if last and last["role"] == "assistant" and (last.get("tool_calls") or not reasoning):
+                last.setdefault("tool_calls", []).append(call)
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            if reasoning:
+                messages[-1]["reasoning_content"], reasoning = reasoning, None
+        elif kind == "function_call_output":
+            if not isinstance(item.get("call_id"), str):
+                raise RequestProblem("function_call_output needs a string call_id",
+                                     f"{param}.call_id")
+            messages.append({"role": "tool", "tool_call_id": item["call_id"],
+                             "content": _output_text(item.get("output"), f"{param}.output")})
+        elif kind == "reasoning":
+            # Thinking models (DeepSeek, Qwen) want their reasoning back on
+            # the assistant turn it belongs to.
+            reasoning = _reasoning_text(item) or None
+        else:
+            raise RequestProblem(f"unsupported input item type {kind!r}", f"{param}.type")
+    return messages
+
+
+def _merge_leading_system(messages):
+    # Several chat templates (Qwen's among them) take one system message,
+    # first; Codex sends two developer messages up front.
+    head = []
+    while messages and messages[0]["role"] == "system" and isinstance(messages[0]["content"], str):
+        head.append(messages.pop(0)["content"])
+    return ([{"role": "system", "content": "\n\n".join(head)}] if head else []) + messages
+
+
+def _response_format(text):
+    fmt = (text or {}).get("format") or {}
+    kind = fmt.get("type")
+    if kind == "json_schema":
+        schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
+        return {"type": "json_schema", "json_schema": schema}
+    if kind == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+def chat_request(body, remote_model, history=()):
+    """(chat request, tool names map, this turn's chat messages)."""
+    tools, names = convert_tools(body.get("tools"))
+    turn = convert_input(body["input"], names)
+    messages = list(history) + turn
+    if body.get("instructions"):
+        messages.insert(0, {"role": "system", "content": body["instructions"]})
+    request = {"model": remote_model, "messages": _merge_leading_system(messages)}
+    if tools:
+        request["tools"] = tools
+        if body.get("parallel_tool_calls") is not None:
+            request["parallel_tool_calls"] = body["parallel_tool_calls"]
+    choice = convert_tool_choice(body.get("tool_choice"))
+    if choice is not None and (tools or choice == "none"):
+        request["tool_choice"] = choice
+    response_format = _response_format(body.get("text"))
+    if response_format:
+        request["response_format"] = response_format
+    effort = (body.get("reasoning") or {}).get("effort")
+    if effort:
+        request["reasoning_effort"] = effort
+    fields = {"max_output_tokens": "max_tokens", "temperature": "temperature",
+              "top_p": "top_p", "user": "user"}
+    for name, chat_name in fields.items():
+        if body.get(name) is not None:
+            request[chat_name] = body[name]
+    if "user" not in request and body.get("safety_identifier"):
+        request["user"] = body["safety_identifier"]
+    return request, names, turn
+
+
+def dumps_arguments(value):
+    return value if isinstance(value, str) else json.dumps(value)

@@ -1,0 +1,278 @@
+"""Chat Completions chunks -> Responses API events and the final Response.
+
+One ResponsesStream per response: it owns the response id, the output items
+and their indexes, and the event sequence numbers. A non-streaming answer is
+fed through it as a single chunk, so both paths build the same Response.
+"""
+import secrets
+import time
+
+from app.convert.responses_request import flat_name
+
+
+def new_id(prefix):
+    return f"{prefix}_{secrets.token_hex(24)}"
+
+
+def usage(chat_usage):
+    """Chat usage -> Responses usage, with the details the upstream reported."""
+    u = chat_usage or {}
+    prompt, completion = u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0
+    prompt_details = u.get("prompt_tokens_details") or {}
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {
+            # DeepSeek reports cache hits at the top level.
+            "cached_tokens": prompt_details.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0,
+            "cache_write_tokens": prompt_details.get("cache_write_tokens") or 0,
+        },
+        "output_tokens": completion,
+        "output_tokens_details": {
+            "reasoning_tokens": (u.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0,
+        },
+        "total_tokens": u.get("total_tokens") or prompt + completion,
+    }
+
+
+_REQUIRED_NULLABLE = {"error", "incomplete_details", "instructions", "temperature", "top_p"}
+
+
+def response_object(response_id, body, model, created_at, status, output, usage=None,
+                    error=None, incomplete_reason=None):
+    """A complete Response, echoing what the request set."""
+    reasoning = body.get("reasoning") or {}
+    response = {
+        "id": response_id, "object": "response", "created_at": created_at, "status": status,
+        "error": error,
+        "incomplete_details": {"reason": incomplete_reason} if incomplete_reason else None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": model, "output": output,
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": body.get("previous_response_id"),
+        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "store": body.get("store", True),
+        "temperature": body.get("temperature"),
+        "text": body.get("text") or {"format": {"type": "text"}},
+        "tool_choice": body.get("tool_choice") or "auto",
+        "tools": body.get("tools") or [],
+        "top_p": body.get("top_p"),
+        "truncation": body.get("truncation") or "disabled",
+        "usage": usage, "user": body.get("user"),
+        "metadata": body.get("metadata") or {},
+    }
+    # The schema wants these present even when null; the rest only when set.
+    return {k: v for k, v in response.items() if v is not None or k in _REQUIRED_NULLABLE}
+
+
+class _Item:
+    """An output item as it grows: reasoning, message or function_call."""
+
+    def __init__(self, kind, index, **fields):
+        self.kind, self.index, self.status = kind, index, "in_progress"
+        self.id = new_id({"reasoning": "rs", "message": "msg", "function_call": "fc"}[kind])
+        self.text = ""
+        self.call_id = fields.get("call_id")
+        self.name = fields.get("name")
+        self.namespace = fields.get("namespace")
+
+    def part(self):
+        if self.kind == "reasoning":
+            return {"type": "summary_text", "text": self.text}
+        return {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
+
+    def render(self):
+        status, closed = self.status, self.status != "in_progress"
+        if self.kind == "reasoning":
+            return {"id": self.id, "type": "reasoning",
+                    "summary": [self.part()] if closed else []}
+        if self.kind == "message":
+            return {"id": self.id, "type": "message", "role": "assistant", "status": status,
+                    "content": [self.part()] if closed else []}
+        item = {"id": self.id, "type": "function_call", "status": status,
+                "call_id": self.call_id, "name": self.name, "arguments": self.text}
+        if self.namespace:
+            item["namespace"] = self.namespace
+        return item
+
+
+class ResponsesStream:
+    def __init__(self, body, model, tool_names=None, response_id=None, on_complete=None):
+        self.body, self.model = body, model
+        # Called with this stream once the answer is complete and before the
+        # final event exists (the relay stores responses there); if it
+        # raises, the response fails with the exception's message.
+        self.on_complete = on_complete
+        self.id = response_id or new_id("resp")
+        self.created_at = int(time.time())
+        self.tool_names = tool_names or {}
+        self.sequence = 0
+        self.items = []        # every output item, in output_index order
+        self.open = None       # the reasoning or message item receiving text
+        self.calls = {}        # upstream tool-call index -> its item
+        self.finish_reason = None
+        self.chat_usage = None
+        self.response = None   # the final Response, once finished or failed
+
+    def _event(self, kind, **fields):
+        event = {"type": f"response.{kind}", "sequence_number": self.sequence, **fields}
+        self.sequence += 1
+        return event
+
+    def _snapshot(self, status, **extra):
+        return response_object(self.id, self.body, self.model, self.created_at, status,
+                               [item.render() for item in self.items], **extra)
+
+    def start(self):
+        response = self._snapshot("in_progress")
+        return [self._event("created", response=response),
+                self._event("in_progress", response=response)]
+
+    def _ref(self, item):
+        return {"item_id": item.id, "output_index": item.index}
+
+    def _add(self, kind, **fields):
+        item = _Item(kind, len(self.items), **fields)
+        self.items.append(item)
+        return item, [self._event("output_item.added", output_index=item.index,
+                                  item=item.render())]
+
+    def _open(self, kind):
+        """The open item of `kind`, opening it (and closing another) if needed."""
+        if self.open is not None and self.open.kind == kind:
+            return self.open, []
+        events = self._close_open()
+        self.open, events_added = self._add(kind)
+        events += events_added
+        if kind == "reasoning":
+            events.append(self._event("reasoning_summary_part.added", **self._ref(self.open),
+                                      summary_index=0, part=self.open.part()))
+        else:
+            events.append(self._event("content_part.added", **self._ref(self.open),
+                                      content_index=0, part=self.open.part()))
+        return self.open, events
+
+    def _close_open(self, status="completed"):
+        item, self.open = self.open, None
+        if item is None:
+            return []
+        item.status = status
+        if item.kind == "reasoning":
+            events = [self._event("reasoning_summary_text.done", **self._ref(item),
+                                  summary_index=0, text=item.text),
+                      self._event("reasoning_summary_part.done", **self._ref(item),
+                                  summary_index=0, part=item.part())]
+        else:
+            events = [self._event("output_text.done", **self._ref(item), content_index=0,
+                                  text=item.text, logprobs=[]),
+                      self._event("content_part.done", **self._ref(item), content_index=0,
+                                  part=item.part())]
+        return events + [self._event("output_item.done", output_index=item.index,
+                                     item=item.render())]
+
+    def _text(self, kind, delta):
+        item, events = self._open(kind)
+        item.text += delta
+        if kind == "reasoning":
+            return events + [self._event("reasoning_summary_text.delta", **self._ref(item),
+                                         summary_index=0, delta=delta)]
+        return events + [self._event("output_text.delta", **self._ref(item), content_index=0,
+                                     delta=delta, logprobs=[])]
+
+    def _call(self, delta):
+        # The id and name come in a call's first delta only; its arguments
+        # may be split anywhere, the first piece often empty.
+        events = []
+        index = delta.get("index", len(self.calls))
+        function = delta.get("function") or {}
+        item = self.calls.get(index)
+        if item is None:
+            events += self._close_open()
+            flat = function.get("name") or ""
+            namespace, name = self.tool_names.get(flat, (None, flat))
+            item, added = self._add("function_call", call_id=delta.get("id") or new_id("call"),
+                                    name=name, namespace=namespace)
+            self.calls[index] = item
+            events += added
+        if function.get("arguments"):
+            item.text += function["arguments"]
+            events.append(self._event("function_call_arguments.delta", **self._ref(item),
+                                      delta=function["arguments"]))
+        return events
+
+    def feed(self, chunk):
+        if chunk.get("usage"):
+            self.chat_usage = chunk["usage"]
+        events = []
+        for choice in (chunk.get("choices") or [])[:1]:
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            if reasoning:
+                events += self._text("reasoning", reasoning)
+            if delta.get("content"):
+                events += self._text("message", delta["content"])
+            for call in delta.get("tool_calls") or []:
+                events += self._call(call)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return events
+
+    def finish(self):
+        if self.finish_reason is None:
+            return self.fail("the remote's stream ended before the answer was complete")
+        events = self._close_all("completed")
+        reason = {"length": "max_output_tokens",
+                  "content_filter": "content_filter"}.get(self.finish_reason)
+        self.response = self._snapshot("incomplete" if reason else "completed",
+                                       usage=usage(self.chat_usage), incomplete_reason=reason)
+        if self.on_complete is not None:
+            try:
+                self.on_complete(self)
+            except Exception as exc:
+                return events + self.fail(str(exc))
+        kind = "incomplete" if reason else "completed"
+        return events + [self._event(kind, response=self.response)]
+
+    def _close_all(self, status):
+        events = self._close_open(status)
+        for item in self.calls.values():
+            if item.status == "in_progress":
+                item.status = status
+                events += [self._event("function_call_arguments.done", **self._ref(item),
+                                       name=item.name, arguments=item.text),
+                           self._event("output_item.done", output_index=item.index,
+                                       item=item.render())]
+        return events
+
+    def fail(self, message, code="server_error"):
+        # Open items end as incomplete, so a client tracking items sees each end.
+        events = self._close_all("incomplete")
+        self.response = self._snapshot("failed", error={"code": code, "message": message},
+                                       usage=usage(self.chat_usage))
+        return events + [self._event("failed", response=self.response)]
+
+    def assistant_message(self):
+        """This answer as a chat message, for the history of a stored response."""
+        text = "".join(i.text for i in self.items if i.kind == "message")
+        reasoning = "".join(i.text for i in self.items if i.kind == "reasoning")
+        message = {"role": "assistant", "content": text or None}
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        calls = [i for i in self.items if i.kind == "function_call"]
+        if calls:
+            message["tool_calls"] = [
+                {"id": i.call_id, "type": "function",
+                 "function": {"name": flat_name(i.namespace, i.name), "arguments": i.text}}
+                for i in calls]
+        return message
+
+
+def completion_as_chunk(completion):
+    """A non-streaming chat answer as the one chunk that says it all."""
+    choice = (completion.get("choices") or [{}])[0]
+    message = dict(choice.get("message") or {})
+    message["tool_calls"] = [dict(call, index=i)
+                             for i, call in enumerate(message.get("tool_calls") or [])]
+    return {"choices": [{"index": 0, "delta": message,
+                         "finish_reason": choice.get("finish_reason") or "stop"}],
+            "usage": completion.get("usage")}
