@@ -1,6 +1,22 @@
-"""/v1/responses over a Chat Completions remote: conversion, output, streaming."""
+"""/v1/responses over a Chat Completions remote: conversion, output, streaming.
+
+Each failure of peer gateways listed in DESIGN.md section 4 has its test here
+or in test_responses_store.py:
+- previous_response_id stored late: test_an_immediate_follow_up_to_a_stream_continues_it
+- created id differs from completed id: check_sequence (every stream test)
+- reasoning without a summary list / as empty text deltas: test_text_stream_events
+- usage-only final chunk: test_text_before_a_tool_call_gets_its_own_closed_item
+- no response.failed on a mid-stream error: test_failure_mid_stream_ends_with_response_failed
+- json_schema dropped: test_json_schema_format_reaches_the_remote
+- GET after DELETE is 500: test_delete_then_get_is_404_not_500
+- tool-call id only in the first chunk: test_text_before_a_tool_call_gets_its_own_closed_item
+- text before a tool call shares its output_index: the same test
+- function_call_output as a list of parts: test_request_conversion
+- cached/reasoning tokens always 0: test_non_streaming_output_items_and_usage
+"""
 import gzip
 import json
+import os
 import shlex
 import subprocess
 
@@ -331,3 +347,40 @@ def test_bad_input_names_the_parameter(gateway, remote_model, upstream, body, pa
     assert error["param"] == param and error["type"] == "invalid_request_error"
     validate(response.json(), "ErrorResponse")
     assert upstream.requests == []
+
+
+@pytest.mark.parametrize("capture", ["codex_request", "codex_request_tool_followup",
+                                     "codex_request_reasoning_followup",
+                                     "codex_request_catalog_model"])
+def test_codex_requests_convert(gateway, remote_model, upstream, capture):
+    """Requests Codex CLI 0.169 sent (tests/data): 40 KB, nine tools, a namespace, web_search."""
+    remote_model()
+    with open(os.path.join(os.path.dirname(__file__), "data", f"{capture}.json")) as handle:
+        body = json.load(handle)
+    response = requests.post(gateway.url + "/v1/responses", stream=True,
+                             json=dict(body, model="remote"))
+    assert response.status_code == 200, response.text
+    events = events_of(response)
+    assert events[-1]["type"] == "response.completed"
+    sent = upstream.last.body
+    names = {tool["function"]["name"] for tool in sent["tools"]}
+    assert "exec_command" in names
+    assert not names & {"web_search", "tool_search", "apply_patch"}
+    assert sent["messages"][0]["role"] == "system"
+    assert [m["role"] for m in sent["messages"]].count("system") == 1
+    calls = [i for i in body["input"] if i.get("type") == "function_call"]
+    if calls:
+        assistant = next(m for m in sent["messages"] if m.get("tool_calls"))
+        assert assistant["tool_calls"][0]["id"] == calls[0]["call_id"]
+        assert sent["messages"][-1]["role"] == "tool"
+    if any(i.get("type") == "reasoning" for i in body["input"]):
+        assert assistant.get("reasoning_content")
+
+
+def test_length_stop_in_a_stream_ends_with_response_incomplete(gateway, remote_model, upstream):
+    remote_model()
+    upstream.reply(Reply(sse=text_stream("cut sh", finish_reason="length")))
+    events = stream(gateway, input="long story", max_output_tokens=3)
+    check_sequence(events)
+    assert events[-1]["type"] == "response.incomplete"
+    assert events[-1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
