@@ -3,11 +3,12 @@ import os
 import subprocess
 import sys
 
-from playhouse.migrations import Runner
+from playhouse.migrations import Migration, Runner
 
 from app import db
 
 CLI = os.path.join(os.path.dirname(sys.executable), "ollama-relay")
+ALL = [m.name for m in Migration.load_directory(db.MIGRATIONS_DIR)]
 
 
 def run_cli(settings, *args):
@@ -18,7 +19,7 @@ def run_cli(settings, *args):
 def test_db_upgrade_applies_then_reports_current(settings):
     first = run_cli(settings, "db", "upgrade")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied: 0001_initial"
+    assert first.stdout.strip() == "applied: " + ", ".join(ALL)
     again = run_cli(settings, "db", "upgrade")
     assert again.returncode == 0 and again.stdout.strip() == "schema is current"
 
@@ -26,15 +27,15 @@ def test_db_upgrade_applies_then_reports_current(settings):
 def test_concurrent_upgrades_apply_each_migration_once(settings, app):
     # `app` already migrated this database; start from nothing instead.
     with app.app_context():
-        Runner(db.database.obj, db.MIGRATIONS_DIR).down()
-        assert db.pending_migrations() == ["0001_initial"]
+        Runner(db.database.obj, db.MIGRATIONS_DIR).down(target=ALL[0])
+        assert db.pending_migrations() == ALL
     env = dict(os.environ, **{k: str(v) for k, v in settings.items()})
     procs = [subprocess.Popen([CLI, "db", "upgrade"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(6)]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, [err for _, err in outputs]
     assert sorted(out.strip() for out, _ in outputs) == (
-        ["applied: 0001_initial"] + ["schema is current"] * 5)
+        ["applied: " + ", ".join(ALL)] + ["schema is current"] * 5)
     with app.app_context():
         assert db.pending_migrations() == []
 
