@@ -1,9 +1,8 @@
 """ollama-relay: Ollama's and OpenAI's APIs in front of remote model providers."""
-import logging
-
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import config, db, errors
+from app import config, db, errors, telemetry
 from app.crypto import keyring_from_settings
 from app.remotes.http import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
@@ -12,9 +11,11 @@ from app.remotes.policy import RemoteHostPolicy
 def create_app(overrides=None):
     app = Flask(__name__)
     load_settings(app, overrides)
-    configure_logging(app)
+    telemetry.configure_logging(app.config["RELAY_LOG_LEVEL"].upper())
+    trust_proxies(app)
     open_services(app)
     db.init_app(app)
+    telemetry.init_app(app)
     errors.init_app(app)
     register_blueprints(app)
     return app
@@ -27,10 +28,13 @@ def load_settings(app, overrides):
     app.json.sort_keys = False
 
 
-def configure_logging(app):
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("app").setLevel(app.config["RELAY_LOG_LEVEL"].upper())
+def trust_proxies(app):
+    # X-Forwarded-* is believed only from as many proxies as the operator
+    # says stand in front (nginx: 1); anyone else could forge them.
+    hops = app.config["RELAY_TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,
+                                x_prefix=hops)
 
 
 def open_services(app):

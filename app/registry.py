@@ -11,6 +11,7 @@ import json
 from flask import current_app
 from peewee import fn
 
+from app import telemetry
 from app.errors import BadRequest, ModelNotFound
 from app.models import RemoteModel, utcnow
 from app.remotes.policy import RemoteHostRefused
@@ -41,6 +42,9 @@ def resolve(name):
     model = normal and RemoteModel.get_or_none(RemoteModel.name == normal)
     if model is None:
         raise ModelNotFound(name)
+    exchange = telemetry.current()
+    if exchange is not None:
+        exchange.model = model.name
     return model
 
 

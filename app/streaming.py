@@ -6,6 +6,7 @@ import socket
 
 from flask import Response, request
 
+from app import metrics, telemetry
 from app.errors import UpstreamError
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def relay(upstream, converter, frame, head=()):
 
 def _relay(upstream, converter, frame, head, environ):
     watcher = _watch_client(environ, upstream.close)
+    metrics.OPEN_STREAMS.inc()
     try:
         for out in head:
             yield frame(out)
@@ -91,6 +93,8 @@ def _relay(upstream, converter, frame, head, environ):
             # Dead before the worker reads the next request on this socket.
             watcher.kill()
         upstream.close()
+        metrics.OPEN_STREAMS.dec()
+        telemetry.stream_ended(environ, converter.usage)
 
 
 # nginx would otherwise buffer a stream until it ends.

@@ -5,8 +5,10 @@
 # environment (names below); a --bind on the command line wins over RELAY_BIND.
 # No app imports here, and no preload: each worker builds its own app, so
 # connections and pools are never shared across a fork.
+import glob
 import multiprocessing
 import os
+import tempfile
 
 
 def _env_int(name, default):
@@ -35,3 +37,23 @@ loglevel = os.environ.get("RELAY_LOG_LEVEL", "info").lower()
 # on one host (or a service user without a home) trip over: opt in by path.
 control_socket = os.environ.get("RELAY_CONTROL_SOCKET", "")
 control_socket_disable = not control_socket
+
+# Metrics: each worker writes its own files here and /metrics sums them
+# (prometheus-client's multiprocess mode). Set before any worker imports
+# prometheus_client; one directory per master, emptied when it starts.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
+                      tempfile.mkdtemp(prefix="ollama-relay-metrics-"))
+
+
+def on_starting(server):
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for stale in glob.glob(os.path.join(directory, "*.db")):
+        os.unlink(stale)
+
+
+def child_exit(server, worker):
+    # A dead worker's gauges (open streams) must stop counting.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

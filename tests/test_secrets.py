@@ -1,4 +1,5 @@
 """Remote API keys are encrypted at rest and readable under a rotated key list."""
+import json
 import os
 import stat
 
@@ -68,12 +69,14 @@ def test_rotation_old_key_still_decrypts_and_rotate_moves_to_new(make_app, setti
         only_new.decrypt(token)
 
 
-def test_development_key_file_is_private_and_reused(make_app, tmp_path, caplog):
+def test_development_key_file_is_private_and_reused(make_app, tmp_path, capsys):
     instance = tmp_path / "dev-instance"
     first = make_app(RELAY_SECRET_KEY="", RELAY_INSTANCE_PATH=str(instance))
     key_file = instance / "secret.key"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
-    assert "RELAY_SECRET_KEY is not set" in caplog.text
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert any(line["level"] == "WARNING" and "RELAY_SECRET_KEY is not set" in line["message"]
+               for line in logged)
     token = first.extensions["relay.keyring"].encrypt(KEY)
     second = make_app(RELAY_SECRET_KEY="", RELAY_INSTANCE_PATH=str(instance))
     assert second.extensions["relay.keyring"].decrypt(token) == KEY

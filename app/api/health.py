@@ -1,10 +1,10 @@
 """Liveness, readiness and the version: what load balancers and clients probe."""
 import logging
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from peewee import PeeweeException
 
-from app import db
+from app import db, metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +40,9 @@ def readyz():
         return jsonify({"status": "unavailable",
                         "reason": f"schema not current: pending {', '.join(pending)}"}), 503
     return jsonify({"status": "ok"})
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)

@@ -111,7 +111,7 @@ class ResponsesStream:
         self.open = None       # the reasoning or message item receiving text
         self.calls = {}        # upstream tool-call index -> its item
         self.finish_reason = None
-        self.chat_usage = None
+        self.usage = None
         self.response = None   # the final Response, once finished or failed
 
     def _event(self, kind, **fields):
@@ -202,7 +202,7 @@ class ResponsesStream:
 
     def feed(self, chunk):
         if chunk.get("usage"):
-            self.chat_usage = chunk["usage"]
+            self.usage = chunk["usage"]
         events = []
         for choice in (chunk.get("choices") or [])[:1]:
             delta = choice.get("delta") or {}
@@ -224,7 +224,7 @@ class ResponsesStream:
         reason = {"length": "max_output_tokens",
                   "content_filter": "content_filter"}.get(self.finish_reason)
         self.response = self._snapshot("incomplete" if reason else "completed",
-                                       usage=usage(self.chat_usage), incomplete_reason=reason)
+                                       usage=usage(self.usage), incomplete_reason=reason)
         if self.on_complete is not None:
             try:
                 self.on_complete(self)
@@ -248,7 +248,7 @@ class ResponsesStream:
         # Open items end as incomplete, so a client tracking items sees each end.
         events = self._close_all("incomplete")
         self.response = self._snapshot("failed", error={"code": code, "message": message},
-                                       usage=usage(self.chat_usage))
+                                       usage=usage(self.usage))
         return events + [self._event("failed", response=self.response)]
 
     def assistant_message(self):

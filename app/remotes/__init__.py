@@ -1,6 +1,7 @@
 """Upstream clients. `remote_for(model)` gives the client a stored model calls."""
 from flask import current_app
 
+from app import telemetry
 from app.config import ConfigError
 from app.errors import RelayError
 from app.remotes.ollama import OllamaRemote
@@ -14,7 +15,8 @@ def remote_for(model):
         key = current_app.extensions["relay.keyring"].decrypt(model.api_key) if model.api_key else None
     except ConfigError as exc:
         raise RelayError(f"model '{model.name}': {exc}") from None
+    exchange = telemetry.current()
     if model.remote_type == "openai":
-        return OpenAIRemote(http, model.remote_host, key,
+        return OpenAIRemote(http, model.remote_host, key, exchange,
                             azure_api_version=current_app.config["RELAY_AZURE_API_VERSION"])
-    return OllamaRemote(http, model.remote_host, key)
+    return OllamaRemote(http, model.remote_host, key, exchange)

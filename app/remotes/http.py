@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from app import metrics
 from app.errors import UpstreamError
 from app.remotes.policy import RemoteHostRefused
 
@@ -73,21 +74,35 @@ class RemoteHTTP:
                 self._sessions[key] = session
         return session
 
-    def request(self, method, url, *, secret=None, check=True, **kwargs):
+    def request(self, method, url, *, secret=None, check=True, exchange=None, headers=None,
+                **kwargs):
         """Send a request; return the response (if `check`, only one with status < 400).
 
         `secret` is the API key in use: it is scrubbed from any error text.
+        `exchange` is the client request this call serves (telemetry.Exchange):
+        its id goes to the remote, and the remote's answer is noted on it.
         """
         host = origin(url)
+        headers = dict(headers or {})
+        if exchange is not None:
+            exchange.remote_host = host
+            headers["X-Request-ID"] = exchange.request_id
         try:
             self._policy.check(url)
         except RemoteHostRefused as exc:
+            metrics.UPSTREAM_REQUESTS.labels(host, "refused_by_policy").inc()
             raise UpstreamError(f"{exc} (checked again before calling it)") from None
         try:
             response = self._session(url).request(method, url, timeout=self.timeout,
-                                                  **self._transport, **kwargs)
+                                                  headers=headers, **self._transport, **kwargs)
         except requests.RequestException as exc:
-            raise connection_error(exc, host, self.timeout) from None
+            error = connection_error(exc, host, self.timeout)
+            metrics.UPSTREAM_REQUESTS.labels(host, error.code).inc()
+            raise error from None
+        metrics.UPSTREAM_REQUESTS.labels(host, str(response.status_code)).inc()
+        metrics.UPSTREAM_LATENCY.labels(host).observe(response.elapsed.total_seconds())
+        if exchange is not None:
+            exchange.upstream_status = response.status_code
         if check:
             self.check(response, secret)
         return response
@@ -121,25 +136,27 @@ def connection_error(exc, host, timeout):
     """An UpstreamError saying, without internals, why `host` could not be used."""
     text = str(exc)
     if isinstance(exc, requests.exceptions.ProxyError):
-        return UpstreamError(f"the outbound proxy failed to connect to {host}")
+        return UpstreamError(f"the outbound proxy failed to connect to {host}", code="proxy_error")
     if isinstance(exc, requests.exceptions.SSLError):
         reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text \
             else "handshake failed"
         return UpstreamError(f"TLS error talking to {host}: {reason} (a corporate CA "
-                             f"bundle can be set with RELAY_CA_BUNDLE)")
+                             f"bundle can be set with RELAY_CA_BUNDLE)", code="tls_error")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return UpstreamError(f"timed out connecting to {host} after {timeout[0]:g}s "
-                             f"(RELAY_CONNECT_TIMEOUT)", status=504)
+                             f"(RELAY_CONNECT_TIMEOUT)", status=504, code="connect_timeout")
     if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
         return UpstreamError(f"{host} sent nothing for {timeout[1]:g}s "
-                             f"(RELAY_READ_TIMEOUT)", status=504)
+                             f"(RELAY_READ_TIMEOUT)", status=504, code="read_timeout")
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.StreamConsumedError)):
-        return UpstreamError(f"the connection to {host} broke off mid-response")
+        return UpstreamError(f"the connection to {host} broke off mid-response",
+                             code="connection_broken")
     if any(s in text for s in ("NameResolutionError", "Name or service not known",
                                "Temporary failure in name resolution", "nodename nor servname")):
-        return UpstreamError(f"cannot resolve the remote host {host} (DNS lookup failed)")
+        return UpstreamError(f"cannot resolve the remote host {host} (DNS lookup failed)",
+                             code="dns_error")
     if "Connection refused" in text or "ECONNREFUSED" in text:
-        return UpstreamError(f"{host} refused the connection")
+        return UpstreamError(f"{host} refused the connection", code="connection_refused")
     log.warning("cannot reach %s: %s", host, exc.__class__.__name__)
-    return UpstreamError(f"cannot reach {host}")
+    return UpstreamError(f"cannot reach {host}", code="unreachable")

@@ -5,20 +5,21 @@ from app.remotes.streams import RemoteStream, ndjson_items
 
 
 class OllamaRemote:
-    def __init__(self, http, base_url, api_key=None):
+    def __init__(self, http, base_url, api_key=None, exchange=None):
         self._http = http
         self._base = base_url.rstrip("/")
         self._key = api_key
+        self._exchange = exchange
 
     def openai(self):
         """Ollama's own OpenAI-compatible endpoints, for /v1 requests."""
-        return OpenAIRemote(self._http, self._base + "/v1", self._key)
+        return OpenAIRemote(self._http, self._base + "/v1", self._key, self._exchange)
 
     def _post(self, endpoint, body, stream):
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         response = self._http.request("POST", f"{self._base}/api/{endpoint}", json=body,
                                       headers=headers, stream=stream, secret=self._key,
-                                      check=False)
+                                      check=False, exchange=self._exchange)
         if response.status_code in (404, 405) and not _ollama_error(response):
             response.close()
             raise UpstreamError(
@@ -30,7 +31,11 @@ class OllamaRemote:
 
     def call(self, endpoint, body):
         """A non-streaming call to /api/{endpoint}."""
-        return self._http.json(self._post(endpoint, dict(body, stream=False), stream=False))
+        answer = self._http.json(self._post(endpoint, dict(body, stream=False), stream=False))
+        if self._exchange is not None and isinstance(answer, dict) and "eval_count" in answer:
+            self._exchange.record_usage({"prompt_tokens": answer.get("prompt_eval_count", 0),
+                                         "completion_tokens": answer.get("eval_count", 0)})
+        return answer
 
     def stream(self, endpoint, body):
         """A streaming call to /api/{endpoint}; the status is checked before returning."""

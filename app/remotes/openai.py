@@ -15,9 +15,10 @@ def is_azure(host):
 
 
 class OpenAIRemote:
-    def __init__(self, http, base_url, api_key=None, azure_api_version=None):
+    def __init__(self, http, base_url, api_key=None, exchange=None, azure_api_version=None):
         self._http = http
         self._key = api_key
+        self._exchange = exchange
         parts = urlsplit(base_url)
         self._base = parts._replace(path=parts.path.rstrip("/"), query="")
         # A query string in remote_host (Azure's api-version, a gateway's
@@ -59,11 +60,18 @@ class OpenAIRemote:
 
     def _post(self, endpoint, body, stream=False):
         return self._http.request("POST", self.url(endpoint), json=self.prepare(body),
-                                  headers=self._headers(), stream=stream, secret=self._key)
+                                  headers=self._headers(), stream=stream, secret=self._key,
+                                  exchange=self._exchange)
+
+    def _answer(self, response):
+        answer = self._http.json(response)
+        if self._exchange is not None and isinstance(answer, dict):
+            self._exchange.record_usage(answer.get("usage"))
+        return answer
 
     def chat(self, body):
         body = {k: v for k, v in body.items() if k != "stream_options"}
-        return self._http.json(self._post("chat/completions", dict(body, stream=False)))
+        return self._answer(self._post("chat/completions", dict(body, stream=False)))
 
     def chat_stream(self, body):
         """Send a streaming chat request; the status is checked before returning."""
@@ -75,4 +83,4 @@ class OpenAIRemote:
         return RemoteStream(response, sse_items, self._http.timeout)
 
     def embeddings(self, body):
-        return self._http.json(self._post("embeddings", body))
+        return self._answer(self._post("embeddings", body))

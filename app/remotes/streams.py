@@ -1,9 +1,11 @@
 """Reading a remote's streamed answer: SSE (OpenAI) or NDJSON (Ollama) into dicts."""
 import json
+import time
 
 import requests
 from sseclient import SSEClient
 
+from app import metrics
 from app.errors import UpstreamError
 from app.remotes.http import connection_error, origin
 
@@ -20,10 +22,18 @@ class RemoteStream:
         self._parse = parse
         self._timeout = timeout
         self.host = origin(response.url)
+        self._headers_at = time.monotonic()
 
     def __iter__(self):
+        items = self._parse(self._response, self.host)
         try:
-            yield from self._parse(self._response, self.host)
+            first = next(items, None)
+            if first is None:
+                return
+            waited = self._response.elapsed.total_seconds() + time.monotonic() - self._headers_at
+            metrics.UPSTREAM_FIRST_BYTE.labels(self.host).observe(waited)
+            yield first
+            yield from items
         except requests.RequestException as exc:
             raise connection_error(exc, self.host, self._timeout) from None
 

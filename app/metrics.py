@@ -1,0 +1,43 @@
+"""Prometheus metrics. Under gunicorn every worker writes its own files in
+PROMETHEUS_MULTIPROC_DIR (ops/gunicorn.conf.py sets it) and /metrics sums them,
+so a scrape sees the whole server whichever worker answers it."""
+import os
+
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge,
+                               Histogram, generate_latest, multiprocess)
+
+# Streams last minutes: the buckets reach well past a single request's usual span.
+_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+REQUESTS = Counter("relay_requests_total", "Requests answered, by API surface, route, "
+                   "model and status.", ["surface", "route", "model", "status"])
+DURATION = Histogram("relay_request_duration_seconds", "Time from request to the end of "
+                     "the answer (streams included).", ["surface", "route"], buckets=_SECONDS)
+UPSTREAM_REQUESTS = Counter("relay_upstream_requests_total", "Calls to remotes, by remote "
+                            "host and outcome (HTTP status or error kind).",
+                            ["remote_host", "outcome"])
+UPSTREAM_LATENCY = Histogram("relay_upstream_response_seconds", "Time until a remote's "
+                             "response headers.", ["remote_host"], buckets=_SECONDS)
+UPSTREAM_FIRST_BYTE = Histogram("relay_upstream_first_byte_seconds", "Time until the first "
+                                "item of a remote's streamed answer.", ["remote_host"],
+                                buckets=_SECONDS)
+TOKENS = Counter("relay_tokens_total", "Tokens reported by remotes, by model and direction "
+                 "(in: prompt, out: completion).", ["model", "direction"])
+OPEN_STREAMS = Gauge("relay_open_streams", "Streamed answers in progress.",
+                     multiprocess_mode="livesum")
+
+
+def count_tokens(model, usage):
+    if not usage:
+        return
+    TOKENS.labels(model, "in").inc(usage.get("prompt_tokens") or 0)
+    TOKENS.labels(model, "out").inc(usage.get("completion_tokens") or 0)
+
+
+def exposition():
+    """(body, content type) of the current metrics, across workers when there are several."""
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

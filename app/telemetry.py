@@ -1,0 +1,131 @@
+"""Per-request telemetry: the request id, one JSON log line per request, and
+the request metrics — recorded when the answer has really ended, which for a
+stream is long after the view returned."""
+import json
+import logging
+import re
+import time
+import uuid
+
+from flask import g, has_request_context, request
+
+from app import metrics
+
+access_log = logging.getLogger("app.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ENVIRON_KEY = "relay.exchange"
+
+
+class Exchange:
+    """What one request did, filled in by whoever learns it (views, the
+    remote client, the stream relay), logged and counted once at the end."""
+
+    def __init__(self, request_id, method, path, surface, client):
+        self.request_id, self.method, self.path, self.surface = request_id, method, path, surface
+        self.client = client
+        self.route = "unmatched"
+        self.started = time.monotonic()
+        self.model = ""
+        self.status = None
+        self.remote_host = None
+        self.upstream_status = None
+        self.usage = None
+        self.finished = False
+
+    def record_usage(self, usage):
+        self.usage = usage or self.usage
+
+
+def current():
+    """This request's Exchange (None outside a request)."""
+    return request.environ.get(_ENVIRON_KEY) if has_request_context() else None
+
+
+def stream_ended(environ, usage):
+    """A streamed answer produced its last item (or broke off)."""
+    exchange = environ.get(_ENVIRON_KEY)
+    if exchange is not None:
+        exchange.record_usage(usage)
+        finish(exchange)
+
+
+def _surface(path):
+    if path.startswith("/api/"):
+        return "ollama"
+    if path.startswith("/v1/"):
+        return "openai"
+    return "service"
+
+
+def _begin():
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    exchange = Exchange(request_id, request.method, request.path, _surface(request.path),
+                        request.remote_addr)
+    if request.url_rule is not None:
+        exchange.route = request.url_rule.rule
+    request.environ[_ENVIRON_KEY] = exchange
+    g.request_id = request_id
+
+
+def finish(exchange):
+    """Count and log `exchange`, once: for a plain answer before it is sent,
+    for a stream when its last item has been produced (both before the
+    client can see the end, so a scrape right after never misses it)."""
+    if exchange is None or exchange.finished:
+        return
+    exchange.finished = True
+    duration = time.monotonic() - exchange.started
+    labels = (exchange.surface, exchange.route)
+    metrics.REQUESTS.labels(*labels, exchange.model, str(exchange.status)).inc()
+    metrics.DURATION.labels(*labels).observe(duration)
+    metrics.count_tokens(exchange.model, exchange.usage)
+    usage = exchange.usage or {}
+    access_log.info("request", extra={"fields": {
+        "request_id": exchange.request_id, "method": exchange.method, "path": exchange.path,
+        "client": exchange.client, "model": exchange.model or None,
+        "status": exchange.status, "duration_ms": round(duration * 1000, 1),
+        "remote_host": exchange.remote_host, "upstream_status": exchange.upstream_status,
+        "tokens_in": usage.get("prompt_tokens"), "tokens_out": usage.get("completion_tokens"),
+    }})
+
+
+def init_app(app):
+    app.before_request(_begin)
+
+    @app.after_request
+    def finish_later(response):
+        exchange = current()
+        exchange.status = response.status_code
+        response.headers["X-Request-ID"] = exchange.request_id
+        if not response.is_streamed:
+            finish(exchange)
+        # A stream the client left before it began never reaches the relay's
+        # own finish; closing the response is the last chance.
+        response.call_on_close(lambda: finish(exchange))
+        return response
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: what log shippers index without parsing rules."""
+
+    def format(self, record):
+        line = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                "logger": record.name, "message": record.getMessage()}
+        line.update(getattr(record, "fields", {}))
+        if has_request_context() and "request_id" not in line and "request_id" in g:
+            line["request_id"] = g.request_id
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_logging(level):
+    handler = logging.StreamHandler()
+    handler.setFormatter(JSONFormatter())
+    logger = logging.getLogger("app")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    # gunicorn and the root logger have their own format; ours stays JSON.
+    logger.propagate = False
