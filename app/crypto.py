@@ -30,16 +30,20 @@ class Keyring:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token):
+        return self._unsealed(self._fernet.decrypt, token)
+
+    def rotate(self, token):
+        """Re-encrypt `token` under the first key."""
+        return self._unsealed(self._fernet.rotate, token)
+
+    @staticmethod
+    def _unsealed(operation, token):
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            return operation(token.encode()).decode()
         except InvalidToken:
             # Never include the token or key: the message reaches logs.
             raise ConfigError("a stored API key cannot be decrypted with any key "
                               "in RELAY_SECRET_KEY") from None
-
-    def rotate(self, token):
-        """Re-encrypt `token` under the first key."""
-        return self._fernet.rotate(token.encode()).decode()
 
 
 def _development_key(instance_path):

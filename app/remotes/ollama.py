@@ -15,10 +15,16 @@ class OllamaRemote:
         """Ollama's own OpenAI-compatible endpoints, for /v1 requests."""
         return OpenAIRemote(self._http, self._base + "/v1", self._key, self._exchange)
 
+    def _headers(self):
+        return {"Authorization": f"Bearer {self._key}"} if self._key else {}
+
+    def probe(self):
+        """(url, headers) of the cheapest authenticated GET: the version."""
+        return f"{self._base}/api/version", self._headers()
+
     def _post(self, endpoint, body, stream):
-        headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         response = self._http.request("POST", f"{self._base}/api/{endpoint}", json=body,
-                                      headers=headers, stream=stream, secret=self._key,
+                                      headers=self._headers(), stream=stream, secret=self._key,
                                       check=False, exchange=self._exchange)
         if response.status_code in (404, 405) and not _ollama_error(response):
             response.close()

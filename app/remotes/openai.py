@@ -40,6 +40,10 @@ class OpenAIRemote:
             return {"api-key": self._key}
         return {"Authorization": f"Bearer {self._key}"}
 
+    def probe(self):
+        """(url, headers) of the cheapest authenticated GET: the model list."""
+        return self.url("models"), self._headers()
+
     def prepare(self, body):
         """Adjust a chat request to what this provider is known to take."""
         if self.strict_openai:

@@ -1,0 +1,232 @@
+"""`ollama-relay models ...` and `secrets rotate`, plus what the CLI commands share.
+
+Exit codes a shell script can rely on: 0 success, 1 a lookup or check
+failed, 2 bad usage or configuration. Data goes to stdout, failures to
+stderr, and no output ever carries an API key.
+"""
+import json
+import os
+
+import click
+from flask.cli import AppGroup
+
+from app import db, registry
+from app.config import ConfigError
+from app.errors import BadRequest, RelayError
+from app.models import RemoteModel
+from app.schemas.base import load, normalize_model_name
+from app.schemas.models import REMOTE_TYPES, CreateSchema
+
+
+class CommandFailed(click.ClickException):
+    """Exit 1: a lookup or check failed (usage errors are click's, exit 2)."""
+
+    exit_code = 1
+
+    def show(self, file=None):
+        click.echo(f"ollama-relay: {self.message}", err=True)
+
+
+class ModelNameType(click.ParamType):
+    """A model name as the HTTP API accepts it, refused with exit 2 otherwise."""
+
+    name = "NAME"
+
+    def convert(self, value, param, ctx):
+        if normalize_model_name(value) is None:
+            self.fail(f"{value!r} is not a valid model name (letters, digits, '_', '.', "
+                      f"'-', optional namespace/ and :tag)", param, ctx)
+        return value
+
+
+def require_current_schema():
+    # The CLI never migrates implicitly (RELAY_AUTO_MIGRATE is off for it), so
+    # say what to run instead of failing on a missing table.
+    pending = db.pending_migrations()
+    if pending:
+        raise CommandFailed(f"database schema is not current (pending: {', '.join(pending)}): "
+                            f"run `ollama-relay db upgrade`")
+
+
+@click.group("models", cls=AppGroup)
+def models_group():
+    """Remote models (the CLI twin of /api/create, /api/tags, /api/show, /api/delete)."""
+
+
+def _summary(model):
+    return {"name": model.name, "remote_type": model.remote_type,
+            "remote_model": model.remote_model, "remote_host": model.remote_host,
+            "parent_model": model.parent_model, "has_api_key": bool(model.api_key)}
+
+
+@models_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def models_list(as_json):
+    """One line per model: name, remote_type, remote_model, remote_host (tab-separated)."""
+    require_current_schema()
+    rows = [_summary(m) for m in registry.all_models()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo("\t".join(row[k] for k in ("name", "remote_type", "remote_model",
+                                               "remote_host")))
+
+
+def _resolve(name):
+    try:
+        return registry.resolve(name)
+    except RelayError as exc:
+        raise CommandFailed(exc.message) from None
+
+
+@models_group.command("show")
+@click.argument("name", type=ModelNameType())
+def models_show(name):
+    """Print the JSON that /api/show returns for NAME."""
+    require_current_schema()
+    click.echo(json.dumps(registry.show(_resolve(name)), indent=2))
+
+
+@models_group.command("delete")
+@click.argument("name", type=ModelNameType())
+def models_delete(name):
+    """Delete the model NAME."""
+    require_current_schema()
+    try:
+        registry.delete(name)
+    except RelayError as exc:
+        raise CommandFailed(exc.message) from None
+    click.echo(f"deleted {normalize_model_name(name)}")
+
+
+def _parameters(pairs):
+    """`key=value` pairs -> Ollama parameters; JSON values are typed, and a
+    repeated key (e.g. stop) becomes a list, as repeated PARAMETER lines do."""
+    parameters = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="'--parameter'")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        key = key.strip()
+        if key in parameters:
+            previous = parameters[key]
+            value = (previous if isinstance(previous, list) else [previous]) + [value]
+        parameters[key] = value
+    return parameters
+
+
+def _api_key(env_var, from_stdin):
+    # Never an argv option: argv shows up in `ps` and shell history.
+    if env_var and from_stdin:
+        raise click.UsageError("--api-key-env and --api-key-stdin exclude each other")
+    if env_var:
+        key = os.environ.get(env_var, "").strip()
+        if not key:
+            raise click.BadParameter(f"environment variable {env_var} is not set or empty",
+                                     param_hint="'--api-key-env'")
+        return key
+    if from_stdin:
+        stdin = click.get_text_stream("stdin")
+        key = (click.prompt("API key", hide_input=True, err=True) if stdin.isatty()
+               else stdin.read()).strip()
+        if not key:
+            raise click.BadParameter("stdin held no key", param_hint="'--api-key-stdin'")
+        return key
+    return None
+
+
+# Schema fields as the command line spells them, so errors name the option.
+_OPTION_FOR_FIELD = {"model": "NAME", "name": "NAME", "from": "--from",
+                     "remote_host": "--remote-host", "remote_type": "--remote-type",
+                     "system": "--system", "parameters": "--parameter",
+                     "remote_api_key": "the API key"}
+
+
+def _usage_error(exc, key):
+    text = exc.message.removeprefix("invalid request: ")
+    if key:
+        text = text.replace(key, "***")
+    field = (exc.param or "").split(".")[0]
+    return click.UsageError(f"{_OPTION_FOR_FIELD.get(field, field or 'request')}: {text}")
+
+
+@models_group.command("create")
+@click.argument("name", type=ModelNameType())
+@click.option("--from", "from_", required=True, metavar="REMOTE_MODEL",
+              help="The model id at the remote (e.g. qwen-plus).")
+@click.option("--remote-host", required=True, metavar="URL",
+              help="Base URL of the remote (subject to RELAY_REMOTE_ALLOWLIST).")
+@click.option("--remote-type", type=click.Choice(REMOTE_TYPES), default="ollama",
+              show_default=True)
+@click.option("--system", help="Default system prompt.")
+@click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE",
+              help="Default option, repeatable; values are JSON when they parse as JSON.")
+@click.option("--api-key-env", metavar="VAR", help="Read the API key from this variable.")
+@click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin.")
+def models_create(name, from_, remote_host, remote_type, system, parameters, api_key_env,
+                  api_key_stdin):
+    """Create (or replace) the model NAME pointing at REMOTE_MODEL on URL."""
+    key = _api_key(api_key_env, api_key_stdin)
+    body = {"name": name, "from": from_, "remote_host": remote_host,
+            "remote_type": remote_type, "system": system,
+            "parameters": _parameters(parameters), "remote_api_key": key, "stream": False}
+    try:
+        # The HTTP API's schema and registry: same validation, host policy, encryption.
+        spec = load(CreateSchema(), body)
+        require_current_schema()
+        model = registry.create(spec)
+    except BadRequest as exc:
+        raise _usage_error(exc, key) from None
+    click.echo(f"created {model.name}")
+
+
+@click.group("secrets", cls=AppGroup)
+def secrets_group():
+    """Encryption of stored API keys."""
+
+
+class _Undecryptable(Exception):
+    pass
+
+
+def _rotate_all(keyring):
+    """Re-encrypt every key in one transaction; all or nothing."""
+    with db.database.atomic():
+        rows = (RemoteModel.select(RemoteModel.id, RemoteModel.name, RemoteModel.api_key)
+                .where(RemoteModel.api_key.is_null(False)).order_by(RemoteModel.id))
+        rotated, bad = [], []
+        for row in rows:
+            try:
+                rotated.append((row, keyring.rotate(row.api_key)))
+            except ConfigError:
+                bad.append(row.name)
+        if bad:
+            raise _Undecryptable(bad)  # leaving atomic() by an exception rolls back
+        updated = 0
+        for row, token in rotated:
+            # Compare-and-set: a row rewritten meanwhile already holds a token
+            # under the current first key, and must not get the old one back.
+            updated += (RemoteModel.update(api_key=token)
+                        .where((RemoteModel.id == row.id)
+                               & (RemoteModel.api_key == row.api_key)).execute())
+    return updated
+
+
+@secrets_group.command("rotate")
+def secrets_rotate():
+    """Re-encrypt every stored API key under the first key of RELAY_SECRET_KEY."""
+    from flask import current_app
+
+    require_current_schema()
+    try:
+        count = _rotate_all(current_app.extensions["relay.keyring"])
+    except _Undecryptable as exc:
+        names = ", ".join(f"'{name}'" for name in exc.args[0])
+        raise CommandFailed(f"the stored API key of model {names} cannot be decrypted with "
+                            f"any key in RELAY_SECRET_KEY; nothing was changed") from None
+    click.echo(f"re-encrypted {count} keys")
