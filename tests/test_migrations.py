@@ -55,3 +55,15 @@ def test_cli_reports_a_bad_setting_with_exit_code_2(settings):
     assert result.returncode == 2
     assert "RELAY_DATABASE_MAX_CONNECTIONS" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sqlite_is_tuned_for_concurrent_workers_and_postgresql_is_pooled(app, database_url):
+    from playhouse.pool import PooledDatabase
+
+    with app.app_context():
+        database = db.database.obj
+        if database_url.startswith("sqlite"):
+            assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
+        else:
+            assert isinstance(database, PooledDatabase)
