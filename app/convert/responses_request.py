@@ -4,7 +4,6 @@ Raises RequestProblem (message, param) for input a chat remote cannot take;
 the caller turns it into a 400 naming the parameter.
 """
 import hashlib
-import json
 import re
 
 # Tools a Chat Completions remote cannot run. They are dropped unless the
@@ -198,7 +197,8 @@ def chat_request(body, remote_model, history=()):
         if body.get("parallel_tool_calls") is not None:
             request["parallel_tool_calls"] = body["parallel_tool_calls"]
     choice = convert_tool_choice(body.get("tool_choice"))
-    if choice is not None and (tools or choice == "none"):
+    # Providers refuse tool_choice without tools (all of them hosted and dropped).
+    if choice is not None and tools:
         request["tool_choice"] = choice
     response_format = _response_format(body.get("text"))
     if response_format:
@@ -215,6 +215,3 @@ def chat_request(body, remote_model, history=()):
         request["user"] = body["safety_identifier"]
     return request, names, turn
 
-
-def dumps_arguments(value):
-    return value if isinstance(value, str) else json.dumps(value)
