@@ -1,9 +1,11 @@
 """Fixtures: the app on each database (`app`, `client`), real servers (`relay`)."""
 import os
+import ssl
 import uuid
 from urllib.parse import quote
 
 import pytest
+import trustme
 from cryptography.fernet import Fernet
 
 from app import create_app
@@ -146,3 +148,34 @@ def remote_model(gateway, upstream):
         assert response.status_code == 200, response.text
         return name
     return create
+
+
+@pytest.fixture
+def relay_with(tmp_path):
+    """relay_with(workers=2, env=None, **settings): a relay under gunicorn on its
+    own SQLite file, with settings (and other environment variables) of the test's."""
+    started = []
+
+    def start(workers=2, env=None, **settings):
+        base = {"RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/relay.sqlite3",
+                "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
+                "RELAY_SECRET_KEY": SECRET_KEY, "RELAY_REMOTE_ALLOWLIST": "127.0.0.1"}
+        started.append(GunicornServer({**base, **settings}, tmp_path, workers=workers,
+                                      extra_env=env))
+        return started[-1]
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_upstream(tmp_path_factory):
+    """A TLS fake upstream on 127.0.0.1, and the file of the (corporate) CA that signed it."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_file = tmp_path_factory.mktemp("ca") / "corporate-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server = FakeUpstream(ssl_context=context)
+    yield server, str(ca_file)
+    server.close()

@@ -6,28 +6,13 @@ import re
 import pytest
 import requests
 
-from tests.conftest import SECRET_KEY
 from tests.fake_upstream import Reply
-from tests.servers import GunicornServer, free_port
+from tests.servers import free_port
 
 KEY = "sk-observability-KEY-4f3e2d1c0b"
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.fixture
-def server(tmp_path):
-    """server(**settings): the relay under gunicorn (2 gevent workers) on SQLite."""
-    started = []
-
-    def start(**settings):
-        base = {"RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/relay.sqlite3",
-                "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-                "RELAY_SECRET_KEY": SECRET_KEY, "RELAY_REMOTE_ALLOWLIST": "127.0.0.1"}
-        started.append(GunicornServer({**base, **settings}, tmp_path))
-        return started[-1]
-    yield start
-    for each in started:
-        each.stop()
 
 
 def create(relay, upstream, name="m"):
@@ -66,8 +51,8 @@ def test_readyz_when_ready(client):
     assert client.get("/readyz").get_json() == {"status": "ok"}
 
 
-def test_request_ids_are_taken_echoed_and_sent_upstream(server, upstream):
-    relay = server()
+def test_request_ids_are_taken_echoed_and_sent_upstream(relay_with, upstream):
+    relay = relay_with()
     create(relay, upstream)
     given = requests.post(relay.url + "/v1/chat/completions", json={"model": "m", **CHAT},
                           headers={"X-Request-ID": "trace-42.a"})
@@ -93,8 +78,8 @@ def metric(text, name, **labels):
     return total
 
 
-def test_metrics_add_up_across_workers(server, upstream):
-    relay = server()
+def test_metrics_add_up_across_workers(relay_with, upstream):
+    relay = relay_with()
     create(relay, upstream)
     for _ in range(6):
         with requests.Session() as fresh:  # new connections spread over both workers
@@ -119,8 +104,8 @@ def test_metrics_add_up_across_workers(server, upstream):
         assert metric(text, "relay_open_streams") == 0
 
 
-def test_logs_are_json_lines_and_never_carry_a_key(server, upstream):
-    relay = server(RELAY_TRUSTED_PROXIES="1")
+def test_logs_are_json_lines_and_never_carry_a_key(relay_with, upstream):
+    relay = relay_with(RELAY_TRUSTED_PROXIES="1")
     create(relay, upstream)
     requests.post(relay.url + "/v1/chat/completions", json={"model": "m", **CHAT},
                   headers={"X-Request-ID": "req-1", "X-Forwarded-For": "203.0.113.9"})
@@ -147,8 +132,8 @@ def test_logs_are_json_lines_and_never_carry_a_key(server, upstream):
                if l.get("model") == "gone:latest")
 
 
-def test_forwarded_headers_are_ignored_without_trusted_proxies(server, upstream):
-    relay = server()
+def test_forwarded_headers_are_ignored_without_trusted_proxies(relay_with, upstream):
+    relay = relay_with()
     requests.get(relay.url + "/api/tags", headers={"X-Forwarded-For": "203.0.113.9",
                                                    "X-Request-ID": "spoof-check"})
     relay.stop()

@@ -16,9 +16,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import SECRET_KEY
 from tests.fake_upstream import Reply, text_stream
-from tests.servers import GunicornServer
 
 SLOW = 3  # seconds the stream stays held once the worker is draining
 PIECES = ("Still", " here", " after", " the", " signal")
@@ -60,18 +58,10 @@ def refuses_connections(port):
 
 
 @pytest.fixture
-def relay(tmp_path):
-    server = GunicornServer({
-        "RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/relay.sqlite3",
-        "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-        "RELAY_SECRET_KEY": SECRET_KEY,
-        "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
-        # Generous, but short enough that a stream cut at the deadline
-        # fails this test in a minute rather than after the default 300 s.
-        "RELAY_GRACEFUL_TIMEOUT": "60",
-    }, tmp_path, workers=2)
-    yield server
-    server.stop()
+def relay(relay_with):
+    # Generous, but short enough that a stream cut at the deadline fails this
+    # test in a minute rather than after the default 300 s.
+    return relay_with(RELAY_GRACEFUL_TIMEOUT="60")
 
 
 class HeldStream:

@@ -8,18 +8,13 @@ proxy's own access log tells whether it carried the call.
 """
 import re
 import signal
-import ssl
 import subprocess
 import sys
 import time
 
 import pytest
 import requests
-import trustme
 
-from tests.conftest import SECRET_KEY
-from tests.fake_upstream import FakeUpstream
-from tests.servers import GunicornServer
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY",
@@ -89,39 +84,17 @@ def forward_proxy(tmp_path):
     proxy.stop()
 
 
-@pytest.fixture(scope="module")
-def tls_upstream(tmp_path_factory):
-    """A TLS fake upstream on 127.0.0.1 and the file of the CA that signed it."""
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    ca_file = tmp_path_factory.mktemp("ca") / "corporate-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    server = FakeUpstream(ssl_context=context)
-    yield server, str(ca_file)
-    server.close()
 
 
 @pytest.fixture
-def relay_with(tmp_path, monkeypatch):
-    """relay_with(env={...}, **settings): one gunicorn worker whose environment
+def proxied_relay(relay_with, monkeypatch):
+    """proxied_relay(env={...}, **settings): one gunicorn worker whose environment
     has exactly the proxy variables given in `env` and no others."""
     for name in PROXY_VARIABLES:
         # GunicornServer copies os.environ; an empty lowercase variable would
         # even cancel its uppercase twin (urllib's rule), so remove them all.
         monkeypatch.delenv(name, raising=False)
-    servers = []
-
-    def start(env=None, **settings):
-        base = {"RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/relay.sqlite3",
-                "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-                "RELAY_SECRET_KEY": SECRET_KEY, "RELAY_REMOTE_ALLOWLIST": "127.0.0.1"}
-        server = GunicornServer({**base, **settings}, tmp_path, workers=1, extra_env=env)
-        servers.append(server)
-        return server
-    yield start
-    for server in servers:
-        server.stop()
+    return lambda env=None, **settings: relay_with(workers=1, env=env, **settings)
 
 
 def chat(relay, upstream_url):
@@ -138,9 +111,9 @@ def target(upstream):
 
 
 def test_https_proxy_from_the_environment_with_the_corporate_ca(
-        relay_with, forward_proxy, tls_upstream):
+        proxied_relay, forward_proxy, tls_upstream):
     upstream, ca_file = tls_upstream
-    relay = relay_with(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": ""},
+    relay = proxied_relay(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": ""},
                        RELAY_CA_BUNDLE=ca_file)
     response = chat(relay, upstream.url)
     assert response.status_code == 200, response.text
@@ -150,9 +123,9 @@ def test_https_proxy_from_the_environment_with_the_corporate_ca(
     assert size > 0
 
 
-def test_outbound_proxy_setting_with_the_corporate_ca(relay_with, forward_proxy, tls_upstream):
+def test_outbound_proxy_setting_with_the_corporate_ca(proxied_relay, forward_proxy, tls_upstream):
     upstream, ca_file = tls_upstream
-    relay = relay_with(RELAY_OUTBOUND_PROXY=forward_proxy.url, RELAY_CA_BUNDLE=ca_file)
+    relay = proxied_relay(RELAY_OUTBOUND_PROXY=forward_proxy.url, RELAY_CA_BUNDLE=ca_file)
     response = chat(relay, upstream.url)
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == "Hello from upstream"
@@ -162,11 +135,11 @@ def test_outbound_proxy_setting_with_the_corporate_ca(relay_with, forward_proxy,
 
 
 def test_through_the_proxy_without_the_ca_is_a_clear_tls_error(
-        relay_with, forward_proxy, tls_upstream):
+        proxied_relay, forward_proxy, tls_upstream):
     # The environment's REQUESTS_CA_BUNDLE (the system store, if set) does
     # not know the corporate CA, and no RELAY_CA_BUNDLE is given.
     upstream, _ = tls_upstream
-    relay = relay_with(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": ""})
+    relay = proxied_relay(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": ""})
     response = chat(relay, upstream.url)
     assert response.status_code == 502, response.text
     assert response.json()["error"]["message"] == (
@@ -176,9 +149,9 @@ def test_through_the_proxy_without_the_ca_is_a_clear_tls_error(
     forward_proxy.wait_for_tunnel(target(upstream))
 
 
-def test_no_proxy_bypasses_the_proxy(relay_with, forward_proxy, tls_upstream):
+def test_no_proxy_bypasses_the_proxy(proxied_relay, forward_proxy, tls_upstream):
     upstream, ca_file = tls_upstream
-    relay = relay_with(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": "127.0.0.1"},
+    relay = proxied_relay(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": "127.0.0.1"},
                        RELAY_CA_BUNDLE=ca_file)
     response = chat(relay, upstream.url)
     assert response.status_code == 200, response.text

@@ -1,34 +1,16 @@
 """Every way a remote can fail gets a distinct, clear error naming the host (never the key)."""
 import socket
-import ssl
 
 import pytest
 import requests
-import trustme
 
-from tests.conftest import SECRET_KEY
-from tests.fake_upstream import FakeUpstream, Reply
-from tests.servers import GunicornServer, free_port
+from tests.fake_upstream import Reply
+from tests.servers import free_port
 
 KEY = "sk-failure-test-key-987654"
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.fixture
-def relay_with(tmp_path):
-    """relay_with(**settings): a gunicorn relay on its own SQLite file."""
-    servers = []
-
-    def start(**settings):
-        base = {"RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/relay.sqlite3",
-                "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-                "RELAY_SECRET_KEY": SECRET_KEY, "RELAY_REMOTE_ALLOWLIST": "127.0.0.1"}
-        server = GunicornServer({**base, **settings}, tmp_path, workers=1)
-        servers.append(server)
-        return server
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def create(relay, remote_host, name="m"):
@@ -89,16 +71,6 @@ def test_read_timeout(relay_with, upstream):
     assert v1 == api == (504, f"{upstream.url} sent nothing for 1s (RELAY_READ_TIMEOUT)")
 
 
-@pytest.fixture(scope="module")
-def tls_upstream(tmp_path_factory):
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    ca_file = tmp_path_factory.mktemp("ca") / "corporate-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    server = FakeUpstream(ssl_context=context)
-    yield server, str(ca_file)
-    server.close()
 
 
 def test_tls_failure_without_the_ca(relay_with, tls_upstream):
@@ -152,7 +124,7 @@ def test_azure_deployment_url_gets_api_key_header_and_api_version(relay_with, up
 
 
 def test_upstream_connections_are_pooled(relay_with, upstream):
-    relay = relay_with()  # one worker: every call goes out from the same pool
+    relay = relay_with(workers=1)  # every call goes out from one pool
     model = create(relay, upstream.url + "/v1")
     for _ in range(3):
         requests.post(relay.url + "/v1/chat/completions", json={"model": model, **CHAT})
