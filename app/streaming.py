@@ -70,7 +70,13 @@ def relay(upstream, converter, frame, head=()):
 
 
 def _relay(upstream, converter, frame, head, environ):
-    watcher = _watch_client(environ, upstream.close)
+    client_gone = []
+
+    def hang_up():
+        client_gone.append(True)
+        upstream.close()
+
+    watcher = _watch_client(environ, hang_up)
     metrics.OPEN_STREAMS.inc()
     try:
         for out in head:
@@ -81,6 +87,9 @@ def _relay(upstream, converter, frame, head, environ):
                     yield frame(out)
             outs = converter.finish()
         except UpstreamError as exc:
+            if client_gone:
+                log.info("client went away; closed the stream from %s", upstream.host)
+                return
             log.warning("stream from %s failed: %s", upstream.host, exc.message)
             outs = converter.fail(exc.message)
         except Exception:
