@@ -365,7 +365,9 @@ def test_codex_requests_convert(gateway, remote_model, upstream, capture):
     sent = upstream.last.body
     names = {tool["function"]["name"] for tool in sent["tools"]}
     assert "exec_command" in names
-    assert not names & {"web_search", "tool_search", "apply_patch"}
+    assert not names & {"web_search", "tool_search"}
+    custom = [t for t in body["tools"] if t["type"] == "custom"]
+    assert {t["name"] for t in custom} <= names  # apply_patch, as a function taking `input`
     assert sent["messages"][0]["role"] == "system"
     assert [m["role"] for m in sent["messages"]].count("system") == 1
     calls = [i for i in body["input"] if i.get("type") == "function_call"]
@@ -384,3 +386,38 @@ def test_length_stop_in_a_stream_ends_with_response_incomplete(gateway, remote_m
     check_sequence(events)
     assert events[-1]["type"] == "response.incomplete"
     assert events[-1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+
+
+PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n"
+APPLY_PATCH = {"type": "custom", "name": "apply_patch", "description": "Edit files.",
+               "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}
+
+
+def test_custom_tools_travel_as_one_string_argument(gateway, remote_model, upstream):
+    remote_model()
+    upstream.reply(Reply(sse=[
+        chunk({"tool_calls": [{"index": 0, "id": "call_p", "type": "function",
+                               "function": {"name": "apply_patch", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {
+            "arguments": json.dumps({"input": PATCH})[:20]}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {
+            "arguments": json.dumps({"input": PATCH})[20:]}}]}),
+        chunk({}, finish_reason="tool_calls")]))
+    events = stream(gateway, input="add hello.txt", tools=[APPLY_PATCH])
+    (done,) = check_sequence(events)
+    assert done["item"]["type"] == "custom_tool_call"
+    assert (done["item"]["call_id"], done["item"]["name"], done["item"]["input"]) == (
+        "call_p", "apply_patch", PATCH)
+    assert [e["input"] for e in events if e["type"] == "response.custom_tool_call_input.done"] \
+        == [PATCH]
+    (tool,) = upstream.last.body["tools"]
+    assert tool["function"]["name"] == "apply_patch"
+    assert tool["function"]["parameters"]["required"] == ["input"]
+    assert "start: /.+/" in tool["function"]["description"]
+
+    post(gateway, tools=[APPLY_PATCH], input=[
+        {"type": "custom_tool_call", "call_id": "call_p", "name": "apply_patch", "input": PATCH},
+        {"type": "custom_tool_call_output", "call_id": "call_p", "output": "Done!"}])
+    assistant, result = upstream.last.body["messages"]
+    assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"input": PATCH}
+    assert result == {"role": "tool", "tool_call_id": "call_p", "content": "Done!"}

@@ -3,7 +3,7 @@
 from app.convert.responses_stream import new_id
 
 _PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
-           "reasoning": "rs"}
+           "reasoning": "rs", "custom_tool_call": "ctc", "custom_tool_call_output": "ctco"}
 
 
 def _parts(role, content):

@@ -4,6 +4,7 @@ Raises RequestProblem (message, param) for input a chat remote cannot take;
 the caller turns it into a 400 naming the parameter.
 """
 import hashlib
+import json
 import re
 
 # Tools a Chat Completions remote cannot run. They are dropped unless the
@@ -12,7 +13,11 @@ import re
 HOSTED_TOOLS = {"web_search", "web_search_preview", "web_search_2025_08_26",
                 "web_search_preview_2025_03_11", "file_search", "code_interpreter",
                 "image_generation", "computer_use_preview", "computer_use", "mcp",
-                "local_shell", "shell", "apply_patch", "tool_search", "custom"}
+                "local_shell", "shell", "apply_patch", "tool_search"}
+
+# A custom (freeform) tool takes one string; a chat remote only has JSON
+# functions, so the string travels as the function's one argument.
+CUSTOM_INPUT = "input"
 
 _SAFE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -40,8 +45,21 @@ def _function_tool(tool, namespace=None):
     return {"type": "function", "function": function}
 
 
+def _custom_tool(tool):
+    description = tool.get("description") or ""
+    fmt = tool.get("format") or {}
+    if fmt.get("type") == "grammar" and fmt.get("definition"):
+        description += (f"\n\nPass the raw text as `{CUSTOM_INPUT}`; it must match this "
+                        f"{fmt.get('syntax', '')} grammar:\n{fmt['definition']}")
+    return {"type": "function", "function": {
+        "name": flat_name(None, tool["name"]), "description": description.strip(),
+        "parameters": {"type": "object", "properties": {CUSTOM_INPUT: {"type": "string"}},
+                       "required": [CUSTOM_INPUT], "additionalProperties": False}}}
+
+
 def convert_tools(tools):
-    """(chat tools, {flat name: (namespace, name)}) for the tools a chat remote can run."""
+    """(chat tools, {flat name: (namespace, name, kind)}) for the tools a chat
+    remote can run; kind is "function" or "custom"."""
     chat_tools, names = [], {}
     for index, tool in enumerate(tools or []):
         kind = tool.get("type") if isinstance(tool, dict) else None
@@ -49,12 +67,16 @@ def convert_tools(tools):
             if not isinstance(tool.get("name"), str):
                 raise RequestProblem("function tools need a name", f"tools[{index}].name")
             chat_tools.append(_function_tool(tool))
-            names[chat_tools[-1]["function"]["name"]] = (None, tool["name"])
+            names[chat_tools[-1]["function"]["name"]] = (None, tool["name"], "function")
+        elif kind == "custom" and isinstance(tool.get("name"), str):
+            chat_tools.append(_custom_tool(tool))
+            names[chat_tools[-1]["function"]["name"]] = (None, tool["name"], "custom")
         elif kind == "namespace":
             for inner in tool.get("tools") or []:
                 if inner.get("type", "function") == "function":
                     chat_tools.append(_function_tool(inner, tool.get("name")))
-                    names[chat_tools[-1]["function"]["name"]] = (tool.get("name"), inner["name"])
+                    names[chat_tools[-1]["function"]["name"]] = (
+                        tool.get("name"), inner["name"], "function")
         elif kind not in HOSTED_TOOLS:
             raise RequestProblem(f"unsupported tool type {kind!r}", f"tools[{index}].type")
     return chat_tools, names
@@ -117,7 +139,7 @@ def convert_input(items, names_by_tool):
     """Responses input items -> chat messages."""
     if isinstance(items, str):
         return [{"role": "user", "content": items}]
-    flat = {tool: flat for flat, tool in names_by_tool.items()}
+    flat = {(namespace, name): flat for flat, (namespace, name, _) in names_by_tool.items()}
     messages, reasoning = [], None
     for index, item in enumerate(items):
         param = f"input[{index}]"
@@ -133,14 +155,17 @@ def convert_input(items, names_by_tool):
             if role == "assistant" and reasoning:
                 message["reasoning_content"], reasoning = reasoning, None
             messages.append(message)
-        elif kind == "function_call":
-            for key in ("call_id", "name", "arguments"):
+        elif kind in ("function_call", "custom_tool_call"):
+            field = "arguments" if kind == "function_call" else CUSTOM_INPUT
+            for key in ("call_id", "name", field):
                 if not isinstance(item.get(key), str):
-                    raise RequestProblem(f"function_call needs a string {key}", f"{param}.{key}")
+                    raise RequestProblem(f"{kind} needs a string {key}", f"{param}.{key}")
             name = flat.get((item.get("namespace"), item["name"]),
                             flat_name(item.get("namespace"), item["name"]))
+            arguments = item["arguments"] if kind == "function_call" else \
+                json.dumps({CUSTOM_INPUT: item[CUSTOM_INPUT]})
             call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": name, "arguments": item["arguments"]}}
+                    "function": {"name": name, "arguments": arguments}}
             last = messages[-1] if messages else None
             # Consecutive calls are one assistant turn in Chat Completions.
             if last and last["role"] == "assistant" and (last.get("tool_calls") or not reasoning):
@@ -149,9 +174,9 @@ def convert_input(items, names_by_tool):
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
             if reasoning:
                 messages[-1]["reasoning_content"], reasoning = reasoning, None
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             if not isinstance(item.get("call_id"), str):
-                raise RequestProblem("function_call_output needs a string call_id",
+                raise RequestProblem(f"{kind} needs a string call_id",
                                      f"{param}.call_id")
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": _output_text(item.get("output"), f"{param}.output")})

@@ -4,10 +4,11 @@ One ResponsesStream per response: it owns the response id, the output items
 and their indexes, and the event sequence numbers. A non-streaming answer is
 fed through it as a single chunk, so both paths build the same Response.
 """
+import json
 import secrets
 import time
 
-from app.convert.responses_request import flat_name
+from app.convert.responses_request import CUSTOM_INPUT, flat_name
 
 
 def new_id(prefix):
@@ -70,7 +71,8 @@ class _Item:
 
     def __init__(self, kind, index, **fields):
         self.kind, self.index, self.status = kind, index, "in_progress"
-        self.id = new_id({"reasoning": "rs", "message": "msg", "function_call": "fc"}[kind])
+        self.id = new_id({"reasoning": "rs", "message": "msg", "function_call": "fc",
+                          "custom_tool_call": "ctc"}[kind])
         self.text = ""
         self.call_id = fields.get("call_id")
         self.name = fields.get("name")
@@ -89,11 +91,25 @@ class _Item:
         if self.kind == "message":
             return {"id": self.id, "type": "message", "role": "assistant", "status": status,
                     "content": [self.part()] if closed else []}
+        if self.kind == "custom_tool_call":
+            return {"id": self.id, "type": "custom_tool_call",
+                    "call_id": self.call_id, "name": self.name,
+                    "input": self.custom_input() if closed else ""}
         item = {"id": self.id, "type": "function_call", "status": status,
                 "call_id": self.call_id, "name": self.name, "arguments": self.text}
         if self.namespace:
             item["namespace"] = self.namespace
         return item
+
+    def custom_input(self):
+        """A custom tool's string, out of the JSON arguments it travelled in."""
+        try:
+            arguments = json.loads(self.text)
+        except ValueError:
+            return self.text
+        if isinstance(arguments, dict) and isinstance(arguments.get(CUSTOM_INPUT), str):
+            return arguments[CUSTOM_INPUT]
+        return self.text
 
 
 class ResponsesStream:
@@ -189,15 +205,18 @@ class ResponsesStream:
         if item is None:
             events += self._close_open()
             flat = function.get("name") or ""
-            namespace, name = self.tool_names.get(flat, (None, flat))
-            item, added = self._add("function_call", call_id=delta.get("id") or new_id("call"),
+            namespace, name, kind = self.tool_names.get(flat, (None, flat, "function"))
+            item, added = self._add("custom_tool_call" if kind == "custom" else "function_call",
+                                    call_id=delta.get("id") or new_id("call"),
                                     name=name, namespace=namespace)
             self.calls[index] = item
             events += added
         if function.get("arguments"):
             item.text += function["arguments"]
-            events.append(self._event("function_call_arguments.delta", **self._ref(item),
-                                      delta=function["arguments"]))
+            # A custom tool's input is only known once its JSON wrapper is whole.
+            if item.kind == "function_call":
+                events.append(self._event("function_call_arguments.delta", **self._ref(item),
+                                          delta=function["arguments"]))
         return events
 
     def feed(self, chunk):
@@ -238,10 +257,17 @@ class ResponsesStream:
         for item in self.calls.values():
             if item.status == "in_progress":
                 item.status = status
-                events += [self._event("function_call_arguments.done", **self._ref(item),
-                                       name=item.name, arguments=item.text),
-                           self._event("output_item.done", output_index=item.index,
-                                       item=item.render())]
+                if item.kind == "custom_tool_call":
+                    text = item.custom_input()
+                    events += [self._event("custom_tool_call_input.delta", **self._ref(item),
+                                           delta=text),
+                               self._event("custom_tool_call_input.done", **self._ref(item),
+                                           input=text)]
+                else:
+                    events.append(self._event("function_call_arguments.done", **self._ref(item),
+                                              name=item.name, arguments=item.text))
+                events.append(self._event("output_item.done", output_index=item.index,
+                                          item=item.render()))
         return events
 
     def fail(self, message, code="server_error"):
@@ -258,7 +284,7 @@ class ResponsesStream:
         message = {"role": "assistant", "content": text or None}
         if reasoning:
             message["reasoning_content"] = reasoning
-        calls = [i for i in self.items if i.kind == "function_call"]
+        calls = [i for i in self.items if i.kind in ("function_call", "custom_tool_call")]
         if calls:
             message["tool_calls"] = [
                 {"id": i.call_id, "type": "function",
