@@ -133,6 +133,14 @@ def gateway(tmp_path_factory):
     }, workdir)
     yield server
     server.stop()
+    # Every chat, Responses, Agents SDK and Codex test ran through this relay,
+    # with this key and upstreams that echo it: none of it may reach a log.
+    log = server.log()
+    for secret in (GATEWAY_KEY, GATEWAY_KEY[3:15], "Bearer", "uthorization"):
+        assert secret not in log, f"the gateway's log holds {secret!r}"
+
+
+GATEWAY_KEY = "sk-test-key-123456"
 
 
 @pytest.fixture
@@ -142,7 +150,7 @@ def remote_model(gateway, upstream):
 
     def create(name="remote", remote_type="openai", path="/v1", **fields):
         body = {"name": name, "from": "remote-model", "remote_type": remote_type,
-                "remote_host": upstream.url + path, "remote_api_key": "sk-test-key-123456",
+                "remote_host": upstream.url + path, "remote_api_key": GATEWAY_KEY,
                 "stream": False, **fields}
         response = requests.post(gateway.url + "/api/create", json=body, timeout=10)
         assert response.status_code == 200, response.text

@@ -8,6 +8,7 @@ import openai
 import pytest
 import requests
 
+from tests.conftest import GATEWAY_KEY
 from tests.fake_upstream import Reply, chunk, completion, text_stream
 from tests.openai_schema import validate
 
@@ -228,3 +229,13 @@ def test_upstream_answer_that_is_not_json(gateway, remote_model, upstream):
         "model": "remote", "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 502
     assert "not JSON" in response.json()["error"]["message"]
+
+
+def test_an_error_event_quoting_the_key_reaches_nobody(gateway, remote_model, upstream):
+    remote_model()
+    upstream.reply(Reply(sse=[chunk({"role": "assistant", "content": "Hi"}),
+                              {"error": {"message": f"quota exceeded for {GATEWAY_KEY}"}}]))
+    response = requests.post(gateway.url + "/v1/chat/completions", stream=True, json={
+        "model": "remote", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    error = json.loads(list(sse_events(response))[-1])["error"]
+    assert error["message"] == "API error: quota exceeded for ***"

@@ -38,7 +38,7 @@ def upstream_message(response):
     return json.dumps(body)[:_MAX_ERROR_TEXT]
 
 
-def _scrub(text, secret):
+def scrub(text, secret):
     return text.replace(secret, "***") if secret else text
 
 
@@ -113,7 +113,7 @@ class RemoteHTTP:
         if response.status_code < 400:
             return
         try:
-            message = _scrub(upstream_message(response), secret)
+            message = scrub(upstream_message(response), secret)
         finally:
             response.close()
         raise UpstreamError(f"API error ({response.status_code}): {message}",

@@ -46,7 +46,7 @@ class OllamaRemote:
     def stream(self, endpoint, body):
         """A streaming call to /api/{endpoint}; the status is checked before returning."""
         response = self._post(endpoint, dict(body, stream=True), stream=True)
-        return RemoteStream(response, ndjson_items, self._http.timeout)
+        return RemoteStream(response, ndjson_items, self._http.timeout, self._key)
 
 
 def _ollama_error(response):

@@ -84,7 +84,7 @@ class OpenAIRemote:
         # client does not want them (it is removed for such clients).
         body["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
         response = self._post("chat/completions", body, stream=True)
-        return RemoteStream(response, sse_items, self._http.timeout)
+        return RemoteStream(response, sse_items, self._http.timeout, self._key)
 
     def embeddings(self, body):
         return self._answer(self._post("embeddings", body))

@@ -7,7 +7,7 @@ from sseclient import SSEClient
 
 from app import metrics
 from app.errors import UpstreamError
-from app.remotes.http import connection_error, origin
+from app.remotes.http import connection_error, origin, scrub
 
 
 class RemoteStream:
@@ -17,10 +17,11 @@ class RemoteStream:
     to know one kind of failure.
     """
 
-    def __init__(self, response, parse, timeout):
+    def __init__(self, response, parse, timeout, secret=None):
         self._response = response
         self._parse = parse
         self._timeout = timeout
+        self._secret = secret
         self.host = origin(response.url)
         self._headers_at = time.monotonic()
 
@@ -36,6 +37,10 @@ class RemoteStream:
             yield from items
         except requests.RequestException as exc:
             raise connection_error(exc, self.host, self._timeout) from None
+        except UpstreamError as exc:
+            # An error event from the remote may quote the key it was sent.
+            exc.message = scrub(exc.message, self._secret)
+            raise
 
     def close(self):
         self._response.close()
