@@ -4,6 +4,8 @@ import logging
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from app.convert.common import openai_error
+
 log = logging.getLogger(__name__)
 
 
@@ -48,8 +50,7 @@ class UpstreamError(RelayError):
 
 
 def openai_error_body(error):
-    return {"error": {"message": error.message, "type": error.openai_type,
-                      "param": error.param, "code": error.code}}
+    return openai_error(error.message, error.openai_type, error.param, error.code)
 
 
 def ollama_error_body(error):

@@ -33,7 +33,7 @@ class RemoteModel(BaseModel):
     remote_model = CharField(max_length=255)
     remote_host = CharField(max_length=2048)
     remote_type = CharField(max_length=16)
-    # Fernet token (app/secrets.py); the plaintext key never reaches a column.
+    # Fernet token (app/crypto.py); the plaintext key never reaches a column.
     api_key = TextField(null=True)
     system = TextField(null=True)
     parameters = JSONField(default=dict)

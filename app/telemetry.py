@@ -34,7 +34,8 @@ class Exchange:
         self.finished = False
 
     def record_usage(self, usage):
-        self.usage = usage or self.usage
+        if isinstance(usage, dict):
+            self.usage = usage
 
 
 def current():

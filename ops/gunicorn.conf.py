@@ -41,8 +41,8 @@ control_socket_disable = not control_socket
 # Metrics: each worker writes its own files here and /metrics sums them
 # (prometheus-client's multiprocess mode). Set before any worker imports
 # prometheus_client; one directory per master, emptied when it starts.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR",
-                      tempfile.mkdtemp(prefix="ollama-relay-metrics-"))
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # the config is read again on HUP
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ollama-relay-metrics-")
 
 
 def on_starting(server):

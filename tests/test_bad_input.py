@@ -128,3 +128,33 @@ def test_unknown_model_everywhere(client):
                      client.delete("/api/delete", json={"model": "ghost"}),
                      client.post("/api/copy", json={"source": "ghost", "destination": "x"})):
         assert error_of(response, 404) == "model 'ghost' not found"
+
+
+@pytest.mark.parametrize("url", ["https://[zz]/v1", "https://exa mple.com/v1",
+                                 "https://example.com:0/v1", "https://ex_ample..com/v1"])
+def test_create_remote_host_that_is_not_a_url(client, url):
+    assert "remote_host: is not a valid URL" in error_of(
+        client.post("/api/create", json=dict(GOOD, remote_host=url)))
+
+
+@pytest.mark.parametrize("key", ["sk-abc\n", "sk abc", "sk-\u2019abc"])
+def test_create_api_key_that_cannot_travel_in_a_header(client, key):
+    message = error_of(client.post("/api/create", json=dict(GOOD, remote_api_key=key)))
+    assert "remote_api_key: must be printable ASCII" in message
+    assert key.strip() not in message
+
+
+@pytest.mark.parametrize("parameters, expected", [
+    ({"num_predict": "x"}, "num_predict must be a number"),
+    ({"temperature": "hot"}, "temperature must be a number"),
+    ({"seed": True}, "seed must be a number"),
+    ({"stop": 5}, "stop must be a string or a list of strings"),
+])
+def test_create_parameters_of_the_wrong_type(client, parameters, expected):
+    assert f"parameters: {expected}" in error_of(
+        client.post("/api/create", json=dict(GOOD, parameters=parameters)))
+
+
+def test_nan_and_infinity_are_not_json(client):
+    response = client.post("/api/create", data='{"name": "m", "parameters": {"temperature": NaN}}')
+    assert "not valid JSON" in error_of(response)

@@ -208,6 +208,25 @@ def test_query_string_in_remote_host_is_kept(gateway, remote_model, upstream):
     assert upstream.last.path == "/v1/chat/completions"
     assert upstream.last.query == {"tenant": ["blue"]}
 
+    remote_model("far", remote_type="ollama", path="/base?tenant=green")
+    sdk(gateway).chat.completions.create(model="far", messages=[{"role": "user", "content": "x"}])
+    assert (upstream.last.path, upstream.last.query) == (
+        "/base/v1/chat/completions", {"tenant": ["green"]})
+    requests.post(gateway.url + "/api/chat", json={"model": "far", "stream": False, **CHAT_BODY})
+    assert (upstream.last.path, upstream.last.query) == ("/base/api/chat", {"tenant": ["green"]})
+
+
+CHAT_BODY = {"messages": [{"role": "user", "content": "x"}]}
+
+
+def test_a_remote_answer_that_is_not_a_completion_is_a_clear_502(gateway, remote_model, upstream):
+    remote_model()
+    upstream.reply(Reply(json=["not", "a", "completion"]))
+    response = requests.post(gateway.url + "/v1/chat/completions",
+                             json={"model": "remote", **CHAT_BODY})
+    assert response.status_code == 502
+    assert "not an object" in response.json()["error"]["message"]
+
 
 def test_embeddings(gateway, remote_model, upstream):
     remote_model()

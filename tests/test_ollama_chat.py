@@ -250,8 +250,8 @@ def test_embeddings_on_both_kinds_of_remote(gateway, remote_model, upstream):
 @pytest.mark.parametrize("body, expected", [
     ({"messages": [{"role": "user", "content": "x"}]}, "model: Missing data"),
     ({"model": "remote"}, "messages: Missing data"),
-    ({"model": "remote", "messages": [{"role": "robot", "content": "x"}]}, "messages.0.role"),
-    ({"model": "remote", "messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
+    ({"model": "remote", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
+    ({"model": "remote", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
     ({"model": "remote", "messages": [], "think": "extreme"}, "think: must be true"),
     ({"model": "remote", "messages": [], "format": 12}, "format: must be"),
     ({"model": "remote", "messages": [], "options": "hot"}, "options: Not a valid mapping"),
@@ -269,3 +269,32 @@ def test_unknown_model_is_404(gateway, upstream):
         client(gateway).chat(model="ghost", messages=[{"role": "user", "content": "hi"}])
     assert excinfo.value.status_code == 404
     assert excinfo.value.error == "model 'ghost' not found"
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"messages": [{"role": "user", "content": "x", "images": ["a"]}]},
+     "messages[0].images[0]: must be base64"),
+    ({"messages": [], "options": {"num_predict": "x"}}, "options: num_predict must be a number"),
+    ({"messages": [], "options": {"stop": [1]}}, "options: stop must be a string or a list"),
+])
+def test_bad_images_and_options_are_400(gateway, remote_model, upstream, body, expected):
+    remote_model()
+    response = requests.post(gateway.url + "/api/chat", json={"model": "remote", **body})
+    assert response.status_code == 400
+    assert expected in response.json()["error"]
+
+
+def test_content_as_parts_and_malformed_arguments(gateway, remote_model, upstream):
+    remote_model()
+    # Mistral's reasoning models send content as a list of parts.
+    upstream.reply(Reply(json=dict(completion(), choices=[{
+        "index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": "Hi "},
+                                                     {"type": "text", "text": "there"}]}}])))
+    answer = client(gateway).chat(model="remote", messages=[{"role": "user", "content": "hi"}])
+    assert answer.message.content == "Hi there"
+    upstream.reply(Reply(json=completion(content=None, tool_calls=[("c1", "f", {})])))
+    upstream.replies[-1].json["choices"][0]["message"]["tool_calls"][0]["function"][
+        "arguments"] = "[1, 2"
+    answer = client(gateway).chat(model="remote", messages=[{"role": "user", "content": "hi"}])
+    assert answer.message.tool_calls[0].function.arguments == {"_raw": "[1, 2"}

@@ -149,10 +149,15 @@ def test_through_the_proxy_without_the_ca_is_a_clear_tls_error(
     forward_proxy.wait_for_tunnel(target(upstream))
 
 
-def test_no_proxy_bypasses_the_proxy(proxied_relay, forward_proxy, tls_upstream):
+@pytest.mark.parametrize("through", ["HTTPS_PROXY", "RELAY_OUTBOUND_PROXY"])
+def test_no_proxy_bypasses_the_proxy(proxied_relay, forward_proxy, tls_upstream, through):
     upstream, ca_file = tls_upstream
-    relay = proxied_relay(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": "127.0.0.1"},
-                       RELAY_CA_BUNDLE=ca_file)
+    if through == "HTTPS_PROXY":
+        relay = proxied_relay(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": "127.0.0.1"},
+                              RELAY_CA_BUNDLE=ca_file)
+    else:
+        relay = proxied_relay(env={"NO_PROXY": "127.0.0.1"}, RELAY_CA_BUNDLE=ca_file,
+                              RELAY_OUTBOUND_PROXY=forward_proxy.url)
     response = chat(relay, upstream.url)
     assert response.status_code == 200, response.text
     relay.stop()

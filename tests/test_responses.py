@@ -421,3 +421,52 @@ def test_custom_tools_travel_as_one_string_argument(gateway, remote_model, upstr
     assistant, result = upstream.last.body["messages"]
     assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"input": PATCH}
     assert result == {"role": "tool", "tool_call_id": "call_p", "content": "Done!"}
+
+
+def test_echoed_request_fields_keep_the_response_valid(gateway, remote_model, upstream):
+    remote_model()
+    namespace = {"type": "namespace", "name": "agents",
+                 "tools": [{"type": "function", "name": "close", "parameters": {"type": "object"}}]}
+    bare = {"type": "function", "name": "ping"}
+    response = sdk(gateway).responses.create(
+        model="remote", input="x", tools=[bare, namespace, {"type": "web_search"}],
+        text={"format": None}, truncation="auto")
+    assert response.tools[0].strict is True and response.text.format.type == "text"
+    events = stream(gateway, input="x", tools=[bare, namespace], text={"format": None})
+    validate(events[-1]["response"], "Response")
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"tools": [1]}, "tools[0]"),
+    ({"tools": [{"type": ["function"]}]}, "tools[0].type"),
+    ({"tools": [{"type": "namespace", "name": "ns", "tools": "x"}]}, "tools[0].tools"),
+    ({"tools": [{"type": "namespace", "name": "ns", "tools": [1]}]}, "tools[0].tools[0]"),
+    ({"tools": [{"type": "namespace", "name": "ns", "tools": [{"type": "function"}]}]},
+     "tools[0].tools[0].name"),
+    ({"tools": [{"type": "custom", "name": "p", "format": "bad"}]}, "tools[0].format"),
+    ({"tools": [{"type": "custom", "name": "p", "description": 5}]}, "tools[0].description"),
+    ({"tools": [{"type": "function", "name": "f", "parameters": "x"}]}, "tools[0].parameters"),
+    ({"tool_choice": {"type": "function"}}, "tool_choice.name"),
+    ({"tool_choice": {"type": "function", "name": 5}}, "tool_choice.name"),
+    ({"tool_choice": 7}, "tool_choice"),
+    ({"input": [{"role": "user", "content": [{"type": "input_text", "text": 5}]}]},
+     "input[0].content[0].text"),
+    ({"input": [{"type": "function_call_output", "call_id": "c",
+                 "output": [{"type": "input_text", "text": 5}]}]}, "input[0].output[0].text"),
+    ({"input": [{"type": "function_call_output", "call_id": "c", "output": [1]}]},
+     "input[0].output[0]"),
+    ({"input": [{"type": "reasoning", "summary": "x"}]}, "input[0].summary"),
+    ({"input": [{"type": "reasoning", "summary": [1]}]}, "input[0].summary[0]"),
+    ({"input": [{"type": "reasoning", "summary": [{"type": "summary_text", "text": 5}]}]},
+     "input[0].summary[0].text"),
+    ({"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}",
+                 "namespace": ["x"]}]}, "input[0].namespace"),
+    ({"input": [{"type": 5}]}, "input[0].type"),
+    ({"truncation": "sometimes"}, "truncation"),
+])
+def test_malformed_items_and_tools_are_400_not_500(gateway, remote_model, upstream, body, param):
+    remote_model()
+    response = post(gateway, **{"input": "x", **body})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
+    assert upstream.requests == []

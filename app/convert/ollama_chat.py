@@ -5,7 +5,7 @@ import time
 from datetime import datetime, timezone
 
 from app.convert.options import options_to_fields
-from app.convert.passthrough import INCOMPLETE
+from app.convert.common import INCOMPLETE, reasoning_of
 
 THINK_LEVELS = ("low", "medium", "high")
 
@@ -107,12 +107,6 @@ def _now():
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _reasoning(source):
-    # DashScope and DeepSeek say reasoning_content; vLLM, OpenRouter and
-    # Ollama say reasoning.
-    return source.get("reasoning_content") or source.get("reasoning") or ""
-
-
 def _tool_calls(calls):
     out = []
     for index, call in enumerate(calls):
@@ -120,7 +114,11 @@ def _tool_calls(calls):
         try:
             arguments = json.loads(raw)
         except ValueError:
-            arguments = raw  # kept as sent: dropping it would hide the model's mistake
+            arguments = None
+        if not isinstance(arguments, dict):
+            # Ollama's arguments are an object; the model's malformed text is
+            # kept under one key rather than dropped, so the mistake shows.
+            arguments = {"_raw": raw}
         out.append({"id": call.get("id"),
                     "function": {"index": index, "name": call["function"].get("name"),
                                  "arguments": arguments}})
@@ -172,7 +170,7 @@ def chat_response(completion, model, started_ns=None):
     source = choice.get("message") or {}
     clock = _Clock(started_ns)
     clock.token()
-    message = _message(source.get("content") or "", _reasoning(source),
+    message = _message(source.get("content") or "", reasoning_of(source),
                        source.get("tool_calls") or [])
     return {"model": model, "created_at": _now(), "message": message,
             **_final(choice.get("finish_reason"), completion.get("usage"), clock)}
@@ -203,7 +201,7 @@ class ChatStream:
         out = []
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
-            content, thinking = delta.get("content") or "", _reasoning(delta)
+            content, thinking = delta.get("content") or "", reasoning_of(delta)
             if content or thinking:
                 self.clock.token()
                 out.append(self._line(_message(content, thinking, [])))

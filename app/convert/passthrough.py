@@ -5,12 +5,9 @@ OpenAI-compatible remote, /api/chat to a remote Ollama.
 """
 import time
 
+from app.convert.common import INCOMPLETE, openai_error
+
 DONE = "[DONE]"
-INCOMPLETE = "the remote's stream ended before the answer was complete"
-
-
-def openai_error(message):
-    return {"error": {"message": message, "type": "api_error", "param": None, "code": None}}
 
 
 def _choices(choices, part):
@@ -18,7 +15,7 @@ def _choices(choices, part):
     # `refusal`, some no `index` or `logprobs`); clients validating
     # strictly need them, null where there is nothing to say.
     out = []
-    for index, choice in enumerate(choices or []):
+    for index, choice in enumerate(choices):
         choice = {"index": index, "finish_reason": None, "logprobs": None, **choice}
         inner = dict(choice.get(part) or {})
         if part == "message":

@@ -1,6 +1,6 @@
 """Input items as GET /v1/responses/{id}/input_items lists them: each with an id
 (and a status where the API has one), messages with their parts spelled out."""
-from app.convert.responses_stream import new_id
+from app.convert.common import new_id
 
 _PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
            "reasoning": "rs", "custom_tool_call": "ctc", "custom_tool_call_output": "ctco"}

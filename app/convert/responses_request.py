@@ -37,22 +37,42 @@ def flat_name(namespace, name):
     return f"{joined[:55]}_{digest}"
 
 
-def _function_tool(tool, namespace=None):
-    function = {"name": flat_name(namespace, tool["name"])}
-    for key in ("description", "parameters", "strict"):
-        if tool.get(key) is not None:
-            function[key] = tool[key]
+def _field(obj, key, param, kind=str, required=True):
+    """obj[key] when it has the type a chat remote needs, else RequestProblem."""
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind):
+        what = {str: "a string", dict: "an object", list: "a list"}.get(kind, "valid")
+        raise RequestProblem(f"{key} must be {what}", f"{param}.{key}")
+    return value
+
+
+def _object(value, param):
+    if not isinstance(value, dict):
+        raise RequestProblem("must be an object", param)
+    return value
+
+
+def _function_tool(tool, param, namespace=None):
+    function = {"name": flat_name(namespace, _field(tool, "name", param))}
+    if _field(tool, "description", param, required=False) is not None:
+        function["description"] = tool["description"]
+    if _field(tool, "parameters", param, dict, required=False) is not None:
+        function["parameters"] = tool["parameters"]
+    if _field(tool, "strict", param, bool, required=False) is not None:
+        function["strict"] = tool["strict"]
     return {"type": "function", "function": function}
 
 
-def _custom_tool(tool):
-    description = tool.get("description") or ""
-    fmt = tool.get("format") or {}
-    if fmt.get("type") == "grammar" and fmt.get("definition"):
+def _custom_tool(tool, param):
+    description = _field(tool, "description", param, required=False) or ""
+    fmt = _field(tool, "format", param, dict, required=False) or {}
+    if fmt.get("type") == "grammar" and isinstance(fmt.get("definition"), str):
         description += (f"\n\nPass the raw text as `{CUSTOM_INPUT}`; it must match this "
                         f"{fmt.get('syntax', '')} grammar:\n{fmt['definition']}")
     return {"type": "function", "function": {
-        "name": flat_name(None, tool["name"]), "description": description.strip(),
+        "name": flat_name(None, _field(tool, "name", param)), "description": description.strip(),
         "parameters": {"type": "object", "properties": {CUSTOM_INPUT: {"type": "string"}},
                        "required": [CUSTOM_INPUT], "additionalProperties": False}}}
 
@@ -61,41 +81,53 @@ def convert_tools(tools):
     """(chat tools, {flat name: (namespace, name, kind)}) for the tools a chat
     remote can run; kind is "function" or "custom"."""
     chat_tools, names = [], {}
+
+    def add(chat_tool, namespace, name, kind):
+        chat_tools.append(chat_tool)
+        names[chat_tool["function"]["name"]] = (namespace, name, kind)
+
     for index, tool in enumerate(tools or []):
-        kind = tool.get("type") if isinstance(tool, dict) else None
+        param = f"tools[{index}]"
+        kind = _field(_object(tool, param), "type", param)
         if kind == "function":
-            if not isinstance(tool.get("name"), str):
-                raise RequestProblem("function tools need a name", f"tools[{index}].name")
-            chat_tools.append(_function_tool(tool))
-            names[chat_tools[-1]["function"]["name"]] = (None, tool["name"], "function")
-        elif kind == "custom" and isinstance(tool.get("name"), str):
-            chat_tools.append(_custom_tool(tool))
-            names[chat_tools[-1]["function"]["name"]] = (None, tool["name"], "custom")
+            add(_function_tool(tool, param), None, tool["name"], "function")
+        elif kind == "custom":
+            add(_custom_tool(tool, param), None, tool["name"], "custom")
         elif kind == "namespace":
-            for inner in tool.get("tools") or []:
-                if inner.get("type", "function") == "function":
-                    chat_tools.append(_function_tool(inner, tool.get("name")))
-                    names[chat_tools[-1]["function"]["name"]] = (
-                        tool.get("name"), inner["name"], "function")
+            namespace = _field(tool, "name", param)
+            for inner_index, inner in enumerate(_field(tool, "tools", param, list)):
+                inner_param = f"{param}.tools[{inner_index}]"
+                if _object(inner, inner_param).get("type", "function") == "function":
+                    add(_function_tool(inner, inner_param, namespace), namespace,
+                        inner["name"], "function")
         elif kind not in HOSTED_TOOLS:
-            raise RequestProblem(f"unsupported tool type {kind!r}", f"tools[{index}].type")
+            raise RequestProblem(f"unsupported tool type {kind!r}", f"{param}.type")
     return chat_tools, names
 
 
-def convert_tool_choice(choice):
+def convert_tool_choice(choice, names):
     if choice is None or choice in ("auto", "none", "required"):
         return choice
-    kind = choice.get("type") if isinstance(choice, dict) else None
+    if not isinstance(choice, (dict, str)):
+        raise RequestProblem("must be a string or an object", "tool_choice")
+    kind = choice.get("type") if isinstance(choice, dict) else choice
     if kind == "function":
-        return {"type": "function", "function": {"name": flat_name(None, choice["name"])}}
+        name = _field(choice, "name", "tool_choice")
+        wanted = (choice.get("namespace"), name)
+        flat = next((f for f, (ns, n, _) in names.items() if (ns, n) == wanted),
+                    flat_name(*wanted))
+        return {"type": "function", "function": {"name": flat}}
     if kind == "allowed_tools":
         return choice.get("mode", "auto")
     raise RequestProblem(f"tool_choice {kind!r} names a hosted tool that this remote (a Chat "
                          f"Completions API) cannot run", "tool_choice")
 
 
-def _text(part):
-    return part.get("text") or part.get("refusal") or ""
+def _text(part, param):
+    for key in ("text", "refusal"):
+        if key in part:
+            return _field(part, key, param)
+    return ""
 
 
 def _content(content, param):
@@ -107,7 +139,7 @@ def _content(content, param):
     for index, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("input_text", "output_text", "text", "refusal"):
-            parts.append({"type": "text", "text": _text(part)})
+            parts.append({"type": "text", "text": _text(part, f"{param}[{index}]")})
         elif kind == "input_image" and part.get("image_url"):
             image = {"url": part["image_url"]}
             if part.get("detail"):
@@ -126,12 +158,17 @@ def _output_text(output, param):
     if isinstance(output, str):
         return output
     if isinstance(output, list):
-        return "".join(_text(p) for p in output if isinstance(p, dict))
+        return "".join(_text(_object(part, f"{param}[{index}]"), f"{param}[{index}]")
+                       for index, part in enumerate(output))
     raise RequestProblem("output must be a string or a list of parts", param)
 
 
-def _reasoning_text(item):
-    pieces = [p.get("text", "") for p in (item.get("content") or item.get("summary") or [])]
+def _reasoning_text(item, param):
+    # The full reasoning (content) when the client kept it, else the summary.
+    key = "content" if item.get("content") else "summary"
+    parts = _field(item, key, param, list, required=False) or []
+    pieces = [_text(_object(part, f"{param}.{key}[{i}]"), f"{param}.{key}[{i}]")
+              for i, part in enumerate(parts)]
     return "\n".join(p for p in pieces if p)
 
 
@@ -146,6 +183,8 @@ def convert_input(items, names_by_tool):
         if not isinstance(item, dict):
             raise RequestProblem("each input item must be an object", param)
         kind = item.get("type", "message")
+        if not isinstance(kind, str):
+            raise RequestProblem("type must be a string", f"{param}.type")
         if kind == "message":
             role = item.get("role")
             if role not in ("user", "assistant", "system", "developer"):
@@ -158,10 +197,9 @@ def convert_input(items, names_by_tool):
         elif kind in ("function_call", "custom_tool_call"):
             field = "arguments" if kind == "function_call" else CUSTOM_INPUT
             for key in ("call_id", "name", field):
-                if not isinstance(item.get(key), str):
-                    raise RequestProblem(f"{kind} needs a string {key}", f"{param}.{key}")
-            name = flat.get((item.get("namespace"), item["name"]),
-                            flat_name(item.get("namespace"), item["name"]))
+                _field(item, key, param)
+            namespace = _field(item, "namespace", param, required=False)
+            name = flat.get((namespace, item["name"]), flat_name(namespace, item["name"]))
             arguments = item["arguments"] if kind == "function_call" else \
                 json.dumps({CUSTOM_INPUT: item[CUSTOM_INPUT]})
             call = {"id": item["call_id"], "type": "function",
@@ -175,15 +213,13 @@ def convert_input(items, names_by_tool):
             if reasoning:
                 messages[-1]["reasoning_content"], reasoning = reasoning, None
         elif kind in ("function_call_output", "custom_tool_call_output"):
-            if not isinstance(item.get("call_id"), str):
-                raise RequestProblem(f"{kind} needs a string call_id",
-                                     f"{param}.call_id")
+            _field(item, "call_id", param)
             messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": _output_text(item.get("output"), f"{param}.output")})
         elif kind == "reasoning":
             # Thinking models (DeepSeek, Qwen) want their reasoning back on
             # the assistant turn it belongs to.
-            reasoning = _reasoning_text(item) or None
+            reasoning = _reasoning_text(item, param) or None
         else:
             raise RequestProblem(f"unsupported input item type {kind!r}", f"{param}.type")
     return messages
@@ -221,7 +257,7 @@ def chat_request(body, remote_model, history=()):
         request["tools"] = tools
         if body.get("parallel_tool_calls") is not None:
             request["parallel_tool_calls"] = body["parallel_tool_calls"]
-    choice = convert_tool_choice(body.get("tool_choice"))
+    choice = convert_tool_choice(body.get("tool_choice"), names)
     # Providers refuse tool_choice without tools (all of them hosted and dropped).
     if choice is not None and tools:
         request["tool_choice"] = choice

@@ -5,14 +5,10 @@ and their indexes, and the event sequence numbers. A non-streaming answer is
 fed through it as a single chunk, so both paths build the same Response.
 """
 import json
-import secrets
 import time
 
+from app.convert.common import INCOMPLETE, new_id, reasoning_of
 from app.convert.responses_request import CUSTOM_INPUT, flat_name
-
-
-def new_id(prefix):
-    return f"{prefix}_{secrets.token_hex(24)}"
 
 
 def usage(chat_usage):
@@ -35,6 +31,16 @@ def usage(chat_usage):
     }
 
 
+def _echoed_tool(tool):
+    # As OpenAI echoes tools: the fields its schema requires, filled in.
+    if tool.get("type") == "function":
+        return {"parameters": None, "strict": True, **tool}
+    if tool.get("type") == "namespace":
+        return {"description": "", **tool,
+                "tools": [_echoed_tool(inner) for inner in tool.get("tools") or []]}
+    return tool
+
+
 _REQUIRED_NULLABLE = {"error", "incomplete_details", "instructions", "temperature", "top_p"}
 
 
@@ -54,9 +60,10 @@ def response_object(response_id, body, model, created_at, status, output, usage=
         "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
         "store": body.get("store", True),
         "temperature": body.get("temperature"),
-        "text": body.get("text") or {"format": {"type": "text"}},
+        "text": body["text"] if (body.get("text") or {}).get("format") else
+        {"format": {"type": "text"}},
         "tool_choice": body.get("tool_choice") or "auto",
-        "tools": body.get("tools") or [],
+        "tools": [_echoed_tool(tool) for tool in body.get("tools") or []],
         "top_p": body.get("top_p"),
         "truncation": body.get("truncation") or "disabled",
         "usage": usage, "user": body.get("user"),
@@ -113,13 +120,13 @@ class _Item:
 
 
 class ResponsesStream:
-    def __init__(self, body, model, tool_names=None, response_id=None, on_complete=None):
+    def __init__(self, body, model, tool_names=None, on_complete=None):
         self.body, self.model = body, model
         # Called with this stream once the answer is complete and before the
         # final event exists (the relay stores responses there); if it
         # raises, the response fails with the exception's message.
         self.on_complete = on_complete
-        self.id = response_id or new_id("resp")
+        self.id = new_id("resp")
         self.created_at = int(time.time())
         self.tool_names = tool_names or {}
         self.sequence = 0
@@ -225,7 +232,7 @@ class ResponsesStream:
         events = []
         for choice in (chunk.get("choices") or [])[:1]:
             delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+            reasoning = reasoning_of(delta)
             if reasoning:
                 events += self._text("reasoning", reasoning)
             if delta.get("content"):
@@ -238,7 +245,7 @@ class ResponsesStream:
 
     def finish(self):
         if self.finish_reason is None:
-            return self.fail("the remote's stream ended before the answer was complete")
+            return self.fail(INCOMPLETE)
         events = self._close_all("completed")
         reason = {"length": "max_output_tokens",
                   "content_filter": "content_filter"}.get(self.finish_reason)

@@ -3,7 +3,7 @@ the mapping of every way a call can fail to one clear UpstreamError."""
 import json
 import logging
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,6 +21,15 @@ def origin(url):
     """scheme://host[:port] — how errors and logs name a remote (no path, no query)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+def endpoint_url(base_url, path, extra_query=()):
+    """`path` under `base_url`, keeping base_url's query string: a query in
+    remote_host (Azure's api-version, a gateway's routing key) goes on every call."""
+    parts = urlsplit(base_url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(extra_query)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{path}",
+                                     query=urlencode(query)))
 
 
 def upstream_message(response):
@@ -52,14 +61,19 @@ class RemoteHTTP:
         # REQUESTS_CA_BUNDLE and *_PROXY from the environment override
         # session attributes, and the relay's own settings must win.
         # Unset, the environment (HTTPS_PROXY, NO_PROXY, ...) applies.
-        self._transport = {}
-        if settings["RELAY_OUTBOUND_PROXY"]:
-            proxy = settings["RELAY_OUTBOUND_PROXY"]
-            self._transport["proxies"] = {"http": proxy, "https": proxy}
-        if settings["RELAY_CA_BUNDLE"]:
-            self._transport["verify"] = settings["RELAY_CA_BUNDLE"]
+        self._proxy = settings["RELAY_OUTBOUND_PROXY"]
+        self._verify = settings["RELAY_CA_BUNDLE"] or None
         self._sessions = {}
         self._lock = threading.Lock()
+
+    def _transport(self, url):
+        transport = {}
+        # NO_PROXY still exempts hosts (internal remotes) from the relay's proxy.
+        if self._proxy and not requests.utils.should_bypass_proxies(url, no_proxy=None):
+            transport["proxies"] = {"http": self._proxy, "https": self._proxy}
+        if self._verify:
+            transport["verify"] = self._verify
+        return transport
 
     def _session(self, url):
         key = origin(url)
@@ -94,7 +108,8 @@ class RemoteHTTP:
             raise UpstreamError(f"{exc} (checked again before calling it)") from None
         try:
             response = self._session(url).request(method, url, timeout=self.timeout,
-                                                  headers=headers, **self._transport, **kwargs)
+                                                  headers=headers, **self._transport(url),
+                                                  **kwargs)
         except requests.RequestException as exc:
             error = connection_error(exc, host, self.timeout)
             metrics.UPSTREAM_REQUESTS.labels(host, error.code).inc()

@@ -1,5 +1,6 @@
 """A remote Ollama server: its native /api endpoints, and its /v1 for OpenAI clients."""
 from app.errors import UpstreamError
+from app.remotes.http import endpoint_url
 from app.remotes.openai import OpenAIRemote
 from app.remotes.streams import RemoteStream, ndjson_items
 
@@ -7,23 +8,24 @@ from app.remotes.streams import RemoteStream, ndjson_items
 class OllamaRemote:
     def __init__(self, http, base_url, api_key=None, exchange=None):
         self._http = http
-        self._base = base_url.rstrip("/")
+        self._base = base_url
         self._key = api_key
         self._exchange = exchange
 
     def openai(self):
         """Ollama's own OpenAI-compatible endpoints, for /v1 requests."""
-        return OpenAIRemote(self._http, self._base + "/v1", self._key, self._exchange)
+        return OpenAIRemote(self._http, endpoint_url(self._base, "v1"), self._key, self._exchange)
 
     def _headers(self):
         return {"Authorization": f"Bearer {self._key}"} if self._key else {}
 
     def probe(self):
         """(url, headers) of the cheapest authenticated GET: the version."""
-        return f"{self._base}/api/version", self._headers()
+        return endpoint_url(self._base, "api/version"), self._headers()
 
     def _post(self, endpoint, body, stream):
-        response = self._http.request("POST", f"{self._base}/api/{endpoint}", json=body,
+        url = endpoint_url(self._base, f"api/{endpoint}")
+        response = self._http.request("POST", url, json=body,
                                       headers=self._headers(), stream=stream, secret=self._key,
                                       check=False, exchange=self._exchange)
         if response.status_code in (404, 405) and not _ollama_error(response):
@@ -38,7 +40,9 @@ class OllamaRemote:
     def call(self, endpoint, body):
         """A non-streaming call to /api/{endpoint}."""
         answer = self._http.json(self._post(endpoint, dict(body, stream=False), stream=False))
-        if self._exchange is not None and isinstance(answer, dict) and "eval_count" in answer:
+        if not isinstance(answer, dict):
+            raise UpstreamError("the remote Ollama answered with JSON that is not an object")
+        if self._exchange is not None and "eval_count" in answer:
             self._exchange.record_usage({"prompt_tokens": answer.get("prompt_eval_count", 0),
                                          "completion_tokens": answer.get("eval_count", 0)})
         return answer

@@ -1,6 +1,9 @@
 """An OpenAI-compatible remote: Chat Completions and embeddings at remote_host."""
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
+from app.convert.common import clean_chat
+from app.errors import UpstreamError
+from app.remotes.http import endpoint_url, origin
 from app.remotes.streams import RemoteStream, sse_items
 
 _AZURE_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
@@ -8,6 +11,14 @@ _AZURE_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 # options other providers (vLLM, DashScope, Ollama) accept.
 _NON_OPENAI_OPTIONS = ("top_k",)
 _EFFORT_FALLBACK = {"minimal": "low", "xhigh": "high", "none": None}
+
+
+def _chat_chunks(response, host):
+    for item in sse_items(response, host):
+        chunk = clean_chat(item)
+        if chunk is None:
+            raise UpstreamError(f"{host} sent a stream item that is not a chat chunk")
+        yield chunk
 
 
 def is_azure(host):
@@ -19,19 +30,16 @@ class OpenAIRemote:
         self._http = http
         self._key = api_key
         self._exchange = exchange
+        self._base = base_url
         parts = urlsplit(base_url)
-        self._base = parts._replace(path=parts.path.rstrip("/"), query="")
-        # A query string in remote_host (Azure's api-version, a gateway's
-        # routing key) is kept on every call.
-        self._query = parse_qsl(parts.query, keep_blank_values=True)
         self.azure = is_azure(parts.hostname)
-        if self.azure and not any(k == "api-version" for k, _ in self._query):
-            self._query.append(("api-version", azure_api_version))
+        self._extra_query = []
+        if self.azure and "api-version" not in dict(parse_qsl(parts.query)):
+            self._extra_query.append(("api-version", azure_api_version))
         self.strict_openai = self.azure or parts.hostname == "api.openai.com"
 
     def url(self, endpoint):
-        path = f"{self._base.path}/{endpoint}"
-        return urlunsplit(self._base._replace(path=path, query=urlencode(self._query)))
+        return endpoint_url(self._base, endpoint, self._extra_query)
 
     def _headers(self):
         if not self._key:
@@ -69,13 +77,15 @@ class OpenAIRemote:
 
     def _answer(self, response):
         answer = self._http.json(response)
-        if self._exchange is not None and isinstance(answer, dict):
+        if not isinstance(answer, dict):
+            raise UpstreamError(f"{origin(response.url)} answered with JSON that is not an object")
+        if self._exchange is not None:
             self._exchange.record_usage(answer.get("usage"))
         return answer
 
     def chat(self, body):
         body = {k: v for k, v in body.items() if k != "stream_options"}
-        return self._answer(self._post("chat/completions", dict(body, stream=False)))
+        return clean_chat(self._answer(self._post("chat/completions", dict(body, stream=False))))
 
     def chat_stream(self, body):
         """Send a streaming chat request; the status is checked before returning."""
@@ -84,7 +94,7 @@ class OpenAIRemote:
         # client does not want them (it is removed for such clients).
         body["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
         response = self._post("chat/completions", body, stream=True)
-        return RemoteStream(response, sse_items, self._http.timeout, self._key)
+        return RemoteStream(response, _chat_chunks, self._http.timeout, self._key)
 
     def embeddings(self, body):
         return self._answer(self._post("embeddings", body))

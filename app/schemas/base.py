@@ -39,6 +39,22 @@ class ModelName(fields.String):
         return name
 
 
+_NUMERIC_OPTIONS = ("num_predict", "temperature", "top_p", "top_k", "seed", "presence_penalty",
+                    "frequency_penalty", "num_ctx", "repeat_penalty", "min_p", "typical_p")
+
+
+def validate_options(options):
+    """Ollama options (and a model's stored parameters) that a remote can take."""
+    for name in _NUMERIC_OPTIONS:
+        value = options.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValidationError(f"{name} must be a number")
+    stop = options.get("stop")
+    if stop is not None and not isinstance(stop, str) and not (
+            isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise ValidationError("stop must be a string or a list of strings")
+
+
 class BaseSchema(Schema):
     class Meta:
         # Clients send fields we do not use (Ollama adds new ones often);
@@ -49,7 +65,11 @@ class BaseSchema(Schema):
 def _describe(messages, prefix=""):
     """Flatten marshmallow's nested messages to (field path, message)."""
     for key, value in messages.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
+        # OpenAI's spelling of a path: input[0].content, not input.0.content.
+        if isinstance(key, int):
+            path = f"{prefix}[{key}]"
+        else:
+            path = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, dict):
             yield from _describe(value, path)
         else:
@@ -97,6 +117,10 @@ def _decompressed(raw):
     return data
 
 
+def _no_constant(name):
+    raise ValueError(name)
+
+
 def json_body():
     """The request body as a JSON object, whatever Content-Type says.
 
@@ -107,9 +131,9 @@ def json_body():
     if not raw.strip():
         raise BadRequest("request body is empty: send a JSON object")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant)
     except ValueError:
-        raise BadRequest("request body is not valid JSON") from None
+        raise BadRequest("request body is not valid JSON (NaN and Infinity are not JSON)") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     return body

@@ -1,11 +1,14 @@
 """Payloads of Ollama's model management API (/api/create, show, copy, ...)."""
+import re
 from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
 
-from app.schemas.base import BaseSchema, ModelName
+from app.schemas.base import BaseSchema, ModelName, validate_options
 
 REMOTE_TYPES = ("ollama", "openai")
+# A DNS name or an IP literal (IPv6 without its brackets, as urlsplit gives it).
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$|^[0-9a-fA-F:.]+$")
 
 
 class ModelRefSchema(BaseSchema):
@@ -30,9 +33,13 @@ class CreateSchema(ModelRefSchema):
     from_ = fields.String(data_key="from", validate=validate.Length(min=1, max=255))
     remote_host = fields.String(validate=validate.Length(min=1, max=2048))
     remote_type = fields.String(load_default="ollama", validate=validate.OneOf(REMOTE_TYPES))
-    remote_api_key = fields.String(allow_none=True, validate=validate.Length(max=4096))
+    remote_api_key = fields.String(allow_none=True, validate=[
+        validate.Length(max=4096),
+        # It travels in an HTTP header: a stray newline or non-ASCII character
+        # would fail every call later, so it fails here instead.
+        validate.Regexp(r"^[\x21-\x7e]*\Z", error="must be printable ASCII without spaces")])
     system = fields.String(allow_none=True)
-    parameters = fields.Dict(keys=fields.String(), allow_none=True)
+    parameters = fields.Dict(keys=fields.String(), allow_none=True, validate=validate_options)
     stream = fields.Boolean(load_default=True)
     # Ollama builds local models from these; this server has no local weights.
     files = fields.Raw()
@@ -41,19 +48,21 @@ class CreateSchema(ModelRefSchema):
 
     @validates("remote_host")
     def remote_host_is_url(self, value, **kwargs):
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+            parts.port
+        except ValueError:
+            raise ValidationError("is not a valid URL (check the host and port)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValidationError("must be an http(s) URL such as "
                                   "https://api.openai.com/v1")
+        if not _HOST.match(parts.hostname) or parts.port == 0 or any(c.isspace() for c in value):
+            raise ValidationError("is not a valid URL (check the host and port)")
         if parts.username or parts.password:
             raise ValidationError("must not contain credentials: "
                                   "send the key as remote_api_key")
         if parts.fragment:
             raise ValidationError("must not contain a #fragment")
-        try:
-            parts.port
-        except ValueError:
-            raise ValidationError("has an invalid port") from None
 
     @validates("files", "adapters", "quantize")
     def no_local_weights(self, value, data_key, **kwargs):

@@ -1,7 +1,10 @@
 """Payloads of Ollama's inference API (/api/chat, /api/generate, /api/embed)."""
 from marshmallow import ValidationError, fields, validate
 
-from app.schemas.base import BaseSchema, ModelName
+import base64
+import binascii
+
+from app.schemas.base import BaseSchema, ModelName, validate_options
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -16,6 +19,13 @@ def _format(value):
         raise ValidationError("must be \"json\" or a JSON schema object")
 
 
+def _base64(value):
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("must be base64-encoded image data") from None
+
+
 class FunctionCallSchema(BaseSchema):
     name = fields.String(required=True)
     arguments = fields.Raw(load_default=dict)
@@ -28,7 +38,7 @@ class ToolCallSchema(BaseSchema):
 class MessageSchema(BaseSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     content = fields.String(allow_none=True, load_default="")
-    images = fields.List(fields.String(), allow_none=True)
+    images = fields.List(fields.String(validate=_base64), allow_none=True)
     thinking = fields.String(allow_none=True)
     tool_calls = fields.List(fields.Nested(ToolCallSchema), allow_none=True)
     tool_name = fields.String(allow_none=True)
@@ -37,7 +47,7 @@ class MessageSchema(BaseSchema):
 class _InferenceSchema(BaseSchema):
     model = ModelName(required=True)
     stream = fields.Boolean(load_default=True)
-    options = fields.Dict(keys=fields.String(), load_default=dict)
+    options = fields.Dict(keys=fields.String(), load_default=dict, validate=validate_options)
     format = fields.Raw(validate=_format, allow_none=True)
     think = fields.Raw(validate=_think, allow_none=True)
     keep_alive = fields.Raw()

@@ -55,6 +55,7 @@ class CreateResponseSchema(BaseSchema):
     metadata = fields.Dict(keys=fields.String(), allow_none=True, validate=_metadata)
     user = fields.String(allow_none=True)
     safety_identifier = fields.String(allow_none=True)
+    truncation = fields.String(allow_none=True, validate=validate.OneOf(("auto", "disabled")))
 
 
 class InputItemsQuerySchema(BaseSchema):
