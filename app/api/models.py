@@ -3,7 +3,8 @@ from flask import Blueprint, jsonify
 
 from app import registry
 from app.errors import BadRequest
-from app.schemas.base import json_body, load
+from app.api.body import json_body
+from app.schemas.base import load
 from app.schemas.models import CopySchema, CreateSchema, ModelRefSchema
 from app.streaming import ndjson_line, ndjson_response
 

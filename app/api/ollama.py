@@ -14,7 +14,8 @@ from app.convert.passthrough import OllamaLines
 from app.errors import BadRequest
 from app.remotes import remote_for
 from app.remotes.ollama import OllamaRemote
-from app.schemas.base import json_body, load
+from app.api.body import json_body
+from app.schemas.base import load
 from app.schemas.ollama import ChatSchema, EmbeddingsSchema, EmbedSchema, GenerateSchema
 from app.streaming import ndjson_line, ndjson_response, relay
 

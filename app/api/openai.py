@@ -6,7 +6,8 @@ from app.convert import passthrough
 from app.convert.options import fill_defaults, with_system
 from app.remotes import remote_for
 from app.remotes.ollama import OllamaRemote
-from app.schemas.base import json_body, load
+from app.api.body import json_body
+from app.schemas.base import load
 from app.schemas.openai import ChatCompletionSchema, EmbeddingsSchema
 from app.streaming import relay, sse_data, sse_response
 

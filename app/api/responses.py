@@ -10,7 +10,8 @@ from app.convert.options import fill_defaults, with_system
 from app.convert.responses_items import page, resource_items
 from app.convert.responses_stream import ResponsesStream, completion_as_chunk
 from app.errors import BadRequest, RelayError
-from app.schemas.base import json_body, load
+from app.api.body import json_body
+from app.schemas.base import load
 from app.schemas.responses import CreateResponseSchema, InputItemsQuerySchema
 from app.streaming import relay, sse_event, sse_response
 
