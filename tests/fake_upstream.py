@@ -70,7 +70,11 @@ class FakeUpstream:
 
             do_POST = do_DELETE = do_PUT = do_GET
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # The default backlog of 5 drops connections under a burst.
+            request_queue_size = 128
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         scheme = "http"
         if ssl_context is not None:
