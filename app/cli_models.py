@@ -10,7 +10,7 @@ import os
 import click
 from flask.cli import AppGroup
 
-from app import db, registry
+from app import db, describe, registry
 from app.config import ConfigError
 from app.errors import BadRequest, RelayError
 from app.models import RemoteModel
@@ -85,7 +85,7 @@ def _resolve(name):
 def models_show(name):
     """Print the JSON that /api/show returns for NAME."""
     require_current_schema()
-    click.echo(json.dumps(registry.show(_resolve(name)), indent=2))
+    click.echo(json.dumps(describe.show(_resolve(name)), indent=2))
 
 
 @models_group.command("delete")

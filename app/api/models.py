@@ -1,7 +1,7 @@
 """Ollama's model management API for remote models (/api/create, tags, show, ...)."""
 from flask import Blueprint, jsonify
 
-from app import registry
+from app import describe, registry
 from app.errors import BadRequest
 from app.api.body import json_body
 from app.schemas.base import load
@@ -30,13 +30,13 @@ def create():
 
 @bp.get("/tags")
 def tags():
-    return jsonify({"models": [registry.tags_entry(m) for m in registry.all_models()]})
+    return jsonify({"models": [describe.tags_entry(m) for m in registry.all_models()]})
 
 
 @bp.post("/show")
 def show():
     spec = load(_model_ref, json_body())
-    return jsonify(registry.show(registry.resolve(spec["model"])))
+    return jsonify(describe.show(registry.resolve(spec["model"])))
 
 
 @bp.delete("/delete")

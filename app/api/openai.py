@@ -1,7 +1,7 @@
 """OpenAI-compatible surface: /v1/models, /v1/chat/completions, /v1/embeddings."""
 from flask import Blueprint, jsonify
 
-from app import registry
+from app import describe, registry
 from app.convert import passthrough
 from app.convert.options import fill_defaults, with_system
 from app.remotes import remote_for
@@ -26,12 +26,12 @@ def chat_remote(model):
 @bp.get("/models")
 def list_models():
     return jsonify({"object": "list",
-                    "data": [registry.openai_model(m) for m in registry.all_models()]})
+                    "data": [describe.openai_model(m) for m in registry.all_models()]})
 
 
 @bp.get("/models/<path:model>")
 def get_model(model):
-    return jsonify(registry.openai_model(registry.resolve(model)))
+    return jsonify(describe.openai_model(registry.resolve(model)))
 
 
 @bp.post("/chat/completions")
