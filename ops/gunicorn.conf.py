@@ -26,9 +26,11 @@ worker_connections = _env_int("RELAY_WORKER_CONNECTIONS", 1000)
 timeout = _env_int("RELAY_WORKER_TIMEOUT", 60)
 # How long streams in flight may run on after HUP/TERM before being cut.
 graceful_timeout = _env_int("RELAY_GRACEFUL_TIMEOUT", 300)
-# Longer than nginx's upstream keepalive_timeout, so nginx closes idle
-# connections first and never writes to one we just closed.
-keepalive = _env_int("RELAY_KEEPALIVE", 75)
+# Longer than nginx's upstream keepalive_timeout (10s), so nginx closes idle
+# connections first and never writes to one we just closed; yet short, because
+# on HUP/TERM gunicorn's gevent worker waits this long on an idle connection
+# before it exits (streams in flight are never cut by it).
+keepalive = _env_int("RELAY_KEEPALIVE", 15)
 preload_app = False
 accesslog = os.environ.get("RELAY_ACCESS_LOG") or None
 errorlog = "-"
