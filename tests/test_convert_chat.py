@@ -80,3 +80,13 @@ def test_options_and_defaults():
     assert fill_defaults({"temperature": None}, {"temperature": 0.3}) == {"temperature": 0.3}
     assert with_system([{"role": "developer", "content": "d"}], "s") == [
         {"role": "developer", "content": "d"}]
+
+
+def test_tool_call_deltas_without_an_index_continue_the_last_call():
+    stream = ollama_chat.ChatStream("m")
+    stream.feed(chunk({"tool_calls": [{"id": "a", "function": {"name": "first", "arguments": ""}}]}))
+    stream.feed(chunk({"tool_calls": [{"function": {"arguments": '{"x": 1}'}}]}))
+    stream.feed(chunk({"tool_calls": [{"id": "b", "function": {"name": "second", "arguments": "{}"}}]}))
+    (line,) = stream.feed(chunk({}, finish_reason="tool_calls"))
+    assert [(c["id"], c["function"]["arguments"]) for c in line["message"]["tool_calls"]] == [
+        ("a", {"x": 1}), ("b", {})]

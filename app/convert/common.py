@@ -28,6 +28,17 @@ def text_of(content):
     return content if isinstance(content, str) else None
 
 
+def call_index(delta, known):
+    """Which tool call a streamed tool-call delta continues. Most providers
+    number them; some send the index only in a call's first delta, or never:
+    then an id or name starts a new call and anything else continues the last."""
+    if isinstance(delta.get("index"), int):
+        return delta["index"]
+    if delta.get("id") or (delta.get("function") or {}).get("name") or not known:
+        return len(known)
+    return max(known)
+
+
 def clean_chat(body):
     """A chat completion or chunk with the types the converters rely on, or
     None when it is not one at all. Remotes are not all careful."""

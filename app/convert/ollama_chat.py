@@ -5,7 +5,7 @@ import time
 from datetime import datetime, timezone
 
 from app.convert.options import options_to_fields
-from app.convert.common import INCOMPLETE, reasoning_of
+from app.convert.common import INCOMPLETE, call_index, reasoning_of
 
 THINK_LEVELS = ("low", "medium", "high")
 
@@ -216,7 +216,7 @@ class ChatStream:
     def _collect(self, delta):
         # The id and name come in the first delta of a call only; the
         # arguments may be split anywhere, starting with an empty piece.
-        call = self.calls.setdefault(delta.get("index", len(self.calls)),
+        call = self.calls.setdefault(call_index(delta, self.calls),
                                      {"id": None, "function": {"name": "", "arguments": ""}})
         call["id"] = call["id"] or delta.get("id")
         function = delta.get("function") or {}

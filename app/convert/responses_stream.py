@@ -7,7 +7,7 @@ fed through it as a single chunk, so both paths build the same Response.
 import json
 import time
 
-from app.convert.common import INCOMPLETE, new_id, reasoning_of
+from app.convert.common import INCOMPLETE, call_index, new_id, reasoning_of
 from app.convert.responses_object import response_object, usage
 from app.convert.responses_request import CUSTOM_INPUT, flat_name
 
@@ -145,7 +145,7 @@ class ResponsesStream:
         # The id and name come in a call's first delta only; its arguments
         # may be split anywhere, the first piece often empty.
         events = []
-        index = delta.get("index", len(self.calls))
+        index = call_index(delta, self.calls)
         function = delta.get("function") or {}
         item = self.calls.get(index)
         if item is None:
