@@ -11,8 +11,9 @@ from app.remotes.openai import OpenAIRemote
 def remote_for(model):
     """The client for a RemoteModel row, with its key decrypted for this call only."""
     http = current_app.extensions["relay.http"]
+    keyring = current_app.extensions["relay.keyring"]
     try:
-        key = current_app.extensions["relay.keyring"].decrypt(model.api_key) if model.api_key else None
+        key = keyring.decrypt(model.api_key) if model.api_key else None
     except ConfigError as exc:
         raise RelayError(f"model '{model.name}': {exc}") from None
     exchange = telemetry.current()
