@@ -2,14 +2,15 @@
 the mapping of every way a call can fail to one clear UpstreamError."""
 import json
 import logging
+import os
 import threading
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from app import metrics
 from app.errors import UpstreamError
+from app.remotes.pinning import PinnedAdapter, pinned_pools
 from app.remotes.policy import RemoteHostRefused
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,20 @@ def origin(url):
     """scheme://host[:port] — how errors and logs name a remote (no path, no query)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+def redirect_target(url, response):
+    """Where a redirect from `url` points, as an origin: no path, query or
+    credentials of the Location (they may hold tokens). A relative Location
+    names the remote's own origin."""
+    location = response.headers.get("Location", "")
+    try:
+        target = urljoin(url, location.strip())
+        if urlsplit(target).hostname:
+            return origin(target)[:200]
+    except ValueError:  # e.g. a malformed IPv6 literal
+        pass
+    return origin(url)
 
 
 def endpoint_url(base_url, path, extra_query=()):
@@ -51,42 +66,60 @@ def scrub(text, secret):
     return text.replace(secret, "***") if secret else text
 
 
+class _Route:
+    """How calls to one remote origin go out: its session, and the proxies and
+    CA bundle passed with each call. `proxied`: through an outbound proxy."""
+
+    def __init__(self, session, transport, proxied):
+        self.session = session
+        self.transport = transport
+        self.proxied = proxied
+
+
 class RemoteHTTP:
     """One per worker: a pooled requests.Session per remote origin."""
 
     def __init__(self, settings, policy):
         self._policy = policy
         self.timeout = (settings["RELAY_CONNECT_TIMEOUT"], settings["RELAY_READ_TIMEOUT"])
-        # Passed with each request, not set on the session: requests lets
-        # REQUESTS_CA_BUNDLE and *_PROXY from the environment override
-        # session attributes, and the relay's own settings must win.
-        # Unset, the environment (HTTPS_PROXY, NO_PROXY, ...) applies.
+        # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read
+        # here and once per origin, not by requests on every call (trust_env
+        # costs an environment scan and a ~/.netrc read per request). The
+        # relay's own settings win over it. Unset, the environment applies.
         self._proxy = settings["RELAY_OUTBOUND_PROXY"]
-        self._verify = settings["RELAY_CA_BUNDLE"] or None
-        self._sessions = {}
+        self._verify = (settings["RELAY_CA_BUNDLE"] or os.environ.get("REQUESTS_CA_BUNDLE")
+                        or os.environ.get("CURL_CA_BUNDLE") or None)
+        self._pools = pinned_pools(policy)
+        self._routes = {}
         self._lock = threading.Lock()
 
-    def _transport(self, url):
-        transport = {}
-        # NO_PROXY still exempts hosts (internal remotes) from the relay's proxy.
-        if self._proxy and not requests.utils.should_bypass_proxies(url, no_proxy=None):
-            transport["proxies"] = {"http": self._proxy, "https": self._proxy}
-        if self._verify:
-            transport["verify"] = self._verify
-        return transport
+    def _proxies(self, url):
+        if self._proxy:
+            # NO_PROXY still exempts hosts (internal remotes) from the relay's proxy.
+            if requests.utils.should_bypass_proxies(url, no_proxy=None):
+                return {}
+            return {"http": self._proxy, "https": self._proxy}
+        # HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, minus NO_PROXY, as requests reads them.
+        proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+        return {urlsplit(url).scheme: proxy} if proxy else {}
 
-    def _session(self, url):
+    def _route(self, url):
         key = origin(url)
         with self._lock:
-            session = self._sessions.get(key)
-            if session is None:
+            route = self._routes.get(key)
+            if route is None:
                 session = requests.Session()
+                session.trust_env = False  # see __init__
                 # Many concurrent streams to one provider is the normal case.
-                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=100)
+                adapter = PinnedAdapter(self._pools, pool_connections=1, pool_maxsize=100)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
-                self._sessions[key] = session
-        return session
+                proxies = self._proxies(url)
+                transport = {"proxies": proxies}
+                if self._verify:
+                    transport["verify"] = self._verify
+                route = self._routes[key] = _Route(session, transport, bool(proxies))
+        return route
 
     def request(self, method, url, *, secret=None, check=True, exchange=None, headers=None,
                 **kwargs):
@@ -95,29 +128,42 @@ class RemoteHTTP:
         `secret` is the API key in use: it is scrubbed from any error text.
         `exchange` is the client request this call serves (telemetry.Exchange):
         its id goes to the remote, and the remote's answer is noted on it.
+        Redirects are never followed: a 3xx is an UpstreamError.
         """
         host = origin(url)
         headers = dict(headers or {})
         if exchange is not None:
             exchange.remote_host = host
             headers["X-Request-ID"] = exchange.request_id
+        route = self._route(url)
         try:
-            self._policy.check(url)
+            # Direct connections are checked, address by address, as they are
+            # opened (app.remotes.pinning): here only what the URL decides.
+            # Through a proxy, the proxy resolves the name: check what can be
+            # known here (the name, and its addresses if it resolves locally).
+            self._policy.check(url, resolve=route.proxied)
+            # A redirect would take the request, and its API key, to a host
+            # the policy never saw: requests would follow it.
+            kwargs["allow_redirects"] = False
+            response = route.session.request(method, url, timeout=self.timeout,
+                                             headers=headers, **route.transport, **kwargs)
         except RemoteHostRefused as exc:
             metrics.UPSTREAM_REQUESTS.labels(host, "refused_by_policy").inc()
             raise UpstreamError(f"{exc} (checked again before calling it)") from None
-        try:
-            response = self._session(url).request(method, url, timeout=self.timeout,
-                                                  headers=headers, **self._transport(url),
-                                                  **kwargs)
         except requests.RequestException as exc:
             error = connection_error(exc, host, self.timeout)
             metrics.UPSTREAM_REQUESTS.labels(host, error.code).inc()
             raise error from None
-        metrics.UPSTREAM_REQUESTS.labels(host, str(response.status_code)).inc()
-        metrics.UPSTREAM_LATENCY.labels(host).observe(response.elapsed.total_seconds())
         if exchange is not None:
             exchange.upstream_status = response.status_code
+        if 300 <= response.status_code < 400:
+            metrics.UPSTREAM_REQUESTS.labels(host, "redirect").inc()
+            response.close()
+            raise UpstreamError(
+                f"remote_host redirects to {redirect_target(url, response)} "
+                f"(HTTP {response.status_code}): set remote_host to the final URL")
+        metrics.UPSTREAM_REQUESTS.labels(host, str(response.status_code)).inc()
+        metrics.UPSTREAM_LATENCY.labels(host).observe(response.elapsed.total_seconds())
         if check:
             self.check(response, secret)
         return response

@@ -3,8 +3,11 @@
 Everything must be https:// to a public address unless RELAY_REMOTE_ALLOWLIST
 names it: otherwise anyone who may create a model could make the relay call
 cloud metadata (169.254.169.254) or internal services on their behalf.
-The check runs at create time and again before each request, because DNS
-answers can change in between.
+
+The check runs at create time (`check`), and for every new connection on
+the address it is about to use (`approve`, called by app.remotes.pinning
+inside the connection): checking a name and letting the HTTP library look
+it up again would give a DNS-rebinding attacker the gap in between.
 """
 import ipaddress
 import socket
@@ -12,7 +15,11 @@ from urllib.parse import urlsplit
 
 
 class RemoteHostRefused(Exception):
-    """remote_host is not allowed; the message says why and what to set."""
+    """remote_host is not allowed; the message says why and what to set.
+
+    Not an OSError on purpose: raised inside a connection, it must pass
+    through urllib3 and requests unchanged (they retry or wrap OSErrors).
+    """
 
 
 def _ip(text):
@@ -25,6 +32,10 @@ def _ip(text):
 
 def _is_public(address):
     return address.is_global and not address.is_multicast
+
+
+def _normal(host):
+    return (host or "").lower().rstrip(".")
 
 
 class RemoteHostPolicy:
@@ -44,26 +55,31 @@ class RemoteHostPolicy:
         return bool(addresses) and all(
             any(address in network for network in self._networks) for address in addresses)
 
-    def _addresses(self, host):
+    @staticmethod
+    def _known(host):
+        """The addresses of `host` that need no lookup: an IP literal, or localhost
+        (always loopback: RFC 6761; never asked of DNS or /etc/hosts). None otherwise."""
         literal = _ip(host)
         if literal is not None:
             return [literal]
         if host == "localhost" or host.endswith(".localhost"):
             return [ipaddress.ip_address("127.0.0.1")]
-        try:
-            infos = self._resolve(host, None, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError):
-            # Unresolvable here (e.g. only the outbound proxy resolves public
-            # names): nothing is known to be private, so the request may go
-            # on; the proxy or the connection will fail it if it is wrong.
-            return []
-        return [_ip(info[4][0]) for info in infos]
+        return None
 
-    def check(self, url):
-        """Raise RemoteHostRefused unless requests to `url` are allowed."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower().rstrip(".")
-        addresses = self._addresses(host)
+    def _lookup(self, host):
+        """Every address of `host`, in resolver order, without repeats.
+        Raises OSError (socket.gaierror) or UnicodeError if it does not resolve."""
+        known = self._known(host)
+        if known is not None:
+            return known
+        addresses = []
+        for info in self._resolve(host, None, proto=socket.IPPROTO_TCP):
+            address = _ip(info[4][0])
+            if address is not None and address not in addresses:
+                addresses.append(address)
+        return addresses
+
+    def _judge(self, scheme, host, addresses, shown):
         if self._allowlisted(host, addresses):
             return
         for address in addresses:
@@ -71,7 +87,52 @@ class RemoteHostPolicy:
                 raise RemoteHostRefused(
                     f"remote_host {host!r} is {address}, a loopback, private or link-local "
                     f"address: refused unless listed in RELAY_REMOTE_ALLOWLIST")
-        if parts.scheme != "https":
+        if scheme != "https":
             raise RemoteHostRefused(
-                f"remote_host {url!r} is plain {parts.scheme}://: only https:// is allowed "
+                f"remote_host {shown!r} is plain {scheme}://: only https:// is allowed "
                 f"unless the host is listed in RELAY_REMOTE_ALLOWLIST")
+
+    def check(self, url, resolve=True):
+        """Raise RemoteHostRefused unless requests to `url` are allowed.
+
+        With `resolve=False` only what the URL itself decides is checked (its
+        scheme, a literal address, an allowlisted name; localhost counts as a
+        name): for calls whose connections `approve` checks as they are opened.
+        """
+        parts = urlsplit(url)
+        host = _normal(parts.hostname)
+        literal = _ip(host)
+        addresses = [literal] if literal is not None else None
+        if addresses is None and resolve:
+            try:
+                addresses = self._lookup(host)
+            except (OSError, UnicodeError):
+                # Unresolvable here (e.g. only the outbound proxy resolves public
+                # names): nothing is known to be private, so the request may go
+                # on; the proxy or the connection will fail it if it is wrong.
+                addresses = []
+        if addresses is None:
+            # A name, not looked up: its addresses are checked when connecting.
+            # Plain http to a name can only pass by the allowlist: by that name,
+            # or by CIDR once resolved.
+            if host in self._names or parts.scheme == "https" or self._networks:
+                return
+            addresses = []
+        self._judge(parts.scheme, host, addresses, url)
+
+    def approve(self, scheme, host, port=None):
+        """The addresses a new `scheme` connection to `host` may go to: all of
+        them, resolved once here, or RemoteHostRefused if any is not allowed
+        (a mixed answer is what a rebinding attack looks like).
+        Raises socket.gaierror if `host` does not resolve."""
+        host = _normal(host)
+        try:
+            addresses = self._lookup(host)
+        except UnicodeError as exc:
+            raise socket.gaierror(socket.EAI_NONAME, f"invalid host name: {exc}") from None
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        shown = f"{scheme}://" + (f"[{host}]" if ":" in host else host) + \
+            (f":{port}" if port else "")
+        self._judge(scheme, host, addresses, shown)
+        return addresses
