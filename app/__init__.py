@@ -2,7 +2,7 @@
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import config, db, errors, telemetry
+from app import access, config, db, errors, telemetry
 from app.crypto import keyring_from_settings
 from app.remotes.http import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
@@ -16,6 +16,7 @@ def create_app(overrides=None):
     open_services(app)
     db.init_app(app)
     telemetry.init_app(app)
+    access.init_app(app)
     errors.init_app(app)
     register_blueprints(app)
     return app
@@ -45,7 +46,7 @@ def open_services(app):
 
 
 def register_blueprints(app):
-    from app.api import health, models, ollama, openai, responses
+    from app.api import health, keys, models, ollama, openai, responses
 
-    for module in (health, models, ollama, openai, responses):
+    for module in (health, models, keys, ollama, openai, responses):
         app.register_blueprint(module.bp)

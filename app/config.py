@@ -48,6 +48,15 @@ def _list(value):
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _tokens(value):
+    tokens = _list(value)
+    # A short admin token can be guessed over the network; refuse it at start.
+    if any(len(token) < 16 for token in tokens):
+        raise ValueError("every token must be at least 16 characters (make one with: "
+                         "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return tokens
+
+
 # name -> (parser, default). Defaults are strings so they pass the same parser.
 SETTINGS = {
     "RELAY_INSTANCE_PATH": (_text, "instance"),
@@ -65,7 +74,16 @@ SETTINGS = {
     "RELAY_TRUSTED_PROXIES": (_non_negative_int, "0"),
     "RELAY_RESPONSES_MAX_AGE_DAYS": (_positive_int, "30"),
     "RELAY_LOG_LEVEL": (_text, "INFO"),
+    # Access (app/access/): the admin token list switches keys on.
+    "RELAY_ADMIN_TOKEN": (_tokens, ""),
+    "RELAY_ALLOW_UNAUTHENTICATED": (_flag, "false"),
+    "RELAY_ORIGINS": (_list, ""),
+    "RELAY_ALLOWED_HOSTS": (_list, ""),
 }
+
+
+# Never quoted in an error: the message reaches logs.
+_SECRETS = ("RELAY_ADMIN_TOKEN", "RELAY_SECRET_KEY")
 
 
 def load(overrides=None, environ=None):
@@ -84,7 +102,8 @@ def load(overrides=None, environ=None):
         try:
             settings[name] = parse(raw)
         except ValueError as exc:
-            raise ConfigError(f"{name}={raw!r}: {exc}") from None
+            shown = "(hidden)" if name in _SECRETS else repr(raw)
+            raise ConfigError(f"{name}={shown}: {exc}") from None
     settings["RELAY_INSTANCE_PATH"] = os.path.abspath(settings["RELAY_INSTANCE_PATH"])
     if not settings["RELAY_DATABASE_URL"]:
         path = os.path.join(settings["RELAY_INSTANCE_PATH"], "relay.sqlite3")

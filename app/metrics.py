@@ -9,8 +9,10 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
 # Streams last minutes: the buckets reach well past a single request's usual span.
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
+# `key` is a client key's name ("admin"; "-" with auth off): names are chosen
+# by the admin, so the label set stays bounded.
 REQUESTS = Counter("relay_requests_total", "Requests answered, by API surface, route, "
-                   "model and status.", ["surface", "route", "model", "status"])
+                   "model, status and client key.", ["surface", "route", "model", "status", "key"])
 DURATION = Histogram("relay_request_duration_seconds", "Time from request to the end of "
                      "the answer (streams included).", ["surface", "route"], buckets=_SECONDS)
 UPSTREAM_REQUESTS = Counter("relay_upstream_requests_total", "Calls to remotes, by remote "
@@ -21,17 +23,17 @@ UPSTREAM_LATENCY = Histogram("relay_upstream_response_seconds", "Time until a re
 UPSTREAM_FIRST_BYTE = Histogram("relay_upstream_first_byte_seconds", "Time until the first "
                                 "item of a remote's streamed answer.", ["remote_host"],
                                 buckets=_SECONDS)
-TOKENS = Counter("relay_tokens_total", "Tokens reported by remotes, by model and direction "
-                 "(in: prompt, out: completion).", ["model", "direction"])
+TOKENS = Counter("relay_tokens_total", "Tokens reported by remotes, by model, direction "
+                 "(in: prompt, out: completion) and client key.", ["model", "direction", "key"])
 OPEN_STREAMS = Gauge("relay_open_streams", "Streamed answers in progress.",
                      multiprocess_mode="livesum")
 
 
-def count_tokens(model, usage):
+def count_tokens(model, usage, key):
     if not usage:
         return
-    TOKENS.labels(model, "in").inc(usage.get("prompt_tokens") or 0)
-    TOKENS.labels(model, "out").inc(usage.get("completion_tokens") or 0)
+    TOKENS.labels(model, "in", key).inc(usage.get("prompt_tokens") or 0)
+    TOKENS.labels(model, "out", key).inc(usage.get("completion_tokens") or 0)
 
 
 def exposition():

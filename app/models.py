@@ -2,7 +2,8 @@
 import datetime
 import json
 
-from peewee import CharField, DateTimeField, Model, TextField
+from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, DateTimeField,
+                    DoubleField, IntegerField, Model, TextField)
 
 from app.db import database
 
@@ -57,6 +58,65 @@ class StoredResponse(BaseModel):
     # are never carried over), so a follow-up needs no rebuilding.
     history = JSONField()
     response = JSONField()
+    # The client key that created it ("admin", or "-" with auth off): other
+    # client keys neither see nor continue it.
+    owner = CharField(max_length=64, null=True, index=True)
 
     class Meta:
         table_name = "stored_response"
+
+
+class ClientKey(BaseModel):
+    """A key the admin hands to a client. Only its SHA-256 is kept: keys are
+    random and long, so a fast hash is safe and a lookup costs nothing."""
+    name = CharField(max_length=64, unique=True)
+    key_hash = CharField(max_length=64, unique=True)
+    # Normalised model names (name:tag) the key may use; null: every model.
+    models = JSONField(null=True)
+    rpm = IntegerField(null=True)
+    tpm = IntegerField(null=True)
+    expires_at = DateTimeField(null=True)
+    revoked = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "client_key"
+
+
+class RateBucket(BaseModel):
+    """A token bucket shared by every worker and host: `level` tokens as of
+    `updated_at` (Unix seconds), refilled at the key's rate."""
+    key_name = CharField(max_length=64)
+    kind = CharField(max_length=8)  # "rpm" or "tpm"
+    level = DoubleField()
+    updated_at = DoubleField()
+
+    class Meta:
+        table_name = "rate_bucket"
+        primary_key = CompositeKey("key_name", "kind")
+
+
+class DailyUsage(BaseModel):
+    """Usage per key, model and UTC day, added to in batches by every worker."""
+    key_name = CharField(max_length=64)
+    model = CharField(max_length=255)
+    day = CharField(max_length=10)  # YYYY-MM-DD, UTC
+    requests = IntegerField(default=0)
+    input_tokens = BigIntegerField(default=0)
+    output_tokens = BigIntegerField(default=0)
+    errors = IntegerField(default=0)
+
+    class Meta:
+        table_name = "daily_usage"
+        indexes = ((("key_name", "model", "day"), True),)
+
+
+class ChangeCounter(BaseModel):
+    """Bumped with every change to what workers cache (`keys`): a worker
+    reads one small row to learn whether its copy is stale."""
+    name = CharField(max_length=32, primary_key=True)
+    version = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "change_counter"

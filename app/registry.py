@@ -38,6 +38,11 @@ def resolve(name):
     return model
 
 
+def exists(name):
+    normal = normalize_model_name(name)
+    return bool(normal) and RemoteModel.select().where(RemoteModel.name == normal).exists()
+
+
 def _digest(fields):
     # Identifies the configuration, like a manifest digest. The key is left
     # out: a hash of a secret is a way to test guesses against it.

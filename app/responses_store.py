@@ -15,26 +15,34 @@ def _cutoff(max_age_days):
     return utcnow() - datetime.timedelta(days=max_age_days)
 
 
-def save(response_id, model, previous_response_id, input_items, history, response):
+def save(response_id, model, previous_response_id, input_items, history, response, owner):
     # One INSERT: a response is either stored whole or not at all.
     with database.connection_context():
         StoredResponse.insert(
             id=response_id, model=model, previous_response_id=previous_response_id,
             created_at=utcnow(), input_items=input_items, history=history,
-            response=response).execute()
+            response=response, owner=owner).execute()
 
 
-def get(response_id, max_age_days, param=None):
-    """The stored response, or 404 when there is none or it has expired."""
+def _visible(response_id, owner):
+    """Responses are their owner's: with `owner` given, another's is as
+    absent as one that never existed (404, not 403, which would confirm it)."""
+    where = StoredResponse.id == response_id
+    return where if owner is None else where & (StoredResponse.owner == owner)
+
+
+def get(response_id, max_age_days, param=None, owner=None):
+    """The stored response, or 404 when there is none, it has expired, or
+    `owner` is given and it is someone else's."""
     stored = StoredResponse.get_or_none(
-        (StoredResponse.id == response_id) & (StoredResponse.created_at > _cutoff(max_age_days)))
+        _visible(response_id, owner) & (StoredResponse.created_at > _cutoff(max_age_days)))
     if stored is None:
         raise NotFound(f"response '{response_id}' not found", param=param)
     return stored
 
 
-def delete(response_id):
-    if not StoredResponse.delete().where(StoredResponse.id == response_id).execute():
+def delete(response_id, owner=None):
+    if not StoredResponse.delete().where(_visible(response_id, owner)).execute():
         raise NotFound(f"response '{response_id}' not found")
 
 

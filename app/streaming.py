@@ -71,6 +71,7 @@ def relay(upstream, converter, frame, head=()):
 
 def _relay(upstream, converter, frame, head, environ):
     client_gone = []
+    failed = False
 
     def hang_up():
         client_gone.append(True)
@@ -91,9 +92,11 @@ def _relay(upstream, converter, frame, head, environ):
                 log.info("client went away; closed the stream from %s", upstream.host)
                 return
             log.warning("stream from %s failed: %s", upstream.host, exc.message)
+            failed = True
             outs = converter.fail(exc.message)
         except Exception:
             log.exception("stream from %s failed in the relay", upstream.host)
+            failed = True
             outs = converter.fail("internal error while relaying the stream")
         for out in outs:
             yield frame(out)
@@ -103,7 +106,7 @@ def _relay(upstream, converter, frame, head, environ):
             watcher.kill()
         upstream.close()
         metrics.OPEN_STREAMS.dec()
-        telemetry.stream_ended(environ, converter.usage)
+        telemetry.stream_ended(environ, converter.usage, failed)
 
 
 # nginx would otherwise buffer a stream until it ends.

@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 
 from app import metrics
 
@@ -31,6 +31,9 @@ class Exchange:
         self.remote_host = None
         self.upstream_status = None
         self.usage = None
+        self.key = "-"  # the caller's key name ("admin"; "-" with auth off)
+        self.failed = False  # a stream that ended with an in-band error
+        self.finish_hooks = ()
         self.finished = False
 
     def record_usage(self, usage):
@@ -43,11 +46,12 @@ def current():
     return request.environ.get(_ENVIRON_KEY) if has_request_context() else None
 
 
-def stream_ended(environ, usage):
+def stream_ended(environ, usage, failed=False):
     """A streamed answer produced its last item (or broke off)."""
     exchange = environ.get(_ENVIRON_KEY)
     if exchange is not None:
         exchange.record_usage(usage)
+        exchange.failed = exchange.failed or failed
         finish(exchange)
 
 
@@ -66,6 +70,7 @@ def _begin():
                         request.remote_addr)
     if request.url_rule is not None:
         exchange.route = request.url_rule.rule
+    exchange.finish_hooks = current_app.extensions.get("relay.finish_hooks", ())
     request.environ[_ENVIRON_KEY] = exchange
     g.request_id = request_id
 
@@ -79,13 +84,18 @@ def finish(exchange):
     exchange.finished = True
     duration = time.monotonic() - exchange.started
     labels = (exchange.surface, exchange.route)
-    metrics.REQUESTS.labels(*labels, exchange.model, str(exchange.status)).inc()
+    metrics.REQUESTS.labels(*labels, exchange.model, str(exchange.status), exchange.key).inc()
     metrics.DURATION.labels(*labels).observe(duration)
-    metrics.count_tokens(exchange.model, exchange.usage)
+    metrics.count_tokens(exchange.model, exchange.usage, exchange.key)
+    for hook in exchange.finish_hooks:
+        try:
+            hook(exchange)
+        except Exception:
+            access_log.exception("accounting for request %s failed", exchange.request_id)
     usage = exchange.usage or {}
     access_log.info("request", extra={"fields": {
         "request_id": exchange.request_id, "method": exchange.method, "path": exchange.path,
-        "client": exchange.client, "model": exchange.model or None,
+        "client": exchange.client, "key": exchange.key, "model": exchange.model or None,
         "status": exchange.status, "duration_ms": round(duration * 1000, 1),
         "remote_host": exchange.remote_host, "upstream_status": exchange.upstream_status,
         "tokens_in": usage.get("prompt_tokens"), "tokens_out": usage.get("completion_tokens"),

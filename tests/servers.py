@@ -39,9 +39,11 @@ class GunicornServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log()}")
             try:
-                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/readyz", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Refused before the socket listens; slow while the first
+                # worker imports and migrates on a loaded machine.
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"gunicorn did not become ready: {self.log()}")

@@ -2,8 +2,10 @@
 from flask import Blueprint, jsonify
 
 from app import describe, registry
+from app.access import admin_only, audit, caller
 from app.errors import BadRequest
 from app.api.body import json_body
+from app.api.using import model_to_show, visible_models
 from app.schemas.base import load
 from app.schemas.models import CopySchema, CreateSchema, ModelRefSchema
 from app.streaming import ndjson_line, ndjson_response
@@ -16,11 +18,16 @@ _copy = CopySchema()
 
 
 @bp.post("/create")
+@admin_only
 def create():
     spec = load(_create, json_body())
     # The write happens before the first byte is sent, so a failure is a
     # plain error status and the status lines report finished steps.
-    registry.create(spec)
+    replacing = registry.exists(spec["model"])
+    model = registry.create(spec)
+    audit.record(caller().name, "model.replace" if replacing else "model.create", model.name,
+                 via="http",
+                 remote_host=model.remote_host, parent_model=model.parent_model)
     steps = [{"status": "using remote model"}, {"status": "writing manifest"},
              {"status": "success"}]
     if not spec["stream"]:
@@ -30,26 +37,30 @@ def create():
 
 @bp.get("/tags")
 def tags():
-    return jsonify({"models": [describe.tags_entry(m) for m in registry.all_models()]})
+    return jsonify({"models": [describe.tags_entry(m) for m in visible_models()]})
 
 
 @bp.post("/show")
 def show():
     spec = load(_model_ref, json_body())
-    return jsonify(describe.show(registry.resolve(spec["model"])))
+    return jsonify(describe.show(model_to_show(spec["model"])))
 
 
 @bp.delete("/delete")
+@admin_only
 def delete():
     spec = load(_model_ref, json_body())
     registry.delete(spec["model"])
+    audit.record(caller().name, "model.delete", spec["model"], via="http")
     return "", 200
 
 
 @bp.post("/copy")
+@admin_only
 def copy():
     spec = load(_copy, json_body())
-    registry.copy(spec["source"], spec["destination"])
+    model = registry.copy(spec["source"], spec["destination"])
+    audit.record(caller().name, "model.copy", model.name, via="http", source=spec["source"])
     return "", 200
 
 

@@ -7,7 +7,6 @@ import time
 
 from flask import Blueprint, jsonify
 
-from app import registry
 from app.convert import ollama_chat
 from app.convert.options import with_system
 from app.convert.passthrough import OllamaLines
@@ -15,6 +14,7 @@ from app.errors import BadRequest
 from app.remotes import remote_for
 from app.remotes.ollama import OllamaRemote
 from app.api.body import json_body
+from app.api.using import model_to_use
 from app.schemas.base import load
 from app.schemas.ollama import ChatSchema, EmbeddingsSchema, EmbedSchema, GenerateSchema
 from app.streaming import ndjson_line, ndjson_response, relay
@@ -51,7 +51,7 @@ def _native(remote, endpoint, body, model):
 def chat():
     started = time.monotonic_ns()
     body = load(_chat, json_body())
-    model = registry.resolve(body["model"])
+    model = model_to_use(body["model"])
     body = _with_model_defaults(body, model)
     body["messages"] = with_system(body["messages"], model.system)
     remote = remote_for(model)
@@ -68,7 +68,7 @@ def chat():
 @bp.post("/generate")
 def generate():
     body = load(_generate, json_body())
-    model = registry.resolve(body["model"])
+    model = model_to_use(body["model"])
     remote = remote_for(model)
     if not isinstance(remote, OllamaRemote):
         raise BadRequest(GENERATE_UNSUPPORTED)
@@ -82,7 +82,7 @@ def generate():
 def embed():
     started = time.monotonic_ns()
     body = load(_embed, json_body())
-    model = registry.resolve(body["model"])
+    model = model_to_use(body["model"])
     remote = remote_for(model)
     if isinstance(remote, OllamaRemote):
         return jsonify(dict(remote.call("embed", dict(body, model=model.remote_model)),
@@ -100,7 +100,7 @@ def embed():
 @bp.post("/embeddings")
 def embeddings():
     body = load(_embeddings, json_body())
-    model = registry.resolve(body["model"])
+    model = model_to_use(body["model"])
     remote = remote_for(model)
     if isinstance(remote, OllamaRemote):
         return jsonify(remote.call("embeddings", dict(body, model=model.remote_model)))

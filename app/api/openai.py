@@ -1,12 +1,13 @@
 """OpenAI-compatible surface: /v1/models, /v1/chat/completions, /v1/embeddings."""
 from flask import Blueprint, jsonify
 
-from app import describe, registry
+from app import describe
 from app.convert import passthrough
 from app.convert.options import fill_defaults, with_system
 from app.remotes import remote_for
 from app.remotes.ollama import OllamaRemote
 from app.api.body import json_body
+from app.api.using import model_to_show, model_to_use, visible_models
 from app.schemas.base import load
 from app.schemas.openai import ChatCompletionSchema, EmbeddingsSchema
 from app.streaming import relay, sse_data, sse_response
@@ -26,18 +27,18 @@ def chat_remote(model):
 @bp.get("/models")
 def list_models():
     return jsonify({"object": "list",
-                    "data": [describe.openai_model(m) for m in registry.all_models()]})
+                    "data": [describe.openai_model(m) for m in visible_models()]})
 
 
 @bp.get("/models/<path:model>")
 def get_model(model):
-    return jsonify(describe.openai_model(registry.resolve(model)))
+    return jsonify(describe.openai_model(model_to_show(model)))
 
 
 @bp.post("/chat/completions")
 def chat_completions():
     body = load(_chat, json_body())
-    model = registry.resolve(body["model"])
+    model = model_to_use(body["model"])
     remote = chat_remote(model)
     request = fill_defaults(
         dict(body, model=model.remote_model, messages=with_system(body["messages"], model.system)),
@@ -53,6 +54,6 @@ def chat_completions():
 @bp.post("/embeddings")
 def embeddings():
     body = load(_embeddings, json_body())
-    model = registry.resolve(body["model"])
+    model = model_to_use(body["model"])
     answer = chat_remote(model).embeddings(dict(body, model=model.remote_model))
     return jsonify(dict(answer, model=body["model"]))

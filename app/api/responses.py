@@ -3,8 +3,10 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app import registry, responses_store
+from app import responses_store
+from app.access import audit, caller
 from app.api.openai import chat_remote
+from app.api.using import model_to_use
 from app.convert import responses_request
 from app.convert.options import fill_defaults, with_system
 from app.convert.responses_items import page, resource_items
@@ -31,12 +33,19 @@ def _max_age():
     return current_app.config["RELAY_RESPONSES_MAX_AGE_DAYS"]
 
 
+def _owner_filter():
+    """None for callers who see every stored response, else the key's name."""
+    who = caller()
+    return None if who.sees_everything else who.name
+
+
 def _history(body, model):
     """The chat messages of the stored conversation this request continues."""
     previous_id = body.get("previous_response_id")
     if not previous_id:
         return []
-    previous = responses_store.get(previous_id, _max_age(), param="previous_response_id")
+    previous = responses_store.get(previous_id, _max_age(), param="previous_response_id",
+                                   owner=_owner_filter())
     if previous.model != model.name:
         raise BadRequest(f"previous_response_id '{previous_id}' belongs to a conversation "
                          f"with model '{previous.model}', not '{model.name}'",
@@ -49,12 +58,13 @@ def _saver(body, model, history, turn):
     if not body["store"]:
         return None
     items = resource_items(body["input"])
+    owner = caller().name
 
     def save(stream):
         try:
             responses_store.save(stream.id, model.name, body.get("previous_response_id"),
                                  items, history + turn + [stream.assistant_message()],
-                                 stream.response)
+                                 stream.response, owner)
         except Exception:
             log.exception("could not store response %s", stream.id)
             raise StoreFailed("the response could not be stored") from None
@@ -64,7 +74,7 @@ def _saver(body, model, history, turn):
 @bp.post("/responses")
 def create_response():
     body = load(_create, json_body())
-    model = registry.resolve(body["model"])
+    model = model_to_use(body["model"])
     history = _history(body, model)
     try:
         chat, tool_names, turn = responses_request.chat_request(body, model.remote_model, history)
@@ -87,17 +97,20 @@ def create_response():
 
 @bp.get("/responses/<response_id>")
 def get_response(response_id):
-    return jsonify(responses_store.get(response_id, _max_age()).response)
+    return jsonify(responses_store.get(response_id, _max_age(), owner=_owner_filter()).response)
 
 
 @bp.delete("/responses/<response_id>")
 def delete_response(response_id):
-    responses_store.delete(response_id)
+    owner = _owner_filter()
+    responses_store.delete(response_id, owner=owner)
+    if owner is None and caller().name != "-":
+        audit.record(caller().name, "response.delete", response_id, via="http")
     return jsonify({"id": response_id, "object": "response", "deleted": True})
 
 
 @bp.get("/responses/<response_id>/input_items")
 def list_input_items(response_id):
     query = load(_input_items, request.args.to_dict())
-    stored = responses_store.get(response_id, _max_age())
+    stored = responses_store.get(response_id, _max_age(), owner=_owner_filter())
     return jsonify(page(stored.input_items, query["limit"], query["order"], query.get("after")))

@@ -1,9 +1,4 @@
-"""`ollama-relay models ...` and `secrets rotate`, plus what the CLI commands share.
-
-Exit codes a shell script can rely on: 0 success, 1 a lookup or check
-failed, 2 bad usage or configuration. Data goes to stdout, failures to
-stderr, and no output ever carries an API key.
-"""
+"""`ollama-relay models ...` and `secrets rotate`."""
 import json
 import os
 
@@ -11,20 +6,12 @@ import click
 from flask.cli import AppGroup
 
 from app import db, describe, registry
+from app.cli.common import CommandFailed, audit_cli, require_current_schema
 from app.config import ConfigError
 from app.errors import BadRequest, RelayError
 from app.models import RemoteModel
 from app.schemas.base import load, normalize_model_name
 from app.schemas.models import REMOTE_TYPES, CreateSchema
-
-
-class CommandFailed(click.ClickException):
-    """Exit 1: a lookup or check failed (usage errors are click's, exit 2)."""
-
-    exit_code = 1
-
-    def show(self, file=None):
-        click.echo(f"ollama-relay: {self.message}", err=True)
 
 
 class ModelNameType(click.ParamType):
@@ -37,15 +24,6 @@ class ModelNameType(click.ParamType):
             self.fail(f"{value!r} is not a valid model name (letters, digits, '_', '.', "
                       f"'-', optional namespace/ and :tag)", param, ctx)
         return value
-
-
-def require_current_schema():
-    # The CLI never migrates implicitly (RELAY_AUTO_MIGRATE is off for it), so
-    # say what to run instead of failing on a missing table.
-    pending = db.pending_migrations()
-    if pending:
-        raise CommandFailed(f"database schema is not current (pending: {', '.join(pending)}): "
-                            f"run `ollama-relay db upgrade`")
 
 
 @click.group("models", cls=AppGroup)
@@ -97,6 +75,7 @@ def models_delete(name):
         registry.delete(name)
     except RelayError as exc:
         raise CommandFailed(exc.message) from None
+    audit_cli("model.delete", normalize_model_name(name))
     click.echo(f"deleted {normalize_model_name(name)}")
 
 
@@ -179,9 +158,12 @@ def models_create(name, from_, remote_host, remote_type, system, parameters, api
         # The HTTP API's schema and registry: same validation, host policy, encryption.
         spec = load(CreateSchema(), body)
         require_current_schema()
+        replacing = registry.exists(name)
         model = registry.create(spec)
     except BadRequest as exc:
         raise _usage_error(exc, key) from None
+    audit_cli("model.replace" if replacing else "model.create", model.name,
+              remote_host=model.remote_host)
     click.echo(f"created {model.name}")
 
 
@@ -229,4 +211,5 @@ def secrets_rotate():
         names = ", ".join(f"'{name}'" for name in exc.args[0])
         raise CommandFailed(f"the stored API key of model {names} cannot be decrypted with "
                             f"any key in RELAY_SECRET_KEY; nothing was changed") from None
+    audit_cli("secrets.rotate", "remote_api_keys", count=count)
     click.echo(f"re-encrypted {count} keys")

@@ -1,0 +1,52 @@
+"""Access: client keys, browser origins, rate limits, usage accounting, audit.
+
+Everything a request needs is in this worker's memory (keys, leases of the
+rate buckets, the usage book); the database is read when the keys changed
+(checked at most every second) and written in batches (every second).
+This package knows no remote and no converter: views call `permit_model`
+and `admit`, and telemetry hands each finished request to `account`.
+"""
+import atexit
+
+from app.access.guard import (ANONYMOUS, Caller, Gate, add_cors_headers, admin_only, admit,
+                              caller, check_request, permit_model)
+from app.access.keys import KeyCache
+from app.access.limits import RateLimiter
+from app.access.usage import Flusher, UsageBook
+
+__all__ = ["ANONYMOUS", "Caller", "admin_only", "admit", "caller", "init_app", "permit_model"]
+
+
+def init_app(app):
+    book = UsageBook()
+    limiter = RateLimiter()
+    keys = KeyCache()
+
+    def flush():
+        book.flush()
+        limiter.flush()
+
+    flusher = Flusher(flush)
+    app.extensions["relay.gate"] = Gate(app.config, keys, book)
+    app.extensions["relay.limiter"] = limiter
+    app.extensions["relay.usage"] = book
+    app.extensions["relay.flush_usage"] = flush
+    app.extensions.setdefault("relay.finish_hooks", []).append(
+        lambda exchange: _account(exchange, book, limiter, flusher))
+    # What a worker counted in its last second is written when it exits.
+    atexit.register(flush)
+    app.before_request(check_request)
+    app.after_request(add_cors_headers)
+
+
+def _account(exchange, book, limiter, flusher):
+    """A request ended: add it to the usage book and to its key's tokens."""
+    if not exchange.model:
+        return  # it used no model (management, a refused key, an unknown model)
+    usage = exchange.usage or {}
+    tokens_in = usage.get("prompt_tokens") or 0
+    tokens_out = usage.get("completion_tokens") or 0
+    failed = exchange.failed or (exchange.status or 0) >= 400
+    book.record(exchange.key, exchange.model, tokens_in, tokens_out, failed)
+    limiter.used_tokens(exchange.key, tokens_in + tokens_out)
+    flusher.ensure_running()

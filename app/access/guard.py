@@ -1,0 +1,153 @@
+"""Who is calling, and may they: run before every view.
+
+In order: the browser Origin (refused before anything runs), the Host of an
+open relay (DNS rebinding), then the key. With RELAY_ADMIN_TOKEN unset the
+relay is open and every caller is the anonymous admin `-`, as with Ollama.
+"""
+import hashlib
+import hmac
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import current_app, g, request
+
+from app import telemetry
+from app.access import origins
+from app.access.keys import KeyRecord, digest
+from app.errors import Forbidden, Unauthorized
+from app.schemas.base import normalize_model_name
+
+# What load balancers, monitoring and version probes call without a key.
+PUBLIC = {"/", "/api/version", "/healthz", "/readyz", "/metrics"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str  # "admin", a key's name, or "-" when auth is off
+    admin: bool
+    key: KeyRecord = None
+
+    def may_use(self, model_name):
+        return self.key is None or self.key.may_use(normalize_model_name(model_name))
+
+    @property
+    def sees_everything(self):
+        """Stored responses of every key (the admin, and everyone when auth is off)."""
+        return self.admin
+
+
+ANONYMOUS = Caller("-", admin=True)
+ADMIN = Caller("admin", admin=True)
+
+
+class Gate:
+    """The settings and caches the checks need; one per app."""
+
+    def __init__(self, settings, keys, book):
+        self.auth = bool(settings["RELAY_ADMIN_TOKEN"])
+        self._admin_digests = [hashlib.sha256(t.encode()).digest()
+                               for t in settings["RELAY_ADMIN_TOKEN"]]
+        self.origins = origins.OriginPolicy(settings["RELAY_ORIGINS"])
+        self.hosts = origins.HostPolicy(settings["RELAY_ALLOWED_HOSTS"])
+        self.keys = keys
+        self.book = book
+
+    def is_admin_token(self, secret):
+        presented = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
+        # Every token compared, each in constant time: neither a match nor
+        # its position shows in the timing.
+        matches = [hmac.compare_digest(presented, d) for d in self._admin_digests]
+        return any(matches)
+
+    def identify(self, secret):
+        if secret is None:
+            raise Unauthorized("an API key is required: send it as Authorization: Bearer "
+                               "<key> (or in an x-api-key or api-key header)")
+        if self.is_admin_token(secret):
+            return ADMIN
+        key = self.keys.find(secret)
+        if key is None:
+            raise Unauthorized("invalid API key")
+        if key.revoked:
+            raise Unauthorized(f"API key '{key.name}' has been revoked")
+        if key.expired():
+            raise Unauthorized(f"API key '{key.name}' has expired")
+        self.book.touch(key.name)
+        return Caller(key.name, admin=False, key=key)
+
+
+def _presented_key(headers):
+    authorization = headers.get("Authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return headers.get("x-api-key") or headers.get("api-key") or None
+
+
+def gate():
+    return current_app.extensions["relay.gate"]
+
+
+def caller():
+    """Who is making this request (set before every view)."""
+    return g.get("caller", ANONYMOUS)
+
+
+def check_request():
+    """before_request: the Origin, the Host, then the key."""
+    gate_ = gate()
+    origin = request.headers.get("Origin")
+    if origin is not None and not gate_.origins.allows(origin):
+        raise Forbidden(f"origin {origin!r} is not allowed: list it in RELAY_ORIGINS",
+                        code="origin_not_allowed")
+    if not gate_.auth and not gate_.hosts.allows(request.host):
+        raise Forbidden(f"host {request.host!r} is not allowed for an open relay: list it in "
+                        f"RELAY_ALLOWED_HOSTS, or set RELAY_ADMIN_TOKEN", code="host_not_allowed")
+    if request.method == "OPTIONS":
+        if origin is not None and request.headers.get("Access-Control-Request-Method"):
+            requested = request.headers.get("Access-Control-Request-Headers")
+            return "", 204, origins.preflight_headers(origin, requested)
+        return None  # Flask answers a plain OPTIONS with Allow
+    if not gate_.auth:
+        return None
+    if request.path in PUBLIC and request.method in ("GET", "HEAD"):
+        return None
+    g.caller = gate_.identify(_presented_key(request.headers))
+    telemetry.current().key = g.caller.name
+    return None
+
+
+def add_cors_headers(response):
+    """after_request: an allowed Origin may read the answer."""
+    origin = request.headers.get("Origin")
+    if origin is not None and "Access-Control-Allow-Origin" not in response.headers:
+        if gate().origins.allows(origin):
+            response.headers.update(origins.response_headers(origin))
+    return response
+
+
+def admin_only(view):
+    """For management views: a client key gets 403."""
+    @wraps(view)
+    def checked(*args, **kwargs):
+        who = caller()
+        if not who.admin:
+            raise Forbidden(f"key '{who.name}' may not {request.method} {request.path}: it is "
+                            f"for the admin only", code="admin_only")
+        return view(*args, **kwargs)
+    return checked
+
+
+def permit_model(name):
+    """403 unless the caller's key may use the model `name` (checked before
+    the model is looked up, so a key learns nothing of models it may not use)."""
+    who = caller()
+    if not who.may_use(name):
+        raise Forbidden(f"key '{who.name}' may not use model '{name}'", param="model",
+                        code="model_not_allowed")
+
+
+def admit():
+    """Count this request against the caller's rate limits (429 when over)."""
+    key = caller().key
+    if key is not None and (key.rpm or key.tpm):
+        current_app.extensions["relay.limiter"].admit(key)

@@ -1,0 +1,161 @@
+"""Client keys: created by the admin, shown once, kept only as a SHA-256.
+
+A key is `orl-` and 43 random url-safe characters (256 bits): nobody can
+guess one, so a fast hash is as good as a slow one and a lookup is one dict
+access. Every worker keeps all keys in a KeyCache that it checks against the
+`keys` change counter at most every REFRESH_SECONDS: a key created, revoked
+or expired anywhere is seen everywhere within that bound.
+"""
+import datetime
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from app import changes
+from app.db import database
+from app.models import ClientKey, utcnow
+
+PREFIX = "orl-"
+REFRESH_SECONDS = 1.0
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+# Names the relay itself uses for callers without a client key.
+RESERVED_NAMES = ("admin", "-")
+
+
+class KeyProblem(ValueError):
+    """A key cannot be created or revoked as asked; `field` names why."""
+
+    def __init__(self, message, field=None, status=400):
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+def digest(secret):
+    return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What a worker needs to know of a key on every request."""
+    name: str
+    models: frozenset  # None: every model
+    rpm: int
+    tpm: int
+    expires_at: datetime.datetime  # naive UTC, or None
+    revoked: bool
+
+    def expired(self, now=None):
+        return self.expires_at is not None and (now or utcnow()) >= self.expires_at
+
+    def may_use(self, model_name):
+        return self.models is None or model_name in self.models
+
+    @classmethod
+    def of(cls, row):
+        return cls(row.name, None if row.models is None else frozenset(row.models),
+                   row.rpm, row.tpm, row.expires_at, row.revoked)
+
+
+def validate_name(name):
+    if not isinstance(name, str) or not _NAME.match(name) or name in RESERVED_NAMES:
+        raise KeyProblem("name must be 1-64 letters, digits, '.', '_', '@' or '-', starting "
+                         "with a letter or digit (and not 'admin')", "name")
+
+
+def expiry(value, now=None):
+    """`YYYY-MM-DD` (the key works through that UTC day) or an ISO date-time,
+    as a naive UTC datetime; None for no expiry."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            moment = datetime.datetime.fromisoformat(text) + datetime.timedelta(days=1)
+        else:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    except ValueError:
+        raise KeyProblem("expires must be a date YYYY-MM-DD (the key works through that "
+                         "UTC day) or an ISO 8601 date-time", "expires") from None
+    if moment <= (now or utcnow()):
+        raise KeyProblem(f"expires {text!r} is in the past", "expires")
+    return moment
+
+
+def create(name, models=None, rpm=None, tpm=None, expires=None):
+    """Create a key; returns (row, secret). The secret exists only in this
+    return value. A revoked key's name may be given to a new key."""
+    validate_name(name)
+    expires_at = expiry(expires)
+    secret = PREFIX + secrets.token_urlsafe(32)
+    with database.atomic():
+        existing = ClientKey.get_or_none(ClientKey.name == name)
+        if existing is not None and not existing.revoked:
+            raise KeyProblem(f"a key named '{name}' exists: revoke it first, or choose "
+                             f"another name", "name", status=409)
+        if existing is not None:
+            existing.delete_instance()
+        row = ClientKey.create(name=name, key_hash=digest(secret), models=models, rpm=rpm,
+                               tpm=tpm, expires_at=expires_at, created_at=utcnow())
+        changes.bump("keys")
+    return row, secret
+
+
+def revoke(name):
+    with database.atomic():
+        updated = (ClientKey.update(revoked=True)
+                   .where((ClientKey.name == name) & (ClientKey.revoked == False))  # noqa: E712
+                   .execute())
+        if not updated:
+            exists = ClientKey.get_or_none(ClientKey.name == name)
+            raise KeyProblem(f"key '{name}' is already revoked" if exists else
+                             f"key '{name}' not found", "name", status=409 if exists else 404)
+        changes.bump("keys")
+
+
+def all_keys():
+    return list(ClientKey.select().order_by(ClientKey.name))
+
+
+def _timestamp(value):
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(row):
+    """A key as the admin sees it: everything but the secret and its hash."""
+    return {"name": row.name, "models": row.models, "rpm": row.rpm, "tpm": row.tpm,
+            "expires": _timestamp(row.expires_at), "created_at": _timestamp(row.created_at),
+            "last_used_at": _timestamp(row.last_used_at), "revoked": row.revoked}
+
+
+class KeyCache:
+    """Every key of the database by hash, as of at most REFRESH_SECONDS ago."""
+
+    def __init__(self, refresh_seconds=REFRESH_SECONDS):
+        self._refresh = refresh_seconds
+        self._by_hash = None
+        self._version = None
+        self._checked = 0.0
+
+    def find(self, secret):
+        """The KeyRecord for `secret` (revoked and expired ones included), or None."""
+        now = time.monotonic()
+        if self._by_hash is None or now - self._checked >= self._refresh:
+            self._reload_if_changed()
+            self._checked = now
+        return self._by_hash.get(digest(secret))
+
+    def _reload_if_changed(self):
+        current = changes.version("keys")
+        if self._by_hash is not None and current == self._version:
+            return
+        self._by_hash = {row.key_hash: KeyRecord.of(row) for row in ClientKey.select()}
+        self._version = current
+
+    def expire(self):
+        """Check the database on the next lookup (this worker just changed a key)."""
+        self._checked = 0.0

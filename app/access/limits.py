@@ -1,0 +1,179 @@
+"""Per-key rate limits (rpm, tpm) that hold across workers and hosts.
+
+Each limit is a token bucket in the database (RateBucket): full at the limit,
+refilled at limit/60 per second. A bucket has no minute boundary, so a burst
+at :59 and another at :00 cannot pass twice the limit.
+
+- Requests: a worker takes tokens from the shared bucket in leases (one, or
+  a tenth of a second's worth for high limits) and spends them from memory.
+  A lease unspent after LEASE_SECONDS is dropped, so no worker sits on
+  tokens. When the bucket is empty, the worker knows when the next token
+  comes and refuses from memory until then. So the database sees at most
+  one statement per lease, never one per request of a busy key, and every
+  admitted request had a token of the one shared bucket.
+- Tokens: a request's tokens are known only when it ends. A worker admits
+  while the shared level (read at most SYNC_SECONDS ago, less what it used
+  since) is above zero, and writes what its requests used in batches. The
+  level can go below zero; the key then waits until it refills.
+
+Times are Unix seconds from each host's clock: hosts sharing a database
+must keep their clocks in sync (NTP), as they must for TLS anyway.
+"""
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from peewee import PeeweeException, PostgresqlDatabase, SqliteDatabase
+
+from app.db import database
+from app.errors import RateLimited
+from app.models import RateBucket
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 1.0
+SYNC_SECONDS = 1.0
+_NAMES = {"rpm": "requests", "tpm": "tokens"}
+
+
+@dataclass
+class _Local:
+    """This worker's view of one shared bucket."""
+    capacity: int
+    rate: float  # tokens per second
+    level: float = 0.0  # the shared level at synced_at
+    synced_at: float = 0.0
+    granted: int = 0  # requests: leased tokens not yet spent
+    lease_until: float = 0.0
+    denied_until: float = 0.0
+    pending: int = 0  # tokens: used here, not yet written
+
+    def projected(self, now):
+        refilled = self.level + max(0.0, now - self.synced_at) * self.rate
+        return min(self.capacity, refilled) - self.pending
+
+
+def _transaction():
+    # The bucket row is read and rewritten under a lock: FOR UPDATE on
+    # PostgreSQL, the database write lock (BEGIN IMMEDIATE) on SQLite.
+    if isinstance(database.obj, SqliteDatabase):
+        return database.atomic("IMMEDIATE")
+    return database.atomic()
+
+
+def _sync(key_name, kind, capacity, rate, take=0, debit=0, now=None):
+    """Refill the shared bucket, subtract `debit`, take up to `take` whole
+    tokens; returns (taken, level left)."""
+    now = time.time() if now is None else now
+    where = (RateBucket.key_name == key_name) & (RateBucket.kind == kind)
+    locking = isinstance(database.obj, PostgresqlDatabase)
+
+    def locked_row():
+        query = RateBucket.select().where(where)
+        return (query.for_update() if locking else query).first()
+
+    with _transaction():
+        row = locked_row()
+        if row is None:
+            RateBucket.insert(key_name=key_name, kind=kind, level=capacity,
+                              updated_at=now).on_conflict_ignore().execute()
+            row = locked_row()
+        level = min(capacity, row.level + max(0.0, now - row.updated_at) * rate) - debit
+        taken = min(take, int(level)) if level >= 1 else 0
+        level -= taken
+        RateBucket.update(level=level, updated_at=now).where(where).execute()
+    return taken, level
+
+
+def _duration(seconds):
+    """OpenAI's spelling of a reset time: 120ms, 2s, 1m30s."""
+    if seconds < 1:
+        return f"{max(0, math.ceil(seconds * 1000))}ms"
+    if seconds < 60:
+        return f"{math.ceil(seconds)}s"
+    minutes, rest = divmod(math.ceil(seconds), 60)
+    return f"{minutes}m{rest}s"
+
+
+class RateLimiter:
+    """One per worker."""
+
+    def __init__(self):
+        self._buckets = {}
+
+    def _bucket(self, key, kind):
+        limit = getattr(key, kind)
+        bucket = self._buckets.get((key.name, kind))
+        if bucket is None or bucket.capacity != limit:
+            bucket = self._buckets[(key.name, kind)] = _Local(limit, limit / 60.0)
+        return bucket
+
+    def admit(self, key):
+        """Let one request of `key` through, or raise RateLimited."""
+        now = time.time()
+        # Tokens first: a request refused for tokens must not spend a request.
+        if key.tpm:
+            bucket = self._bucket(key, "tpm")
+            if now - bucket.synced_at >= SYNC_SECONDS:
+                self._write_tokens(key.name, bucket, now)
+            if bucket.projected(now) <= 0:
+                raise self._refused(key, "tpm", (1 - bucket.projected(now)) / bucket.rate, now)
+        if key.rpm:
+            self._take_request(key, self._bucket(key, "rpm"), now)
+
+    def _take_request(self, key, bucket, now):
+        if bucket.granted > 0 and now < bucket.lease_until:
+            bucket.granted -= 1
+            return
+        if now < bucket.denied_until:
+            raise self._refused(key, "rpm", bucket.denied_until - now, now)
+        lease = max(1, int(bucket.rate / 10))
+        taken, level = _sync(key.name, "rpm", bucket.capacity, bucket.rate, take=lease, now=now)
+        bucket.level, bucket.synced_at = level, now
+        if not taken:
+            bucket.denied_until = now + (1 - level) / bucket.rate
+            raise self._refused(key, "rpm", bucket.denied_until - now, now)
+        bucket.granted, bucket.lease_until = taken - 1, now + LEASE_SECONDS
+
+    def used_tokens(self, key_name, tokens):
+        """Count a finished request's tokens against its key's tpm."""
+        bucket = self._buckets.get((key_name, "tpm"))
+        if bucket is not None and tokens:
+            bucket.pending += tokens
+
+    def flush(self):
+        """Write the tokens used here to the shared buckets (the flusher calls it)."""
+        now = time.time()
+        for (name, kind), bucket in list(self._buckets.items()):
+            if kind == "tpm" and bucket.pending:
+                self._write_tokens(name, bucket, now)
+
+    def _write_tokens(self, name, bucket, now):
+        debit, bucket.pending = bucket.pending, 0
+        try:
+            _, bucket.level = _sync(name, "tpm", bucket.capacity, bucket.rate, debit=debit,
+                                    now=now)
+        except PeeweeException:
+            bucket.pending += debit  # written with the next sync
+            raise
+        bucket.synced_at = now
+
+    def _refused(self, key, kind, wait, now):
+        headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+        for limit_kind in ("rpm", "tpm"):
+            if getattr(key, limit_kind):
+                headers.update(self._headers(key, limit_kind, now))
+        name = _NAMES[kind]
+        return RateLimited(f"rate limit reached for key '{key.name}' on {name} per minute "
+                           f"({kind}): limit {getattr(key, kind)}; retry after "
+                           f"{headers['Retry-After']}s", name, headers)
+
+    def _headers(self, key, kind, now):
+        bucket = self._bucket(key, kind)
+        level = bucket.projected(now) + (bucket.granted if kind == "rpm" else 0)
+        suffix = _NAMES[kind]
+        return {f"x-ratelimit-limit-{suffix}": str(bucket.capacity),
+                f"x-ratelimit-remaining-{suffix}": str(max(0, int(level))),
+                f"x-ratelimit-reset-{suffix}":
+                    _duration(max(0.0, bucket.capacity - level) / bucket.rate)}
