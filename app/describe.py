@@ -8,8 +8,25 @@ import json
 
 # Every remote model can be asked for tools and thinking; whether it uses
 # them is the provider's business. Vision depends on the provider, so it is
-# not promised.
+# not promised unless the model was created with it.
 CAPABILITIES = ["completion", "tools", "thinking"]
+# IDE clients size prompts by the context length (VS Code Copilot assumes
+# 4,096 tokens without one). Most remote chat models take 128K or more; a
+# model created with context_length (or num_ctx) says its own.
+DEFAULT_CONTEXT_LENGTH = 131072
+ARCHITECTURE = "remote"
+
+
+def capabilities(model):
+    return model.capabilities if model.capabilities is not None else CAPABILITIES
+
+
+def context_length(model):
+    if model.context_length:
+        return model.context_length
+    num_ctx = model.parameters.get("num_ctx")
+    return num_ctx if isinstance(num_ctx, int) and num_ctx > 0 else DEFAULT_CONTEXT_LENGTH
+
 
 def _timestamp(value):
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -29,7 +46,10 @@ def tags_entry(model):
         "modified_at": _timestamp(model.modified_at),
         "size": 0,
         "digest": model.digest.split(":", 1)[1],
-        "details": _details(model),
+        # Ollama's list carries the context length in details, as /api/show
+        # carries it in model_info.
+        "details": dict(_details(model), context_length=context_length(model)),
+        "capabilities": capabilities(model),
     }
 
 
@@ -50,9 +70,10 @@ def show(model):
         "parameters": parameters,
         "template": "",
         "details": _details(model),
-        "model_info": {"general.architecture": "remote",
-                       "general.basename": model.remote_model},
-        "capabilities": CAPABILITIES,
+        "model_info": {"general.architecture": ARCHITECTURE,
+                       "general.basename": model.remote_model,
+                       f"{ARCHITECTURE}.context_length": context_length(model)},
+        "capabilities": capabilities(model),
         "remote_model": model.remote_model,
         "remote_host": model.remote_host,
         "remote_type": model.remote_type,

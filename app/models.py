@@ -39,6 +39,9 @@ class RemoteModel(BaseModel):
     system = TextField(null=True)
     parameters = JSONField(default=dict)
     parent_model = CharField(max_length=255, null=True)
+    # What clients size prompts and features by (/api/show); None: the default.
+    context_length = IntegerField(null=True)
+    capabilities = JSONField(null=True)
     digest = CharField(max_length=80)
     created_at = DateTimeField(default=utcnow)
     modified_at = DateTimeField(default=utcnow)
@@ -64,6 +67,16 @@ class StoredResponse(BaseModel):
 
     class Meta:
         table_name = "stored_response"
+
+
+class ResponseItem(BaseModel):
+    """Which stored response holds an output item: what `item_reference`
+    input items are resolved through."""
+    item_id = CharField(max_length=64, primary_key=True)
+    response_id = CharField(max_length=64, index=True)
+
+    class Meta:
+        table_name = "response_item"
 
 
 class ClientKey(BaseModel):

@@ -14,7 +14,8 @@ from app.schemas.base import normalize_model_name
 
 _REPLACED_FIELDS = [RemoteModel.remote_model, RemoteModel.remote_host,
                     RemoteModel.remote_type, RemoteModel.api_key, RemoteModel.system,
-                    RemoteModel.parameters, RemoteModel.parent_model, RemoteModel.digest,
+                    RemoteModel.parameters, RemoteModel.parent_model, RemoteModel.context_length,
+                    RemoteModel.capabilities, RemoteModel.digest,
                     RemoteModel.created_at, RemoteModel.modified_at]
 
 
@@ -60,6 +61,16 @@ def _upsert(fields):
     return RemoteModel.get(RemoteModel.name == fields["name"])
 
 
+def _given(spec, name, inherited):
+    return spec[name] if spec.get(name) is not None else inherited
+
+
+def _capabilities(names):
+    # Kept in Ollama's order, once each, so that equal sets give equal digests.
+    order = ("completion", "tools", "thinking", "vision", "embedding", "insert")
+    return None if names is None else [n for n in order if n in set(names)]
+
+
 def create(spec):
     """Create or replace a model from a loaded CreateSchema payload."""
     name, source = spec["model"], spec.get("from_")
@@ -80,6 +91,8 @@ def create(spec):
             "system": spec.get("system"),
             "parameters": spec.get("parameters") or {},
             "parent_model": None,
+            "context_length": spec.get("context_length"),
+            "capabilities": _capabilities(spec.get("capabilities")),
         }
     elif source:
         parent = RemoteModel.get_or_none(RemoteModel.name == normalize_model_name(source))
@@ -97,6 +110,8 @@ def create(spec):
             "system": spec["system"] if spec.get("system") is not None else parent.system,
             "parameters": {**parent.parameters, **(spec.get("parameters") or {})},
             "parent_model": parent.name,
+            "context_length": _given(spec, "context_length", parent.context_length),
+            "capabilities": _capabilities(_given(spec, "capabilities", parent.capabilities)),
         }
     else:
         raise BadRequest("invalid request: remote_host: required (or \"from\" naming an "

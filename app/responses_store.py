@@ -8,7 +8,7 @@ import datetime
 
 from app.db import database
 from app.errors import NotFound
-from app.models import StoredResponse, utcnow
+from app.models import ResponseItem, StoredResponse, utcnow
 
 
 def _cutoff(max_age_days):
@@ -16,12 +16,16 @@ def _cutoff(max_age_days):
 
 
 def save(response_id, model, previous_response_id, input_items, history, response, owner):
-    # One INSERT: a response is either stored whole or not at all.
-    with database.connection_context():
+    # One transaction: a response is either stored whole, with its items, or not at all.
+    items = [{"item_id": item["id"], "response_id": response_id}
+             for item in response.get("output") or [] if item.get("id")]
+    with database.connection_context(), database.atomic():
         StoredResponse.insert(
             id=response_id, model=model, previous_response_id=previous_response_id,
             created_at=utcnow(), input_items=input_items, history=history,
             response=response, owner=owner).execute()
+        if items:
+            ResponseItem.insert_many(items).on_conflict_ignore().execute()
 
 
 def _visible(response_id, owner):
@@ -41,13 +45,34 @@ def get(response_id, max_age_days, param=None, owner=None):
     return stored
 
 
+def output_items(item_ids, max_age_days, owner=None):
+    """{item id: output item} for those of `item_ids` that a live response
+    visible to `owner` holds (the item_reference input items of a request)."""
+    if not item_ids:
+        return {}
+    query = (StoredResponse.select(StoredResponse.response)
+             .join(ResponseItem, on=(ResponseItem.response_id == StoredResponse.id))
+             .where(ResponseItem.item_id.in_(list(item_ids))
+                    & (StoredResponse.created_at > _cutoff(max_age_days)))
+             .distinct())
+    if owner is not None:
+        query = query.where(StoredResponse.owner == owner)
+    wanted = set(item_ids)
+    return {item["id"]: item for stored in query
+            for item in stored.response.get("output") or [] if item.get("id") in wanted}
+
+
 def delete(response_id, owner=None):
-    if not StoredResponse.delete().where(_visible(response_id, owner)).execute():
-        raise NotFound(f"response '{response_id}' not found")
+    with database.atomic():
+        if not StoredResponse.delete().where(_visible(response_id, owner)).execute():
+            raise NotFound(f"response '{response_id}' not found")
+        ResponseItem.delete().where(ResponseItem.response_id == response_id).execute()
 
 
 def prune(max_age_days):
     """Delete expired responses; returns how many."""
-    with database.connection_context():
-        return StoredResponse.delete().where(
-            StoredResponse.created_at <= _cutoff(max_age_days)).execute()
+    expired = StoredResponse.created_at <= _cutoff(max_age_days)
+    with database.connection_context(), database.atomic():
+        ResponseItem.delete().where(ResponseItem.response_id.in_(
+            StoredResponse.select(StoredResponse.id).where(expired))).execute()
+        return StoredResponse.delete().where(expired).execute()

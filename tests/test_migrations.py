@@ -50,6 +50,24 @@ def test_every_migration_goes_down_and_up_again(app):
         assert db.database.table_exists("remote_model")
 
 
+def test_responses_stored_before_the_item_index_can_be_referenced(app):
+    import json
+
+    from app import responses_store
+
+    with app.app_context():
+        runner = Runner(db.database.obj, db.MIGRATIONS_DIR)
+        runner.down(target="0004_items_and_model_info")
+        db.database.execute_sql(
+            "INSERT INTO stored_response (id, model, created_at, input_items, history, "
+            "response) VALUES ('resp_old', 'm:latest', CURRENT_TIMESTAMP, '[]', '[]', %s)"
+            .replace("%s", db.database.param),
+            (json.dumps({"id": "resp_old", "output": [{"id": "msg_old", "type": "message"}]}),))
+        runner.up()
+        assert responses_store.output_items(["msg_old"], 30) == {
+            "msg_old": {"id": "msg_old", "type": "message"}}
+
+
 def test_cli_reports_a_bad_setting_with_exit_code_2(settings):
     result = run_cli(dict(settings, RELAY_DATABASE_MAX_CONNECTIONS="many"), "db", "upgrade")
     assert result.returncode == 2

@@ -8,6 +8,7 @@ and `admit`, and telemetry hands each finished request to `account`.
 """
 import atexit
 
+from app.db import database
 from app.access.guard import (ANONYMOUS, Caller, Gate, add_cors_headers, admin_only, admit,
                               caller, check_request, permit_model)
 from app.access.keys import KeyCache
@@ -22,9 +23,14 @@ def init_app(app):
     limiter = RateLimiter()
     keys = KeyCache()
 
+    own_database = database.obj
+
     def flush():
-        book.flush()
-        limiter.flush()
+        # Only while this app's database is the process's: a test process
+        # builds many apps, and one's leftovers must not land in another's.
+        if database.obj is own_database:
+            book.flush()
+            limiter.flush()
 
     flusher = Flusher(flush)
     app.extensions["relay.gate"] = Gate(app.config, keys, book)

@@ -9,7 +9,8 @@ from app.api.openai import chat_remote
 from app.api.using import model_to_use
 from app.convert import responses_request
 from app.convert.options import fill_defaults, with_system
-from app.convert.responses_items import page, resource_items
+from app.convert.responses_items import (page, referenced_ids, resolve_references,
+                                         resource_items)
 from app.convert.responses_stream import ResponsesStream, completion_as_chunk
 from app.errors import BadRequest, RelayError
 from app.api.body import json_body
@@ -77,6 +78,9 @@ def create_response():
     model = model_to_use(body["model"])
     history = _history(body, model)
     try:
+        stored = responses_store.output_items(referenced_ids(body["input"]), _max_age(),
+                                              _owner_filter())
+        body["input"] = resolve_references(body["input"], stored)
         chat, tool_names, turn = responses_request.chat_request(body, model.remote_model, history)
     except responses_request.RequestProblem as problem:
         raise BadRequest(problem.message, param=problem.param) from None

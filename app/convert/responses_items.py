@@ -1,6 +1,7 @@
 """Input items as GET /v1/responses/{id}/input_items lists them: each with an id
 (and a status where the API has one), messages with their parts spelled out."""
 from app.convert.common import new_id
+from app.convert.responses_request import RequestProblem
 
 _PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
            "reasoning": "rs", "custom_tool_call": "ctc", "custom_tool_call_output": "ctco"}
@@ -42,3 +43,29 @@ def page(items, limit=20, order="desc", after=None):
     return {"object": "list", "data": data,
             "first_id": data[0]["id"] if data else "", "last_id": data[-1]["id"] if data else "",
             "has_more": len(ordered) > limit}
+
+
+def referenced_ids(items):
+    """The ids of the `item_reference` input items (the Vercel AI SDK sends
+    earlier output back this way when the response was stored)."""
+    if isinstance(items, str):
+        return []
+    return [item.get("id") for item in items
+            if isinstance(item, dict) and item.get("type") == "item_reference"]
+
+
+def resolve_references(items, found):
+    """`items` with each item_reference replaced by the stored output item it
+    names (`found`: id -> item); an id not found is a RequestProblem naming it."""
+    if isinstance(items, str):
+        return items
+    resolved = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get("type") == "item_reference":
+            if item.get("id") not in found:
+                raise RequestProblem(f"item_reference {item.get('id')!r} names no stored item "
+                                     f"(it may have expired, been deleted, or belong to another "
+                                     f"key)", f"input[{index}].id")
+            item = found[item["id"]]
+        resolved.append(item)
+    return resolved

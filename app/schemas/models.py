@@ -7,6 +7,9 @@ from marshmallow import ValidationError, fields, post_load, validate, validates,
 from app.schemas.base import BaseSchema, ModelName, validate_options
 
 REMOTE_TYPES = ("ollama", "openai")
+# Ollama's capability names; clients read `vision` (send images?), `tools`,
+# `thinking`, `embedding`.
+CAPABILITIES = ("completion", "tools", "thinking", "vision", "embedding", "insert")
 # A DNS name or an IP literal (IPv6 without its brackets, as urlsplit gives it).
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$|^[0-9a-fA-F:.]+$")
 
@@ -40,6 +43,10 @@ class CreateSchema(ModelRefSchema):
         validate.Regexp(r"^[\x21-\x7e]*\Z", error="must be printable ASCII without spaces")])
     system = fields.String(allow_none=True)
     parameters = fields.Dict(keys=fields.String(), allow_none=True, validate=validate_options)
+    context_length = fields.Integer(allow_none=True, strict=True,
+                                    validate=validate.Range(min=1, max=100_000_000))
+    capabilities = fields.List(fields.String(validate=validate.OneOf(CAPABILITIES)),
+                               allow_none=True)
     stream = fields.Boolean(load_default=True)
     # Ollama builds local models from these; this server has no local weights.
     files = fields.Raw()
