@@ -46,7 +46,7 @@ def open_services(app):
 
 
 def register_blueprints(app):
-    from app.api import health, keys, models, ollama, openai, responses
+    from app.api import health, keys, messages, models, ollama, openai, responses
 
-    for module in (health, models, keys, ollama, openai, responses):
+    for module in (health, models, keys, ollama, openai, responses, messages):
         app.register_blueprint(module.bp)

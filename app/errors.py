@@ -1,4 +1,5 @@
-"""Error types and the two error shapes (Ollama's /api, OpenAI's /v1)."""
+"""Error types and the three error shapes (Ollama's /api, OpenAI's /v1,
+Anthropic's /v1/messages)."""
 import logging
 
 from flask import jsonify, request
@@ -11,7 +12,8 @@ log = logging.getLogger(__name__)
 
 
 _OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error",
-                 403: "invalid_request_error", 404: "not_found_error"}
+                 403: "invalid_request_error", 404: "not_found_error",
+                 429: "rate_limit_error"}
 
 
 class RelayError(Exception):
@@ -87,13 +89,37 @@ def ollama_error_body(error):
     return {"error": error.message}
 
 
-def _is_openai_surface():
-    return request.path.startswith("/v1/")
+# Anthropic's error types, by status (other 4xx: invalid_request_error, other 5xx: api_error).
+_ANTHROPIC_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+                    413: "request_too_large", 429: "rate_limit_error", 503: "overloaded_error",
+                    529: "overloaded_error"}
+
+
+def anthropic_type(status):
+    default = "invalid_request_error" if status < 500 else "api_error"
+    return _ANTHROPIC_TYPES.get(status, default)
+
+
+def anthropic_error_body(error):
+    # Anthropic's shape has no `param`: the message names the field instead.
+    message = error.message
+    if error.param and error.param not in message:
+        message = f"{error.param}: {message}"
+    return {"type": "error", "error": {"type": anthropic_type(error.status), "message": message}}
+
+
+def _error_body(error):
+    """The error shape of the surface this request is on."""
+    path = request.path
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        return anthropic_error_body(error)
+    if path.startswith("/v1/"):
+        return openai_error_body(error)
+    return ollama_error_body(error)
 
 
 def error_response(error):
-    body = openai_error_body(error) if _is_openai_surface() else ollama_error_body(error)
-    return jsonify(body), error.status, error.headers
+    return jsonify(_error_body(error)), error.status, error.headers
 
 
 def _from_http_exception(exc):

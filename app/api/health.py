@@ -10,8 +10,11 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__)
 
-# The Ollama API level this server implements; Codex refuses below 0.13.4.
-OLLAMA_API_VERSION = "0.13.5"
+# The Ollama release whose API this server implements: 0.14.0 added the
+# Anthropic Messages API (/v1/messages) that `ollama launch claude` needs;
+# Codex refuses below 0.13.4. Later releases added APIs the relay does not
+# serve, so it does not claim them.
+OLLAMA_API_VERSION = "0.14.0"
 
 
 @bp.route("/", methods=["GET", "HEAD"])
