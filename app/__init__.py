@@ -4,6 +4,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import access, config, db, errors, telemetry
 from app.crypto import keyring_from_settings
+from app.remotes.cooldown import Cooldown
 from app.remotes.http import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
 
@@ -43,6 +44,8 @@ def open_services(app):
     policy = RemoteHostPolicy(app.config["RELAY_REMOTE_ALLOWLIST"])
     app.extensions["relay.policy"] = policy
     app.extensions["relay.http"] = RemoteHTTP(app.config, policy)
+    app.extensions["relay.cooldown"] = Cooldown(app.config["RELAY_COOLDOWN_FAILURES"],
+                                                app.config["RELAY_COOLDOWN_SECONDS"])
 
 
 def register_blueprints(app):

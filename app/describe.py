@@ -81,6 +81,9 @@ def show(model):
     }
     if model.system:
         body["system"] = model.system
+    if model.fallbacks:
+        body["fallbacks"] = model.fallbacks
+        body["fallback_on_auth_errors"] = model.fallback_on_auth_errors
     return body
 
 

@@ -18,6 +18,10 @@ DURATION = Histogram("relay_request_duration_seconds", "Time from request to the
 UPSTREAM_REQUESTS = Counter("relay_upstream_requests_total", "Calls to remotes, by remote "
                             "host and outcome (HTTP status or error kind).",
                             ["remote_host", "outcome"])
+UPSTREAM_RETRIES = Counter("relay_upstream_retries_total", "Failed calls to remotes before "
+                           "the first byte, by remote host and outcome (retried: sent "
+                           "again; gave_up: the failure went on to the client or a fallback).",
+                           ["remote_host", "outcome"])
 UPSTREAM_LATENCY = Histogram("relay_upstream_response_seconds", "Time until a remote's "
                              "response headers.", ["remote_host"], buckets=_SECONDS)
 UPSTREAM_FIRST_BYTE = Histogram("relay_upstream_first_byte_seconds", "Time until the first "
@@ -25,6 +29,9 @@ UPSTREAM_FIRST_BYTE = Histogram("relay_upstream_first_byte_seconds", "Time until
                                 buckets=_SECONDS)
 TOKENS = Counter("relay_tokens_total", "Tokens reported by remotes, by model, direction "
                  "(in: prompt, out: completion) and client key.", ["model", "direction", "key"])
+REMOTES_COOLING_DOWN = Gauge("relay_remotes_cooling_down", "Remotes skipped after repeated "
+                             "failures (app/remotes/cooldown.py), summed over workers.",
+                             multiprocess_mode="livesum")
 OPEN_STREAMS = Gauge("relay_open_streams", "Streamed answers in progress.",
                      multiprocess_mode="livesum")
 

@@ -42,6 +42,9 @@ class RemoteModel(BaseModel):
     # What clients size prompts and features by (/api/show); None: the default.
     context_length = IntegerField(null=True)
     capabilities = JSONField(null=True)
+    # Local model names tried in order when this model's remote fails.
+    fallbacks = JSONField(null=True)
+    fallback_on_auth_errors = BooleanField(default=False)
     digest = CharField(max_length=80)
     created_at = DateTimeField(default=utcnow)
     modified_at = DateTimeField(default=utcnow)

@@ -15,7 +15,8 @@ from app.schemas.base import normalize_model_name
 _REPLACED_FIELDS = [RemoteModel.remote_model, RemoteModel.remote_host,
                     RemoteModel.remote_type, RemoteModel.api_key, RemoteModel.system,
                     RemoteModel.parameters, RemoteModel.parent_model, RemoteModel.context_length,
-                    RemoteModel.capabilities, RemoteModel.digest,
+                    RemoteModel.capabilities, RemoteModel.fallbacks,
+                    RemoteModel.fallback_on_auth_errors, RemoteModel.digest,
                     RemoteModel.created_at, RemoteModel.modified_at]
 
 
@@ -93,6 +94,8 @@ def create(spec):
             "parent_model": None,
             "context_length": spec.get("context_length"),
             "capabilities": _capabilities(spec.get("capabilities")),
+            "fallbacks": spec.get("fallbacks"),
+            "fallback_on_auth_errors": bool(spec.get("fallback_on_auth_errors")),
         }
     elif source:
         parent = RemoteModel.get_or_none(RemoteModel.name == normalize_model_name(source))
@@ -112,12 +115,65 @@ def create(spec):
             "parent_model": parent.name,
             "context_length": _given(spec, "context_length", parent.context_length),
             "capabilities": _capabilities(_given(spec, "capabilities", parent.capabilities)),
+            # Fallbacks stand for the remote, which the derived model shares.
+            "fallbacks": _given(spec, "fallbacks", parent.fallbacks),
+            "fallback_on_auth_errors": _given(spec, "fallback_on_auth_errors",
+                                              parent.fallback_on_auth_errors),
         }
     else:
         raise BadRequest("invalid request: remote_host: required (or \"from\" naming an "
                          "existing model); this server runs no local weights",
                          param="remote_host")
-    return _upsert(dict(fields, name=normalize_model_name(name)))
+    name = normalize_model_name(name)
+    fields["fallbacks"] = _checked_fallbacks(name, fields["fallbacks"])
+    return _upsert(dict(fields, name=name))
+
+
+def _checked_fallbacks(name, fallbacks):
+    """Normalised fallback names; 400 if one does not exist or they would loop."""
+    if not fallbacks:
+        return None
+    names = list(dict.fromkeys(normalize_model_name(f) for f in fallbacks))
+    edges = {row.name: row.fallbacks or [] for row in
+             RemoteModel.select(RemoteModel.name, RemoteModel.fallbacks)}
+    for fallback in names:
+        if fallback != name and fallback not in edges:
+            raise BadRequest(f"invalid request: fallbacks: model '{fallback}' not found",
+                             param="fallbacks")
+    edges[name] = names
+
+    def path_back(start, seen):
+        # Depth-first from `start`; the path that leads back to `name`, if any.
+        for following in edges.get(start, []):
+            if following == name:
+                return [start, name]
+            if following not in seen:
+                seen.add(following)
+                rest = path_back(following, seen)
+                if rest:
+                    return [start] + rest
+        return None
+
+    loop = path_back(name, {name})
+    if loop:
+        raise BadRequest(f"invalid request: fallbacks: they would loop "
+                         f"({' -> '.join(loop)})", param="fallbacks")
+    return names
+
+
+def fallback_chain(model, seen=None):
+    """`model`, then its fallbacks and theirs, depth first, each once, looked
+    up only when reached (the happy path costs nothing); models deleted
+    since are skipped."""
+    seen = set() if seen is None else seen
+    if model.name in seen:
+        return
+    seen.add(model.name)
+    yield model
+    for name in model.fallbacks or []:
+        following = None if name in seen else RemoteModel.get_or_none(RemoteModel.name == name)
+        if following is not None:
+            yield from fallback_chain(following, seen)
 
 
 def copy(source, destination):

@@ -4,6 +4,8 @@ stream is long after the view returned."""
 import json
 import logging
 import re
+import select
+import socket
 import time
 import uuid
 
@@ -33,6 +35,8 @@ class Exchange:
         self.usage = None
         self.key = "-"  # the caller's key name ("admin"; "-" with auth off)
         self.failed = False  # a stream that ended with an in-band error
+        self.attempts = 0  # calls to remotes, retries included
+        self.client_gone = lambda: False
         self.finish_hooks = ()
         self.finished = False
 
@@ -55,6 +59,24 @@ def stream_ended(environ, usage, failed=False):
         finish(exchange)
 
 
+def _client_gone_probe(environ):
+    """A function telling, without blocking, whether the client closed its
+    connection (under gunicorn's gevent worker, which hands us the socket)."""
+    sock = environ.get("gunicorn.socket")
+    if sock is None:
+        return lambda: False
+
+    def gone():
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            # Readable with nothing to read: the client closed. (Readable
+            # with data: a pipelined next request; the client is there.)
+            return bool(readable) and not sock.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
+    return gone
+
+
 def _surface(path):
     if path.startswith("/api/"):
         return "ollama"
@@ -71,6 +93,7 @@ def _begin():
     if request.url_rule is not None:
         exchange.route = request.url_rule.rule
     exchange.finish_hooks = current_app.extensions.get("relay.finish_hooks", ())
+    exchange.client_gone = _client_gone_probe(request.environ)
     request.environ[_ENVIRON_KEY] = exchange
     g.request_id = request_id
 
@@ -99,6 +122,7 @@ def finish(exchange):
         "status": exchange.status, "duration_ms": round(duration * 1000, 1),
         "remote_host": exchange.remote_host, "upstream_status": exchange.upstream_status,
         "tokens_in": usage.get("prompt_tokens"), "tokens_out": usage.get("completion_tokens"),
+        "attempts": exchange.attempts,
     }})
 
 

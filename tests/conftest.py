@@ -130,6 +130,10 @@ def gateway(tmp_path_factory):
         "RELAY_SECRET_KEY": SECRET_KEY,
         "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
         "RELAY_READ_TIMEOUT": "3",
+        # Many tests make the one fake upstream fail on purpose; none of them
+        # may put it in cool-down for the next (tests/test_fallbacks.py has
+        # relays of its own for that).
+        "RELAY_COOLDOWN_FAILURES": "1000000",
     }, workdir)
     yield server
     server.stop()

@@ -21,6 +21,7 @@ class GunicornServer:
     """`gunicorn -c ops/gunicorn.conf.py wsgi:app`, as production runs it."""
 
     def __init__(self, settings, workdir, workers=2, extra_env=None):
+        self.settings = dict(settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(workdir, f"gunicorn-{self.port}.log")

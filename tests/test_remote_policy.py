@@ -7,6 +7,7 @@ import pytest
 import requests
 import trustme
 
+from app import config
 from app.errors import UpstreamError
 from app.remotes.http import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy, RemoteHostRefused
@@ -109,8 +110,8 @@ def test_a_cidr_allowlist_admits_names_resolving_inside_it():
 # The policy's resolver is the only one a direct connection uses: the tests
 # give it names that no DNS knows and point them at fake upstreams on loopback.
 
-HTTP_SETTINGS = {"RELAY_CONNECT_TIMEOUT": 5, "RELAY_READ_TIMEOUT": 10,
-                 "RELAY_OUTBOUND_PROXY": "", "RELAY_CA_BUNDLE": ""}
+HTTP_SETTINGS = config.load({"RELAY_CONNECT_TIMEOUT": 5, "RELAY_READ_TIMEOUT": 10,
+                             "RELAY_OUTBOUND_PROXY": "", "RELAY_CA_BUNDLE": ""}, environ={})
 NAME = "api.rebind.test"
 
 

@@ -15,6 +15,7 @@ import sys
 import pytest
 import requests
 
+from app import config
 from app.errors import UpstreamError
 from app.remotes.http import RemoteHTTP
 from app.remotes.openai import OpenAIRemote
@@ -113,8 +114,8 @@ def test_the_azure_api_key_never_reaches_the_redirect_target(upstream, target):
     # loopback, and the connection goes where the policy resolved it.
     policy = RemoteHostPolicy([AZURE], resolver=lambda host, port, proto=0: [
         (socket.AF_INET, socket.SOCK_STREAM, proto, "", ("127.0.0.1", 0))])
-    http = RemoteHTTP({"RELAY_CONNECT_TIMEOUT": 5, "RELAY_READ_TIMEOUT": 10,
-                       "RELAY_OUTBOUND_PROXY": "", "RELAY_CA_BUNDLE": ""}, policy)
+    http = RemoteHTTP(config.load({"RELAY_CONNECT_TIMEOUT": 5, "RELAY_READ_TIMEOUT": 10},
+                                  environ={}), policy)
     remote = OpenAIRemote(http, f"http://{AZURE}:{upstream.port}/openai/deployments/gpt-4o",
                           AZURE_KEY, azure_api_version="2024-10-21")
     upstream.reply(redirect(f"{target.url}/collect"))

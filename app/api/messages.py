@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify
 
 from app.api.body import json_body
 from app.api.openai import chat_remote
-from app.api.using import model_to_show, model_to_use
+from app.api.using import model_to_show, serve
 from app.convert import messages_request
 from app.convert.messages_stream import MessagesStream, completion_as_chunk
 from app.convert.options import fill_defaults, with_system
@@ -59,18 +59,20 @@ def _remote_refused(exc):
 
 @bp.post("/messages")
 def create_message():
-    body = load(_create, json_body())
-    model = model_to_use(body["model"])
+    try:
+        return serve(load(_create, json_body()), _message_with)
+    except UpstreamError as exc:
+        raise _remote_refused(exc) from None
+
+
+def _message_with(body, model):
     chat = _chat_request(body, model)
     remote = chat_remote(model)
     stream = MessagesStream(body["model"], body.get("stop_sequences"))
-    try:
-        if body["stream"]:
-            upstream = remote.chat_stream(chat)
-            return sse_response(relay(upstream, stream, sse_event, head=stream.start()))
-        answer = remote.chat(chat)
-    except UpstreamError as exc:
-        raise _remote_refused(exc) from None
+    if body["stream"]:
+        upstream = remote.chat_stream(chat)
+        return sse_response(relay(upstream, stream, sse_event, head=stream.start()))
+    answer = remote.chat(chat)
     stream.feed(completion_as_chunk(answer))
     stream.finish()
     if stream.message is None:

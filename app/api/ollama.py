@@ -4,6 +4,7 @@ OpenAI-compatible remotes get Chat Completions (converted both ways); remote
 Ollama servers get the request natively, relabelled on the way back.
 """
 import time
+from functools import partial
 
 from flask import Blueprint, jsonify
 
@@ -14,7 +15,7 @@ from app.errors import BadRequest
 from app.remotes import remote_for
 from app.remotes.ollama import OllamaRemote
 from app.api.body import json_body
-from app.api.using import model_to_use
+from app.api.using import serve
 from app.schemas.base import load
 from app.schemas.ollama import ChatSchema, EmbeddingsSchema, EmbedSchema, GenerateSchema
 from app.streaming import ndjson_line, ndjson_response, relay
@@ -49,9 +50,10 @@ def _native(remote, endpoint, body, model):
 
 @bp.post("/chat")
 def chat():
-    started = time.monotonic_ns()
-    body = load(_chat, json_body())
-    model = model_to_use(body["model"])
+    return serve(load(_chat, json_body()), partial(_chat_with, started=time.monotonic_ns()))
+
+
+def _chat_with(body, model, started):
     body = _with_model_defaults(body, model)
     body["messages"] = with_system(body["messages"], model.system)
     remote = remote_for(model)
@@ -67,8 +69,10 @@ def chat():
 
 @bp.post("/generate")
 def generate():
-    body = load(_generate, json_body())
-    model = model_to_use(body["model"])
+    return serve(load(_generate, json_body()), _generate_with)
+
+
+def _generate_with(body, model):
     remote = remote_for(model)
     if not isinstance(remote, OllamaRemote):
         raise BadRequest(GENERATE_UNSUPPORTED)
@@ -80,9 +84,10 @@ def generate():
 
 @bp.post("/embed")
 def embed():
-    started = time.monotonic_ns()
-    body = load(_embed, json_body())
-    model = model_to_use(body["model"])
+    return serve(load(_embed, json_body()), partial(_embed_with, started=time.monotonic_ns()))
+
+
+def _embed_with(body, model, started):
     remote = remote_for(model)
     if isinstance(remote, OllamaRemote):
         return jsonify(dict(remote.call("embed", dict(body, model=model.remote_model)),
@@ -99,8 +104,10 @@ def embed():
 
 @bp.post("/embeddings")
 def embeddings():
-    body = load(_embeddings, json_body())
-    model = model_to_use(body["model"])
+    return serve(load(_embeddings, json_body()), _embeddings_with)
+
+
+def _embeddings_with(body, model):
     remote = remote_for(model)
     if isinstance(remote, OllamaRemote):
         return jsonify(remote.call("embeddings", dict(body, model=model.remote_model)))

@@ -7,7 +7,7 @@ from app.convert.options import fill_defaults, with_system
 from app.remotes import remote_for
 from app.remotes.ollama import OllamaRemote
 from app.api.body import json_body
-from app.api.using import model_to_show, model_to_use, visible_models
+from app.api.using import model_to_show, serve, visible_models
 from app.schemas.base import load
 from app.schemas.openai import ChatCompletionSchema, EmbeddingsSchema
 from app.streaming import relay, sse_data, sse_response
@@ -37,8 +37,10 @@ def get_model(model):
 
 @bp.post("/chat/completions")
 def chat_completions():
-    body = load(_chat, json_body())
-    model = model_to_use(body["model"])
+    return serve(load(_chat, json_body()), _chat_with)
+
+
+def _chat_with(body, model):
     remote = chat_remote(model)
     request = fill_defaults(
         dict(body, model=model.remote_model, messages=with_system(body["messages"], model.system)),
@@ -53,7 +55,9 @@ def chat_completions():
 
 @bp.post("/embeddings")
 def embeddings():
-    body = load(_embeddings, json_body())
-    model = model_to_use(body["model"])
+    return serve(load(_embeddings, json_body()), _embeddings_with)
+
+
+def _embeddings_with(body, model):
     answer = chat_remote(model).embeddings(dict(body, model=model.remote_model))
     return jsonify(dict(answer, model=body["model"]))

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 from app import responses_store
 from app.access import audit, caller
 from app.api.openai import chat_remote
-from app.api.using import model_to_use
+from app.api.using import serve
 from app.convert import responses_request
 from app.convert.options import fill_defaults, with_system
 from app.convert.responses_items import (page, referenced_ids, resolve_references,
@@ -14,7 +14,7 @@ from app.convert.responses_items import (page, referenced_ids, resolve_reference
 from app.convert.responses_stream import ResponsesStream, completion_as_chunk
 from app.errors import BadRequest, RelayError
 from app.api.body import json_body
-from app.schemas.base import load
+from app.schemas.base import load, normalize_model_name
 from app.schemas.responses import CreateResponseSchema, InputItemsQuerySchema
 from app.streaming import relay, sse_event, sse_response
 
@@ -35,35 +35,35 @@ def _max_age():
 
 
 def _owner_filter():
-    """None for callers who see every stored response, else the key's name."""
+    """None for callers who see every stored response, else the key's identity."""
     who = caller()
-    return None if who.sees_everything else who.name
+    return None if who.sees_everything else who.owner
 
 
-def _history(body, model):
+def _history(body, model_name):
     """The chat messages of the stored conversation this request continues."""
     previous_id = body.get("previous_response_id")
     if not previous_id:
         return []
     previous = responses_store.get(previous_id, _max_age(), param="previous_response_id",
                                    owner=_owner_filter())
-    if previous.model != model.name:
+    if previous.model != model_name:
         raise BadRequest(f"previous_response_id '{previous_id}' belongs to a conversation "
-                         f"with model '{previous.model}', not '{model.name}'",
+                         f"with model '{previous.model}', not '{model_name}'",
                          param="previous_response_id")
     return previous.history
 
 
-def _saver(body, model, history, turn):
+def _saver(body, model_name, history, turn):
     """What to call, once the answer is complete, to store it (None: store nothing)."""
     if not body["store"]:
         return None
     items = resource_items(body["input"])
-    owner = caller().name
+    owner = caller().owner
 
     def save(stream):
         try:
-            responses_store.save(stream.id, model.name, body.get("previous_response_id"),
+            responses_store.save(stream.id, model_name, body.get("previous_response_id"),
                                  items, history + turn + [stream.assistant_message()],
                                  stream.response, owner)
         except Exception:
@@ -74,9 +74,13 @@ def _saver(body, model, history, turn):
 
 @bp.post("/responses")
 def create_response():
-    body = load(_create, json_body())
-    model = model_to_use(body["model"])
-    history = _history(body, model)
+    return serve(load(_create, json_body()), _response_with)
+
+
+def _response_with(body, model):
+    # The conversation is the asked model's, whichever model serves this turn.
+    asked = normalize_model_name(body["model"])
+    history = _history(body, asked)
     try:
         stored = responses_store.output_items(referenced_ids(body["input"]), _max_age(),
                                               _owner_filter())
@@ -88,7 +92,7 @@ def create_response():
     chat = fill_defaults(chat, model.parameters)
     remote = chat_remote(model)
     stream = ResponsesStream(body, body["model"], tool_names,
-                             on_complete=_saver(body, model, history, turn))
+                             on_complete=_saver(body, asked, history, turn))
     if body["stream"]:
         upstream = remote.chat_stream(chat)
         return sse_response(relay(upstream, stream, sse_event, head=stream.start()))

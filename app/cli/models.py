@@ -123,7 +123,7 @@ def _api_key(env_var, from_stdin):
 _OPTION_FOR_FIELD = {"model": "NAME", "name": "NAME", "from": "--from",
                      "remote_host": "--remote-host", "remote_type": "--remote-type",
                      "system": "--system", "parameters": "--parameter",
-                     "remote_api_key": "the API key"}
+                     "remote_api_key": "the API key", "fallbacks": "--fallback"}
 
 
 def _usage_error(exc, key):
@@ -145,15 +145,21 @@ def _usage_error(exc, key):
 @click.option("--system", help="Default system prompt.")
 @click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE",
               help="Default option, repeatable; values are JSON when they parse as JSON.")
+@click.option("--fallback", "fallbacks", multiple=True, metavar="NAME",
+              help="A local model tried when this one's remote fails (repeatable, in order).")
+@click.option("--fallback-on-auth-errors", is_flag=True,
+              help="Fall back on the remote's 401/403/404 too.")
 @click.option("--api-key-env", metavar="VAR", help="Read the API key from this variable.")
 @click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin.")
-def models_create(name, from_, remote_host, remote_type, system, parameters, api_key_env,
-                  api_key_stdin):
+def models_create(name, from_, remote_host, remote_type, system, parameters, fallbacks,
+                  fallback_on_auth_errors, api_key_env, api_key_stdin):
     """Create (or replace) the model NAME pointing at REMOTE_MODEL on URL."""
     key = _api_key(api_key_env, api_key_stdin)
     body = {"name": name, "from": from_, "remote_host": remote_host,
             "remote_type": remote_type, "system": system,
-            "parameters": _parameters(parameters), "remote_api_key": key, "stream": False}
+            "parameters": _parameters(parameters), "remote_api_key": key, "stream": False,
+            "fallbacks": list(fallbacks) or None,
+            "fallback_on_auth_errors": fallback_on_auth_errors}
     try:
         # The HTTP API's schema and registry: same validation, host policy, encryption.
         spec = load(CreateSchema(), body)

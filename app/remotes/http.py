@@ -12,6 +12,7 @@ from app import metrics
 from app.errors import UpstreamError
 from app.remotes.pinning import PinnedAdapter, pinned_pools
 from app.remotes.policy import RemoteHostRefused
+from app.remotes.retry import RETRY_CODES, RETRY_STATUSES, Retries, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class RemoteHTTP:
     def __init__(self, settings, policy):
         self._policy = policy
         self.timeout = (settings["RELAY_CONNECT_TIMEOUT"], settings["RELAY_READ_TIMEOUT"])
+        self._retries = settings["RELAY_RETRIES"]
+        self._max_wait = settings["RELAY_RETRY_MAX_WAIT"]
         # The environment (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read
         # here and once per origin, not by requests on every call (trust_env
         # costs an environment scan and a ~/.netrc read per request). The
@@ -128,7 +131,8 @@ class RemoteHTTP:
         `secret` is the API key in use: it is scrubbed from any error text.
         `exchange` is the client request this call serves (telemetry.Exchange):
         its id goes to the remote, and the remote's answer is noted on it.
-        Redirects are never followed: a 3xx is an UpstreamError.
+        Redirects are never followed: a 3xx is an UpstreamError. Failures a
+        retry may cure are retried (app.remotes.retry) before returning.
         """
         host = origin(url)
         headers = dict(headers or {})
@@ -136,15 +140,45 @@ class RemoteHTTP:
             exchange.remote_host = host
             headers["X-Request-ID"] = exchange.request_id
         route = self._route(url)
+        # A redirect would take the request, and its API key, to a host the
+        # policy never saw: requests would follow it.
+        kwargs["allow_redirects"] = False
+        retries = Retries(self._retries, self._max_wait,
+                          getattr(exchange, "client_gone", None))
+        while True:
+            try:
+                response = self._send(route, method, url, host, headers, kwargs)
+            except UpstreamError as error:
+                wait = retries.wait_for() if error.code in RETRY_CODES else None
+                if wait is None:
+                    self._done(host, exchange, retries, gave_up=error.code in RETRY_CODES)
+                    raise
+            else:
+                retryable = response.status_code in RETRY_STATUSES
+                wait = retries.wait_for(retry_after(response.headers)) if retryable else None
+                if wait is None:
+                    self._done(host, exchange, retries, gave_up=retryable)
+                    break
+                response.close()
+            metrics.UPSTREAM_RETRIES.labels(host, "retried").inc()
+            if not retries.sleep(wait):
+                self._done(host, exchange, retries, gave_up=False)
+                raise UpstreamError(f"the client went away while the relay waited to retry "
+                                    f"{host}", code="client_gone")
+        if exchange is not None:
+            exchange.upstream_status = response.status_code
+        if check:
+            self.check(response, secret)
+        return response
+
+    def _send(self, route, method, url, host, headers, kwargs):
+        """One attempt: the policy, the call, and the mapping of its failures."""
         try:
             # Direct connections are checked, address by address, as they are
             # opened (app.remotes.pinning): here only what the URL decides.
             # Through a proxy, the proxy resolves the name: check what can be
             # known here (the name, and its addresses if it resolves locally).
             self._policy.check(url, resolve=route.proxied)
-            # A redirect would take the request, and its API key, to a host
-            # the policy never saw: requests would follow it.
-            kwargs["allow_redirects"] = False
             response = route.session.request(method, url, timeout=self.timeout,
                                              headers=headers, **route.transport, **kwargs)
         except RemoteHostRefused as exc:
@@ -154,8 +188,6 @@ class RemoteHTTP:
             error = connection_error(exc, host, self.timeout)
             metrics.UPSTREAM_REQUESTS.labels(host, error.code).inc()
             raise error from None
-        if exchange is not None:
-            exchange.upstream_status = response.status_code
         if 300 <= response.status_code < 400:
             metrics.UPSTREAM_REQUESTS.labels(host, "redirect").inc()
             response.close()
@@ -164,9 +196,14 @@ class RemoteHTTP:
                 f"(HTTP {response.status_code}): set remote_host to the final URL")
         metrics.UPSTREAM_REQUESTS.labels(host, str(response.status_code)).inc()
         metrics.UPSTREAM_LATENCY.labels(host).observe(response.elapsed.total_seconds())
-        if check:
-            self.check(response, secret)
         return response
+
+    @staticmethod
+    def _done(host, exchange, retries, gave_up):
+        if gave_up:
+            metrics.UPSTREAM_RETRIES.labels(host, "gave_up").inc()
+        if exchange is not None:
+            exchange.attempts += retries.attempts
 
     @staticmethod
     def check(response, secret=None):
@@ -177,8 +214,13 @@ class RemoteHTTP:
             message = scrub(upstream_message(response), secret)
         finally:
             response.close()
+        headers = {}
+        if response.status_code == 429 and response.headers.get("Retry-After"):
+            # The client's own retry logic (the SDKs honour it) needs it.
+            headers["Retry-After"] = response.headers["Retry-After"]
         raise UpstreamError(f"API error ({response.status_code}): {message}",
-                            status=response.status_code)
+                            status=response.status_code, headers=headers,
+                            code="rate_limit_exceeded" if response.status_code == 429 else None)
 
     def json(self, response):
         """The JSON body of a successful response, read under the same error mapping."""
@@ -217,6 +259,10 @@ def connection_error(exc, host, timeout):
                                "Temporary failure in name resolution", "nodename nor servname")):
         return UpstreamError(f"cannot resolve the remote host {host} (DNS lookup failed)",
                              code="dns_error")
+    if any(s in text for s in ("Connection aborted", "RemoteDisconnected",
+                               "Connection reset by peer")):
+        return UpstreamError(f"{host} closed the connection before answering",
+                             code="connection_reset")
     if "Connection refused" in text or "ECONNREFUSED" in text:
         return UpstreamError(f"{host} refused the connection", code="connection_refused")
     log.warning("cannot reach %s: %s", host, exc.__class__.__name__)

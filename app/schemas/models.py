@@ -47,6 +47,8 @@ class CreateSchema(ModelRefSchema):
                                     validate=validate.Range(min=1, max=100_000_000))
     capabilities = fields.List(fields.String(validate=validate.OneOf(CAPABILITIES)),
                                allow_none=True)
+    fallbacks = fields.List(ModelName(), allow_none=True, validate=validate.Length(max=8))
+    fallback_on_auth_errors = fields.Boolean(allow_none=True)
     stream = fields.Boolean(load_default=True)
     # Ollama builds local models from these; this server has no local weights.
     files = fields.Raw()

@@ -1,0 +1,81 @@
+"""Retrying a call to a remote, before anything has reached the client.
+
+Providers fail all the time: 429 when a quota is hit, 500-504 during
+incidents, connections that are refused or reset. A call that failed that
+way, before the relay sent the client a byte, is sent again: up to
+RELAY_RETRIES more times, after an exponential backoff with jitter, or
+after the remote's own Retry-After when it asks for one. All waits of one
+request add up to at most RELAY_RETRY_MAX_WAIT: a 429 asking for longer
+goes to the client at once, with its Retry-After. Other 4xx are the
+request's fault and never retried; a stream that breaks after its first
+byte is not retried either (the client has it already).
+"""
+import datetime
+import email.utils
+import random
+import time
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# UpstreamError codes (app.remotes.http.connection_error) of calls that may
+# never have reached the remote's application.
+RETRY_CODES = frozenset({"connect_timeout", "connection_refused", "unreachable", "dns_error",
+                         "proxy_error", "connection_reset"})
+_BASE_DELAY = 0.25
+_POLL = 0.1
+
+
+def retry_after(headers):
+    """Seconds a Retry-After header asks for (a number or an HTTP date), or None."""
+    value = (headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (moment - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+
+
+class Retries:
+    """The retry budget of one request to a remote."""
+
+    def __init__(self, retries, max_wait, client_gone=None, rng=random.random):
+        self._left = retries
+        self._budget = max_wait
+        self._client_gone = client_gone or (lambda: False)
+        self._rng = rng
+        self.attempts = 1
+
+    def wait_for(self, asked=None):
+        """How long to wait before the next attempt, or None to give up.
+        `asked`: the remote's Retry-After in seconds, if it sent one."""
+        if self._left <= 0:
+            return None
+        if asked is None:
+            # Equal jitter: at least half the backoff, so retries of many
+            # clients spread out without any of them retrying at once.
+            backoff = _BASE_DELAY * 2 ** (self.attempts - 1)
+            asked = backoff / 2 + self._rng() * backoff / 2
+        if asked > self._budget:
+            return None
+        return asked
+
+    def sleep(self, seconds):
+        """Wait before the next attempt; False if the client left meanwhile."""
+        self._left -= 1
+        self._budget -= seconds
+        deadline = time.monotonic() + seconds
+        while True:
+            if self._client_gone():
+                return False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.attempts += 1
+                return True
+            time.sleep(min(_POLL, remaining))
