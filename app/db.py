@@ -67,6 +67,16 @@ def init_app(app):
             database.close()
 
 
+def write_transaction():
+    """A transaction that will write. On SQLite it takes the write lock at
+    BEGIN (IMMEDIATE): a deferred transaction that reads first and writes
+    later fails at once with "database is locked" when another writer
+    committed in between, where IMMEDIATE waits out the busy timeout."""
+    if isinstance(database.obj, SqliteDatabase):
+        return database.atomic("IMMEDIATE")
+    return database.atomic()
+
+
 @contextlib.contextmanager
 def _migration_lock():
     db = database.obj

@@ -7,6 +7,7 @@ This package knows no remote and no converter: views call `permit_model`
 and `admit`, and telemetry hands each finished request to `account`.
 """
 import atexit
+import weakref
 
 from app.db import database
 from app.access.guard import (ANONYMOUS, Caller, Gate, add_cors_headers, admin_only, admit,
@@ -23,14 +24,18 @@ def init_app(app):
     limiter = RateLimiter()
     keys = KeyCache()
 
-    own_database = database.obj
+    # Weak: the flusher must not keep a replaced database (and its pool) alive.
+    own_database = weakref.ref(database.obj)
 
     def flush():
-        # Only while this app's database is the process's: a test process
-        # builds many apps, and one's leftovers must not land in another's.
-        if database.obj is own_database:
-            book.flush()
-            limiter.flush()
+        """Write what this worker counted; False once this app's database is no
+        longer the process's (a test process builds many apps, and one's
+        leftovers must not land in another's database)."""
+        if database.obj is not own_database():
+            return False
+        book.flush()
+        limiter.flush()
+        return True
 
     flusher = Flusher(flush)
     app.extensions["relay.gate"] = Gate(app.config, keys, book)
@@ -47,8 +52,10 @@ def init_app(app):
 
 def _account(exchange, book, limiter, flusher):
     """A request ended: add it to the usage book and to its key's tokens."""
-    if not exchange.model:
-        return  # it used no model (management, a refused key, an unknown model)
+    if not exchange.model or (exchange.attempts == 0 and (exchange.status or 0) < 500):
+        # It used no remote: management, a refused key, an unknown model, bad
+        # input, count_tokens. (A remote in cool-down is a 503: an error.)
+        return
     usage = exchange.usage or {}
     tokens_in = usage.get("prompt_tokens") or 0
     tokens_out = usage.get("completion_tokens") or 0

@@ -31,6 +31,12 @@ class Caller:
         return self.key is None or self.key.may_use(normalize_model_name(model_name))
 
     @property
+    def owner(self):
+        """Whose stored responses this caller's are: the key itself, so that a
+        new key given a revoked key's name does not inherit its conversations."""
+        return f"key:{self.key.identity}" if self.key is not None else self.name
+
+    @property
     def sees_everything(self):
         """Stored responses of every key (the admin, and everyone when auth is off)."""
         return self.admin

@@ -14,11 +14,15 @@ import time
 from dataclasses import dataclass
 
 from app import changes
-from app.db import database
+from app.db import write_transaction
 from app.models import ClientKey, utcnow
 
 PREFIX = "orl-"
 REFRESH_SECONDS = 1.0
+# An unknown key may be one created a moment ago on another worker: look
+# again at once, but not more often than this (bogus keys must not cost a
+# database read each).
+UNKNOWN_RECHECK_SECONDS = 0.1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 # Names the relay itself uses for callers without a client key.
 RESERVED_NAMES = ("admin", "-")
@@ -40,6 +44,9 @@ def digest(secret):
 @dataclass(frozen=True)
 class KeyRecord:
     """What a worker needs to know of a key on every request."""
+    # Stable and unique per key, even when a new key takes a revoked key's
+    # name (row ids can be reused on SQLite): a prefix of its hash.
+    identity: str
     name: str
     models: frozenset  # None: every model
     rpm: int
@@ -55,7 +62,7 @@ class KeyRecord:
 
     @classmethod
     def of(cls, row):
-        return cls(row.name, None if row.models is None else frozenset(row.models),
+        return cls(row.key_hash[:24], row.name, None if row.models is None else frozenset(row.models),
                    row.rpm, row.tpm, row.expires_at, row.revoked)
 
 
@@ -78,7 +85,7 @@ def expiry(value, now=None):
             moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is not None:
                 moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise KeyProblem("expires must be a date YYYY-MM-DD (the key works through that "
                          "UTC day) or an ISO 8601 date-time", "expires") from None
     if moment <= (now or utcnow()):
@@ -92,7 +99,7 @@ def create(name, models=None, rpm=None, tpm=None, expires=None):
     validate_name(name)
     expires_at = expiry(expires)
     secret = PREFIX + secrets.token_urlsafe(32)
-    with database.atomic():
+    with write_transaction():
         existing = ClientKey.get_or_none(ClientKey.name == name)
         if existing is not None and not existing.revoked:
             raise KeyProblem(f"a key named '{name}' exists: revoke it first, or choose "
@@ -106,7 +113,7 @@ def create(name, models=None, rpm=None, tpm=None, expires=None):
 
 
 def revoke(name):
-    with database.atomic():
+    with write_transaction():
         updated = (ClientKey.update(revoked=True)
                    .where((ClientKey.name == name) & (ClientKey.revoked == False))  # noqa: E712
                    .execute())
@@ -147,7 +154,13 @@ class KeyCache:
         if self._by_hash is None or now - self._checked >= self._refresh:
             self._reload_if_changed()
             self._checked = now
-        return self._by_hash.get(digest(secret))
+        hashed = digest(secret)
+        key = self._by_hash.get(hashed)
+        if key is None and now - self._checked >= UNKNOWN_RECHECK_SECONDS:
+            self._reload_if_changed()
+            self._checked = now
+            key = self._by_hash.get(hashed)
+        return key
 
     def _reload_if_changed(self):
         current = changes.version("keys")

@@ -24,9 +24,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from peewee import PeeweeException, PostgresqlDatabase, SqliteDatabase
+from peewee import PeeweeException, PostgresqlDatabase
 
-from app.db import database
+from app.db import database, write_transaction
 from app.errors import RateLimited
 from app.models import RateBucket
 
@@ -54,14 +54,6 @@ class _Local:
         return min(self.capacity, refilled) - self.pending
 
 
-def _transaction():
-    # The bucket row is read and rewritten under a lock: FOR UPDATE on
-    # PostgreSQL, the database write lock (BEGIN IMMEDIATE) on SQLite.
-    if isinstance(database.obj, SqliteDatabase):
-        return database.atomic("IMMEDIATE")
-    return database.atomic()
-
-
 def _sync(key_name, kind, capacity, rate, take=0, debit=0, now=None):
     """Refill the shared bucket, subtract `debit`, take up to `take` whole
     tokens; returns (taken, level left)."""
@@ -73,7 +65,9 @@ def _sync(key_name, kind, capacity, rate, take=0, debit=0, now=None):
         query = RateBucket.select().where(where)
         return (query.for_update() if locking else query).first()
 
-    with _transaction():
+    # The bucket row is read and rewritten under a lock: FOR UPDATE on
+    # PostgreSQL, the database write lock on SQLite.
+    with write_transaction():
         row = locked_row()
         if row is None:
             RateBucket.insert(key_name=key_name, kind=kind, level=capacity,

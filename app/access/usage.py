@@ -13,7 +13,7 @@ import threading
 
 from peewee import EXCLUDED, PeeweeException
 
-from app.db import database
+from app.db import database, write_transaction
 from app.models import ClientKey, DailyUsage, utcnow
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class UsageBook:
         if not rows and not last_used:
             return
         try:
-            with database.connection_context(), database.atomic():
+            with database.connection_context(), write_transaction():
                 for (key_name, model, day), counts in rows.items():
                     _add(key_name, model, day, counts)
                 for name, moment in last_used.items():
@@ -87,7 +87,7 @@ def rows(since=None, key=None):
 
 class Flusher:
     """Calls `flush` every `interval` seconds from a daemon thread (a greenlet
-    under gevent), started on first use in the process that uses it."""
+    under gevent), started on first use, until `flush` returns False."""
 
     def __init__(self, flush, interval=FLUSH_SECONDS):
         self._flush = flush
@@ -108,6 +108,7 @@ class Flusher:
         stop = threading.Event()
         while not stop.wait(self._interval):
             try:
-                self._flush()
+                if self._flush() is False:
+                    return
             except Exception:
                 log.exception("periodic flush failed")

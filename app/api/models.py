@@ -6,7 +6,7 @@ from app.access import admin_only, audit, caller
 from app.errors import BadRequest
 from app.api.body import json_body
 from app.api.using import model_to_show, visible_models
-from app.schemas.base import load
+from app.schemas.base import load, normalize_model_name
 from app.schemas.models import CopySchema, CreateSchema, ModelRefSchema
 from app.streaming import ndjson_line, ndjson_response
 
@@ -51,7 +51,7 @@ def show():
 def delete():
     spec = load(_model_ref, json_body())
     registry.delete(spec["model"])
-    audit.record(caller().name, "model.delete", spec["model"], via="http")
+    audit.record(caller().name, "model.delete", normalize_model_name(spec["model"]), via="http")
     return "", 200
 
 
