@@ -52,6 +52,8 @@ def init_app(app):
 
 def _account(exchange, book, limiter, flusher):
     """A request ended: add it to the usage book and to its key's tokens."""
+    # Every request with a key updates its last use, which the flusher writes.
+    flusher.ensure_running()
     if not exchange.model or (exchange.attempts == 0 and (exchange.status or 0) < 500):
         # It used no remote: management, a refused key, an unknown model, bad
         # input, count_tokens. (A remote in cool-down is a 503: an error.)
@@ -62,4 +64,3 @@ def _account(exchange, book, limiter, flusher):
     failed = exchange.failed or (exchange.status or 0) >= 400
     book.record(exchange.key, exchange.model, tokens_in, tokens_out, failed)
     limiter.used_tokens(exchange.key, tokens_in + tokens_out)
-    flusher.ensure_running()

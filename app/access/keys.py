@@ -19,10 +19,10 @@ from app.models import ClientKey, utcnow
 
 PREFIX = "orl-"
 REFRESH_SECONDS = 1.0
-# An unknown key may be one created a moment ago on another worker: look
-# again at once, but not more often than this (bogus keys must not cost a
-# database read each).
-UNKNOWN_RECHECK_SECONDS = 0.1
+# An unknown key may be one created a moment ago on another worker: look it
+# up at once (one indexed read), but no more than this many times a second
+# per worker, so that a flood of bogus keys cannot turn into database reads.
+UNKNOWN_LOOKUPS_PER_SECOND = 20
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 # Names the relay itself uses for callers without a client key.
 RESERVED_NAMES = ("admin", "-")
@@ -147,6 +147,9 @@ class KeyCache:
         self._by_hash = None
         self._version = None
         self._checked = 0.0
+        # A token bucket for lookups of unknown keys.
+        self._lookups = float(UNKNOWN_LOOKUPS_PER_SECOND)
+        self._lookups_at = 0.0
 
     def find(self, secret):
         """The KeyRecord for `secret` (revoked and expired ones included), or None."""
@@ -156,11 +159,20 @@ class KeyCache:
             self._checked = now
         hashed = digest(secret)
         key = self._by_hash.get(hashed)
-        if key is None and now - self._checked >= UNKNOWN_RECHECK_SECONDS:
-            self._reload_if_changed()
-            self._checked = now
-            key = self._by_hash.get(hashed)
+        if key is None and self._may_look_up(now):
+            row = ClientKey.get_or_none(ClientKey.key_hash == hashed)
+            if row is not None:
+                key = self._by_hash[hashed] = KeyRecord.of(row)
         return key
+
+    def _may_look_up(self, now):
+        rate = UNKNOWN_LOOKUPS_PER_SECOND
+        self._lookups = min(rate, self._lookups + (now - self._lookups_at) * rate)
+        self._lookups_at = now
+        if self._lookups < 1:
+            return False
+        self._lookups -= 1
+        return True
 
     def _reload_if_changed(self):
         current = changes.version("keys")

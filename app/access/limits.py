@@ -76,7 +76,10 @@ def _sync(key_name, kind, capacity, rate, take=0, debit=0, now=None):
         level = min(capacity, row.level + max(0.0, now - row.updated_at) * rate) - debit
         taken = min(take, int(level)) if level >= 1 else 0
         level -= taken
-        RateBucket.update(level=level, updated_at=now).where(where).execute()
+        # Hosts' clocks differ a little: a `now` behind the row's must not move
+        # it back, or the next sync would refill the same seconds again.
+        stamp = max(now, row.updated_at)
+        RateBucket.update(level=level, updated_at=stamp).where(where).execute()
     return taken, level
 
 
