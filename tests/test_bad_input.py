@@ -1,4 +1,6 @@
 """Bad input gets a 4xx that names the problem: never a 500, never a traceback."""
+import json
+
 import pytest
 
 GOOD = {"name": "m", "from": "qwen-plus", "remote_type": "openai",
@@ -158,3 +160,145 @@ def test_create_parameters_of_the_wrong_type(client, parameters, expected):
 def test_nan_and_infinity_are_not_json(client):
     response = client.post("/api/create", data='{"name": "m", "parameters": {"temperature": NaN}}')
     assert "not valid JSON" in error_of(response)
+
+
+# --- Deep nesting and parse errors, on every surface -------------------------
+
+DEPTH_LIMIT = 128
+
+
+def surface_error(response, status=400):
+    """The message of an error in the shape of the surface that answered."""
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    body = response.get_json()
+    if response.request.path.startswith("/v1/messages"):
+        assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+        return body["error"]["message"]
+    if response.request.path.startswith("/v1/"):
+        assert set(body["error"]) == {"message", "type", "param", "code"}
+        assert body["error"]["type"] == "invalid_request_error"
+        return body["error"]["message"]
+    assert set(body) == {"error"}
+    return body["error"]
+
+
+def deep_array(levels):
+    # Built as text: the test's own json.dumps would recurse as deep.
+    return "[" * levels + "]" * levels
+
+
+def deep_object(levels):
+    return '{"a": ' * (levels - 1) + "{}" + "}" * (levels - 1)
+
+
+def has_route(app, path):
+    return any(rule.rule == path for rule in app.url_map.iter_rules())
+
+
+# (path, the body around the deep part): a request each surface would take.
+DEEP_BODIES = [
+    ("/api/chat", '{"model": "m", "messages": %s}', deep_array),
+    ("/api/chat", '{"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": '
+                  '[{"type": "function", "function": {"name": "f", "parameters": %s}}]}',
+     deep_object),
+    ("/api/generate", '{"model": "m", "prompt": "hi", "format": %s}', deep_object),
+    ("/api/embed", '{"model": "m", "input": %s}', deep_array),
+    ("/api/create", '{"name": "m", "from": "x", "parameters": %s}', deep_object),
+    ("/v1/chat/completions", '{"model": "m", "messages": %s}', deep_array),
+    ("/v1/chat/completions", '{"model": "m", "messages": [{"role": "user", "content": "hi"}], '
+                             '"tools": [{"type": "function", "function": '
+                             '{"name": "f", "parameters": %s}}]}', deep_object),
+    ("/v1/embeddings", '{"model": "m", "input": %s}', deep_array),
+    ("/v1/responses", '{"model": "m", "input": [{"role": "user", "content": %s}]}', deep_array),
+    ("/v1/responses", '{"model": "m", "input": %s}', deep_array),
+    ("/v1/responses", '{"model": "m", "input": "hi", "tools": '
+                      '[{"type": "function", "name": "f", "parameters": %s}]}', deep_object),
+    ("/v1/messages", '{"model": "m", "max_tokens": 10, "messages": %s}', deep_array),
+    ("/v1/messages", '{"model": "m", "max_tokens": 10, "messages": [{"role": "user", '
+                     '"content": "hi"}], "tools": [{"name": "f", "input_schema": %s}]}',
+     deep_object),
+]
+
+
+# Just over the limit; just under Python's recursion limit (where json.dumps
+# and marshmallow used to fail after parsing); far past it (json.loads failed).
+@pytest.mark.parametrize("levels", [DEPTH_LIMIT + 1, 990, 50_000])
+@pytest.mark.parametrize("path, template, nest", DEEP_BODIES)
+def test_deep_bodies_are_400_naming_the_limit(app, client, path, template, nest, levels):
+    if not has_route(app, path):
+        pytest.skip(f"{path} is not served by this build")
+    response = client.post(path, data=template % nest(levels),
+                           headers={"Content-Type": "application/json"})
+    message = surface_error(response)
+    assert f"request body nests deeper than {DEPTH_LIMIT} levels (the limit)" == message
+
+
+@pytest.mark.parametrize("path, body, deep_part", [
+    # The request object is level 1, so the parameters start at level 5 ...
+    ("/v1/chat/completions",
+     '{"model": "deep", "messages": [{"role": "user", "content": "hi"}], "tools": '
+     '[{"type": "function", "function": {"name": "f", "parameters": %s}}]}',
+     lambda tool: tool["function"]["parameters"]),
+    # ... and at level 4 here.
+    ("/v1/responses", '{"model": "deep", "input": "hi", "store": false, "tools": '
+                      '[{"type": "function", "name": "f", "parameters": %s}]}',
+     lambda tool: tool["function"]["parameters"]),
+])
+def test_a_body_nested_exactly_to_the_limit_is_served(client, upstream, path, body, deep_part):
+    created = client.post("/api/create", json={
+        "name": "deep", "from": "remote-model", "remote_type": "openai",
+        "remote_host": upstream.url + "/v1"})
+    assert created.status_code == 200, created.get_data(as_text=True)
+    start = 5 if path == "/v1/chat/completions" else 4
+    parameters = deep_object(DEPTH_LIMIT - start + 1)
+
+    response = client.post(path, data=body % parameters,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    (tool,) = upstream.last.body["tools"]
+    assert deep_part(tool) == json.loads(parameters)
+
+    one_more = deep_object(DEPTH_LIMIT - start + 2)
+    response = client.post(path, data=body % one_more, headers={"Content-Type": "application/json"})
+    assert "nests deeper than 128 levels" in surface_error(response)
+
+
+def test_brackets_inside_strings_do_not_count(client, upstream):
+    # A prompt full of brackets (code, say) is text, not nesting.
+    text = "[" * 5000 + '{\\"' * 1000
+    body = '{"name": "m", "from": "x", "remote_host": "https://example.com/v1", "system": "%s"}'
+    response = client.post("/api/create", data=body % text,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+def test_invalid_utf8_names_the_byte_and_its_offset(client, path):
+    data = b'{"model": "m", "messages": [{"role": "user", "content": "caf\xe9"}]}'
+    message = surface_error(client.post(path, data=data))
+    assert message == ("request body is not valid UTF-8: byte 0xe9 at offset "
+                       f"{data.index(b'caf') + 3} (invalid continuation byte)")
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+def test_syntax_errors_say_what_and_where(client, path):
+    data = '{\n  "model": "m",\n  "messages": []\n  "stream": false\n}'
+    message = surface_error(client.post(path, data=data))
+    assert message == ("request body is not valid JSON: Expecting ',' delimiter "
+                       "(line 4, column 3)")
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+def test_overlong_numbers_say_so(client, path):
+    data = '{"model": "m", "messages": [], "seed": 1%s}' % ("0" * 5000)
+    message = surface_error(client.post(path, data=data))
+    assert message == ("request body is not valid JSON: a number has too many digits "
+                       "(more than 4300)")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+def test_nan_and_infinity_have_their_own_message(client, path, constant):
+    data = '{"model": "m", "messages": [], "temperature": %s}' % constant
+    assert surface_error(client.post(path, data=data)) == (
+        "request body is not valid JSON (NaN and Infinity are not JSON)")

@@ -1,7 +1,10 @@
 """Reading a request body: decompressed, size-limited, parsed as a JSON object."""
 import io
+import itertools
 import json
+import sys
 import zlib
+from array import array
 
 import zstandard
 from flask import current_app, request
@@ -38,8 +41,88 @@ def _decompressed(raw):
     return data
 
 
+# How deep a body may nest arrays and objects (the body itself is level 1).
+# Far more than any real request needs (tool schemas nest a dozen levels),
+# and far under Python's recursion limit (1000), so that nothing downstream
+# that recurses (json.dumps, marshmallow, the converters) can hit it.
+MAX_DEPTH = 128
+
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+# As signed bytes: +1 for an opening bracket, -1 for a closing one.
+_STEPS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
+
+
+def _nests_deeper_than(data, limit):
+    """Whether valid UTF-8 JSON text nests deeper than `limit` levels.
+
+    This runs on every request, and a body may be 32 MB: every step is a
+    C-level bytes or iterator operation, never a Python loop per byte. (A
+    walk over the parsed values is a Python step per container: slower than
+    json.loads itself on a body of many small arrays. Removing innermost
+    pairs pass after pass costs a pass per level.) Most bodies hold fewer
+    brackets than the limit and stop at the count; else the strings go
+    (brackets in them do not nest), and the running sum of +1/-1 over the
+    brackets left is the depth at each point. One pass, linear: on bodies
+    of many objects it costs about what json.loads does, on 32 MB of bare
+    brackets well under it.
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    # Escapes first (left to right, as JSON reads them), so that every quote
+    # left opens or closes a string: then every other piece is outside one.
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(unescaped.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    if len(brackets) <= 2 * limit:
+        return False
+    levels = itertools.accumulate(array("b", brackets.translate(_STEPS)))
+    return any(map(limit.__lt__, levels))
+
+
+class _Constant(ValueError):
+    """NaN, Infinity or -Infinity: Python reads them, JSON has no such thing."""
+
+
 def _no_constant(name):
-    raise ValueError(name)
+    raise _Constant(name)
+
+
+def _too_deep():
+    return BadRequest(f"request body nests deeper than {MAX_DEPTH} levels (the limit)")
+
+
+def _parse(raw):
+    """Bytes to a JSON value, or a 400 that says what is wrong with them."""
+    # json.loads(bytes) would do the same; decoding here tells a bad byte apart.
+    encoding = json.detect_encoding(raw)
+    try:
+        text = raw.decode(encoding, "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"request body is not valid {exc.encoding.upper()}: byte "
+                         f"0x{exc.object[exc.start]:02x} at offset {exc.start} ({exc.reason})"
+                         ) from None
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        # Nested deeper than the interpreter's stack: far past MAX_DEPTH.
+        raise _too_deep() from None
+    except _Constant:
+        raise BadRequest("request body is not valid JSON (NaN and Infinity are not JSON)") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc.msg} "
+                         f"(line {exc.lineno}, column {exc.colno})") from None
+    except ValueError as exc:
+        # The one other ValueError json.loads raises: Python refuses to read
+        # integers longer than sys.get_int_max_str_digits() (a CPU guard).
+        if "digits" not in str(exc):
+            raise BadRequest(f"request body is not valid JSON: {exc}") from None
+        raise BadRequest(f"request body is not valid JSON: a number has too many digits "
+                         f"(more than {sys.get_int_max_str_digits()})") from None
+    # Checked after parsing: a syntax error is reported as one, and the strings
+    # the depth check skips are known to be well formed.
+    utf8 = raw if encoding.startswith("utf-8") else text.encode("utf-8", "surrogatepass")
+    if _nests_deeper_than(utf8, MAX_DEPTH):
+        raise _too_deep()
+    return value
 
 
 def json_body():
@@ -51,10 +134,7 @@ def json_body():
     raw = _decompressed(request.get_data(cache=True))
     if not raw.strip():
         raise BadRequest("request body is empty: send a JSON object")
-    try:
-        body = json.loads(raw, parse_constant=_no_constant)
-    except ValueError:
-        raise BadRequest("request body is not valid JSON (NaN and Infinity are not JSON)") from None
+    body = _parse(raw)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
     return body
