@@ -6,8 +6,10 @@
 # No app imports here, and no preload: each worker builds its own app, so
 # connections and pools are never shared across a fork.
 import glob
+import ipaddress
 import multiprocessing
 import os
+import sys
 import tempfile
 
 
@@ -47,7 +49,71 @@ if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # the config is read again on 
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ollama-relay-metrics-")
 
 
+# Who may reach a relay that asks no key. Without RELAY_ADMIN_TOKEN the
+# relay is open, as Ollama is: safe only where nobody else can connect. So
+# the master refuses to start on a network address, or behind a proxy (which
+# brings the network to it), unless RELAY_ALLOW_UNAUTHENTICATED=1 says that
+# is meant. The app reads these settings too, but this file must not import
+# it (see the top: the master stays free of app code), so it reads them
+# here with the stdlib alone.
+
+def _flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _has_admin_token():
+    return any(token.strip() for token in os.environ.get("RELAY_ADMIN_TOKEN", "").split(","))
+
+
+def _trusted_proxies():
+    try:
+        return int(os.environ.get("RELAY_TRUSTED_PROXIES") or 0)
+    except ValueError:
+        return 1  # not a number: the app refuses it; here it must not open a way round
+
+
+def _is_local(address):
+    """Whether a gunicorn bind address is reachable from this host only."""
+    if address.startswith("unix:"):
+        return True
+    if address.startswith("tcp://"):
+        address = address[len("tcp://"):]
+    if address.startswith("["):
+        host = address[1:].partition("]")[0]
+    else:
+        host = address.partition(":")[0]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        # A host name, "" (every interface), or fd:// (an inherited socket
+        # we cannot see): all count as the network.
+        return False
+
+
+def _open_to_the_network(binds):
+    """Why starting without a key would expose the relay, or None."""
+    if _has_admin_token() or _flag("RELAY_ALLOW_UNAUTHENTICATED"):
+        return None
+    network = [address for address in binds if not _is_local(address)]
+    if network:
+        return f"it would listen on {', '.join(network)}, which is not loopback"
+    if _trusted_proxies() > 0:
+        return (f"RELAY_TRUSTED_PROXIES={os.environ['RELAY_TRUSTED_PROXIES']} says clients "
+                f"reach it through a proxy")
+    return None
+
+
 def on_starting(server):
+    # Here, not at the top: server.cfg.bind is final (a --bind on the command
+    # line has replaced RELAY_BIND), and nothing listens yet.
+    problem = _open_to_the_network(server.cfg.bind)
+    if problem:
+        # A string exits with status 1 and goes to stderr as it is.
+        sys.exit(f"ollama-relay refuses to start without RELAY_ADMIN_TOKEN: {problem}. "
+                 f"Set RELAY_ADMIN_TOKEN to require keys, or RELAY_ALLOW_UNAUTHENTICATED=1 "
+                 f"to serve without them on purpose.")
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(directory, exist_ok=True)
     for stale in glob.glob(os.path.join(directory, "*.db")):

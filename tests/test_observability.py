@@ -105,7 +105,7 @@ def test_metrics_add_up_across_workers(relay_with, upstream):
 
 
 def test_logs_are_json_lines_and_never_carry_a_key(relay_with, upstream):
-    relay = relay_with(RELAY_TRUSTED_PROXIES="1")
+    relay = relay_with(RELAY_TRUSTED_PROXIES="1", RELAY_ALLOW_UNAUTHENTICATED="1")
     create(relay, upstream)
     requests.post(relay.url + "/v1/chat/completions", json={"model": "m", **CHAT},
                   headers={"X-Request-ID": "req-1", "X-Forwarded-For": "203.0.113.9"})

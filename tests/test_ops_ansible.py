@@ -78,6 +78,26 @@ def test_ansible_lint_production_profile_is_clean():
     assert "0 failure(s), 0 warning(s)" in result.stdout + result.stderr
 
 
+def render(tmp_path, template, **variables):
+    """A template of the role rendered with its defaults (and `variables`)."""
+    out = tmp_path / "rendered"
+    playbook = tmp_path / "render.yml"
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text(json.dumps(variables))
+    playbook.write_text(json.dumps([{
+        "name": "Render", "hosts": "localhost", "gather_facts": False,
+        # The later file wins (play `vars` would lose to vars_files).
+        "vars_files": [os.path.join(ROLE, "defaults", "main.yml"), str(overrides)],
+        "tasks": [{"name": "Render", "ansible.builtin.template": {
+            "src": os.path.join(ROLE, "templates", template), "dest": str(out),
+            "mode": "0644"}}],
+    }]))
+    result = run([os.path.join(OPS_BIN, "ansible-playbook"), "-i", write_inventory(tmp_path),
+                  str(playbook)], cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return out.read_text()
+
+
 @pytest.mark.parametrize("template, shipped", [
     ("nginx-site.conf.j2", "ops/nginx/ollama-relay.conf"),
     ("ollama-relay.service.j2", "ops/systemd/ollama-relay.service"),
@@ -86,25 +106,61 @@ def test_ansible_lint_production_profile_is_clean():
 def test_shipped_files_are_the_role_rendered_with_its_defaults(tmp_path, template, shipped):
     """ops/nginx and ops/systemd serve installs without Ansible; they must not
     drift from what the role renders."""
-    out = tmp_path / "rendered"
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(json.dumps([{
-        "name": "Render", "hosts": "localhost", "gather_facts": False,
-        "vars_files": [os.path.join(ROLE, "defaults", "main.yml")],
-        "tasks": [{"name": "Render", "ansible.builtin.template": {
-            "src": os.path.join(ROLE, "templates", template), "dest": str(out),
-            "mode": "0644"}}],
-    }]))
-    result = run([os.path.join(OPS_BIN, "ansible-playbook"), "-i", write_inventory(tmp_path),
-                  str(playbook)], cwd=tmp_path, timeout=120)
-    assert result.returncode == 0, result.stdout[-3000:]
-    rendered = out.read_text().splitlines()
+    rendered = render(tmp_path, template).splitlines()
     with open(os.path.join(ROOT, shipped)) as handle:
         expected = handle.read().splitlines()
     # Line 1 is "# Ansible managed" in one and a pointer to the template in the other.
     assert rendered[0] == "# Ansible managed"
     assert template in expected[0]
     assert rendered[1:] == expected[1:]
+
+
+ADMIN_TOKEN = "relay-admin-token-for-the-ansible-test"
+
+
+def test_access_settings_land_in_relay_env_only_when_set(tmp_path):
+    text = render(tmp_path, "relay.env.j2", ollama_relay_secret_key="k",
+                  ollama_relay_admin_token=ADMIN_TOKEN,
+                  ollama_relay_origins=["https://chat.internal", "https://ide.internal"],
+                  ollama_relay_allowed_hosts=["relay.internal"])
+    assert f"RELAY_ADMIN_TOKEN='{ADMIN_TOKEN}'\n" in text
+    assert "RELAY_ORIGINS='https://chat.internal,https://ide.internal'\n" in text
+    assert "RELAY_ALLOWED_HOSTS='relay.internal'\n" in text
+    assert "RELAY_ALLOW_UNAUTHENTICATED" not in text
+
+    text = render(tmp_path, "relay.env.j2", ollama_relay_secret_key="k",
+                  ollama_relay_allow_unauthenticated=True)
+    assert "RELAY_ALLOW_UNAUTHENTICATED='1'\n" in text
+    for name in ("RELAY_ADMIN_TOKEN", "RELAY_ORIGINS", "RELAY_ALLOWED_HOSTS"):
+        assert name not in text
+
+
+REFUSAL = ("Set ollama_relay_admin_token (from Vault; comma separated tokens of 16 characters "
+           "or more) so that the relay requires keys, or set "
+           "ollama_relay_allow_unauthenticated: true to serve without them on purpose.")
+
+
+@pytest.mark.parametrize("access", [
+    {},
+    {"ollama_relay_allow_unauthenticated": False, "ollama_relay_admin_token": " , "},
+    {"ollama_relay_admin_token": f"{ADMIN_TOKEN},short"},
+], ids=["no-token", "empty-token", "short-token"])
+def test_play_refuses_a_relay_without_keys_unless_told(tmp_path, access):
+    """No admin token and no ollama_relay_allow_unauthenticated: the play
+    stops before it changes anything, and says what to set."""
+    variables = {"ollama_relay_source_path": str(tmp_path),
+                 "ollama_relay_secret_key": Fernet.generate_key().decode(), **access}
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps(variables))
+    result = run([os.path.join(OPS_BIN, "ansible-playbook"), "-i", write_inventory(tmp_path),
+                  os.path.join(ANSIBLE_DIR, "site.yml"), "-e", f"@{vars_file}",
+                  "-e", "ansible_become=false"], cwd=tmp_path, timeout=300)
+    assert result.returncode != 0
+    assert "TASK [ollama_relay : Check that the relay requires keys, or is open on purpose]" \
+        in result.stdout
+    assert REFUSAL in result.stdout
+    assert recap(result.stdout)["changed"] == 0
+    assert ADMIN_TOKEN not in result.stdout + result.stderr
 
 
 def export_working_tree(dest):
@@ -145,6 +201,7 @@ def test_role_converges_then_changes_nothing(prefix):
         "ollama_relay_user": "nobody",
         "ollama_relay_group": "nogroup",
         "ollama_relay_secret_key": secret,
+        "ollama_relay_admin_token": ADMIN_TOKEN,
         "ollama_relay_remote_allowlist": ["127.0.0.1", "10.0.0.0/8"],
     }
     vars_file = os.path.join(prefix, "vars.json")
@@ -170,8 +227,12 @@ def test_role_converges_then_changes_nothing(prefix):
     assert text.startswith("# Ansible managed")
     assert f"RELAY_SECRET_KEY='{secret}'" in text
     assert "RELAY_REMOTE_ALLOWLIST='127.0.0.1,10.0.0.0/8'" in text
+    # The relay requires keys (behind nginx it would not start without them).
+    assert f"RELAY_ADMIN_TOKEN='{ADMIN_TOKEN}'\n" in text
+    assert "RELAY_ALLOW_UNAUTHENTICATED" not in text
     # Secrets never reach Ansible's output.
-    assert secret not in first.stdout + second.stdout
+    for output in (first.stdout, second.stdout):
+        assert secret not in output and ADMIN_TOKEN not in output
 
     # `ollama-relay db upgrade` ran, as the service user.
     database = os.path.join(prefix, "var", "relay.sqlite3")
