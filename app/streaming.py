@@ -65,8 +65,39 @@ def relay(upstream, converter, frame, head=()):
     upstream (the watcher), or while we write (gunicorn then closes this
     generator, which raises GeneratorExit at the pending yield).
     `head` is what goes out before the upstream's first item.
+
+    The upstream's first item is awaited here, in the view, before the
+    response starts (RemoteStream.first): a failure until then (silence past
+    RELAY_READ_TIMEOUT, a broken connection, a bad first line) is raised as
+    an UpstreamError and answered with an error status in the surface's
+    shape, not 200 and an in-band error.
     """
+    _await_first(upstream, request.environ)
     return _relay(upstream, converter, frame, head, request.environ)
+
+
+def _await_first(upstream, environ):
+    """upstream.first(), with the client watched meanwhile: a model may think
+    for minutes before its first chunk."""
+    client_gone = []
+
+    def hang_up():
+        client_gone.append(True)
+        upstream.abort()
+
+    watcher = _watch_client(environ, hang_up)
+    try:
+        upstream.first()
+    except UpstreamError as exc:
+        if client_gone:
+            log.info("client went away; closed the stream from %s", upstream.host)
+        else:
+            log.warning("stream from %s failed before its first item: %s", upstream.host,
+                        exc.message)
+        raise
+    finally:
+        if watcher is not None:
+            watcher.kill()
 
 
 def _relay(upstream, converter, frame, head, environ):
@@ -75,7 +106,7 @@ def _relay(upstream, converter, frame, head, environ):
 
     def hang_up():
         client_gone.append(True)
-        upstream.close()
+        upstream.abort()
 
     watcher = _watch_client(environ, hang_up)
     metrics.OPEN_STREAMS.inc()

@@ -30,12 +30,15 @@ class Reply:
 
     - `json`/`text`: a whole body with `status`.
     - `sse`: dicts (sent as `data: {json}`) or raw strings, then `data: [DONE]`
-      unless `done=False`. `ndjson`: dicts sent one per line.
+      unless `done=False`. `ndjson`: dicts sent one per line. In both, a
+      `bytes` item is sent as it is (invalid UTF-8, say).
     - `cut_after`: close the connection after that many events, mid-stream.
     - `hold`: after the events, keep the stream open (sending SSE comments)
       until the client goes away or `release` is set.
     - `gate`: wait for this event before sending anything after the first event.
     - `delay`: seconds to wait before answering at all.
+    - `stall`: seconds to wait, headers sent, before the event at index
+      `stall_at` (0: before the first one).
     """
     status: int = 200
     json: object = None
@@ -48,6 +51,8 @@ class Reply:
     gate: threading.Event = None
     done: bool = True
     delay: float = 0
+    stall: float = 0
+    stall_at: int = 0
 
 
 class FakeUpstream:
@@ -156,6 +161,8 @@ class FakeUpstream:
                     handler.wfile.flush()
                     handler.connection.shutdown(2)
                     return
+                if reply.stall and index == reply.stall_at:
+                    time.sleep(reply.stall)
                 _write_chunk(handler, frame)
                 if index == 0 and reply.gate is not None:
                     reply.gate.wait(30)
@@ -169,6 +176,8 @@ class FakeUpstream:
 
 
 def _frame(item, sse):
+    if isinstance(item, bytes):
+        return item
     if isinstance(item, str):
         return item.encode()
     text = json.dumps(item)

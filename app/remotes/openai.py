@@ -13,8 +13,8 @@ _NON_OPENAI_OPTIONS = ("top_k",)
 _EFFORT_FALLBACK = {"minimal": "low", "xhigh": "high", "none": None}
 
 
-def _chat_chunks(response, host):
-    for item in sse_items(response, host):
+def _chat_chunks(response, host, max_line):
+    for item in sse_items(response, host, max_line):
         chunk = clean_chat(item)
         if chunk is None:
             raise UpstreamError(f"{host} sent a stream item that is not a chat chunk")

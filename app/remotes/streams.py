@@ -1,13 +1,33 @@
-"""Reading a remote's streamed answer: SSE (OpenAI) or NDJSON (Ollama) into dicts."""
+"""Reading a remote's streamed answer: SSE (OpenAI) or NDJSON (Ollama) into dicts.
+
+The body is read in pieces of at most 64 KiB and split into lines by
+app.remotes.sse, in linear time and with lines capped at
+RELAY_MAX_SSE_LINE_BYTES (an NDJSON line too): a remote sending one endless
+line gets an UpstreamError, not the worker's CPU and memory.
+"""
 import json
+import socket
 import time
 
 import requests
-from sseclient import SSEClient
+from flask import current_app, has_app_context
+from urllib3 import exceptions as urllib3_errors
 
 from app import metrics
 from app.errors import UpstreamError
+from app.remotes import sse
 from app.remotes.http import connection_error, origin, scrub
+
+DEFAULT_MAX_LINE = 4 * 1024 * 1024
+_PIECE = 64 * 1024
+_END = object()
+
+
+def configured_max_line():
+    """RELAY_MAX_SSE_LINE_BYTES of the running app (the default outside one)."""
+    if has_app_context():
+        return current_app.config.get("RELAY_MAX_SSE_LINE_BYTES", DEFAULT_MAX_LINE)
+    return DEFAULT_MAX_LINE
 
 
 class RemoteStream:
@@ -17,33 +37,127 @@ class RemoteStream:
     to know one kind of failure.
     """
 
-    def __init__(self, response, parse, timeout, secret=None):
+    def __init__(self, response, parse, timeout, secret=None, max_line=None):
         self._response = response
         self._parse = parse
         self._timeout = timeout
         self._secret = secret
+        self._max_line = max_line or configured_max_line()
         self.host = origin(response.url)
         self._headers_at = time.monotonic()
+        self._items = None  # the parse generator, once first() has started it
+        self._head = _END  # the first item, from first() until __iter__ yields it
 
-    def __iter__(self):
-        items = self._parse(self._response, self.host)
+    def first(self):
+        """Wait for the remote's first item (or its end, or its failure) and keep it.
+
+        Called before the client's response starts (app.streaming.relay): a
+        remote that fails before its first item (silent past
+        RELAY_READ_TIMEOUT, a broken connection, a malformed or over-long first
+        line) can then still get a plain error status instead of 200 and an
+        in-band error. Raises UpstreamError, with the response closed. Calling
+        it again does nothing.
+        """
+        if self._items is not None:
+            return
+        self._items = self._parse(self._response, self.host, self._max_line)
         try:
-            first = next(items, None)
-            if first is None:
-                return
+            try:
+                self._head = next(self._items, _END)
+            except _READ_FAILURES as exc:
+                raise self._error(exc) from None
+        except BaseException:
+            self.close()
+            raise
+        if self._head is not _END:
             waited = self._response.elapsed.total_seconds() + time.monotonic() - self._headers_at
             metrics.UPSTREAM_FIRST_BYTE.labels(self.host).observe(waited)
-            yield first
-            yield from items
-        except requests.RequestException as exc:
-            raise connection_error(exc, self.host, self._timeout) from None
-        except UpstreamError as exc:
-            # An error event from the remote may quote the key it was sent.
-            exc.message = scrub(exc.message, self._secret)
-            raise
+
+    def __iter__(self):
+        self.first()
+        head, self._head = self._head, _END
+        if head is _END:
+            return
+        yield head
+        try:
+            yield from self._items
+        except _READ_FAILURES as exc:
+            raise self._error(exc) from None
+
+    def _error(self, exc):
+        """The UpstreamError that says what `exc`, raised reading the stream, means."""
+        if isinstance(exc, requests.RequestException):
+            return connection_error(exc, self.host, self._timeout)
+        if isinstance(exc, sse.LineTooLong):
+            return UpstreamError(f"{self.host} sent a stream {exc.what} over "
+                                 f"RELAY_MAX_SSE_LINE_BYTES ({exc.limit} bytes)",
+                                 code="stream_line_too_long")
+        if isinstance(exc, sse.StreamFormatError):
+            return UpstreamError(f"{self.host} sent {exc}", code="invalid_stream")
+        # An error event from the remote may quote the key it was sent.
+        exc.message = scrub(exc.message, self._secret)
+        return exc
 
     def close(self):
         self._response.close()
+
+    def abort(self):
+        """Hang up on the remote from another greenlet (the client watcher),
+        maybe while this stream's own greenlet is blocked reading it.
+
+        close() cannot do that: the reader's buffer refuses it ("reentrant
+        call"), half-closed. Shutting the socket down instead ends the
+        connection for the remote at once and wakes the reader with a broken
+        stream (an UpstreamError); its own greenlet then closes the response.
+        """
+        connection = getattr(self._response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is None:  # no connection held (read to its end, or closed)
+            self.close()
+            return
+        try:
+            # Through the descriptor: TLS sockets are shut down below their TLS layer.
+            handle = socket.socket(fileno=sock.fileno())
+        except (OSError, ValueError):  # closed meanwhile
+            return
+        try:
+            handle.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            handle.detach()
+
+
+_READ_FAILURES = (requests.RequestException, sse.StreamFormatError, UpstreamError)
+
+
+def body_pieces(response):
+    """The body of a streamed response as it arrives, in pieces of at most
+    64 KiB (a remote's HTTP chunk may be any size).
+
+    urllib3 is read directly: requests' iter_content(None) would take a chunk
+    whole, and on a body that is not chunked it would wait for the end (read1
+    returns what has arrived). Its errors become requests' exceptions, as
+    iter_content would raise them.
+    """
+    raw = response.raw
+    try:
+        if raw.chunked and raw.supports_chunked_reads():
+            yield from raw.read_chunked(_PIECE, decode_content=True)
+            return
+        while True:
+            piece = raw.read1(_PIECE, decode_content=True)
+            if not piece:
+                return
+            yield piece
+    except urllib3_errors.ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from None
+    except urllib3_errors.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from None
+    except urllib3_errors.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from None
+    except (urllib3_errors.ProtocolError, OSError) as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from None
 
 
 def _decode(text, host):
@@ -58,14 +172,30 @@ def _decode(text, host):
     return item
 
 
-def sse_items(response, host):
-    for event in SSEClient(response.iter_content(chunk_size=None)).events():
-        if event.data.strip() == "[DONE]":
+def _error_event(data, host):
+    """The UpstreamError an `event: error` stands for, whatever its data holds."""
+    try:
+        _decode(data, host)
+    except UpstreamError as exc:
+        if exc.message.startswith("API error"):
+            return exc
+    return UpstreamError(f"API error: {data.strip()[:500]}")
+
+
+def sse_items(response, host, max_line=DEFAULT_MAX_LINE):
+    """The JSON items of an SSE stream, up to `data: [DONE]`."""
+    lines = sse.lines(body_pieces(response), max_line, sse=True)
+    for kind, data in sse.events(lines, max_line):
+        if data.strip() == "[DONE]":
             return
-        yield _decode(event.data, host)
+        if kind == "error":
+            raise _error_event(data, host)
+        yield _decode(data, host)
 
 
-def ndjson_items(response, host):
-    for line in response.iter_lines(chunk_size=None):
-        if line.strip():
-            yield _decode(line, host)
+def ndjson_items(response, host, max_line=DEFAULT_MAX_LINE):
+    """The JSON items of an NDJSON stream, one per line."""
+    for line in sse.lines(body_pieces(response), max_line):
+        text = sse.decode(line)
+        if text.strip():
+            yield _decode(text, host)
