@@ -75,6 +75,7 @@ SETTINGS = {
     "RELAY_COOLDOWN_FAILURES": (_positive_int, "3"),
     "RELAY_READ_TIMEOUT": (_positive_float, "300"),
     "RELAY_MAX_SSE_LINE_BYTES": (_positive_int, str(4 * 1024 * 1024)),
+    "RELAY_PING_SECONDS": (_positive_float, "10"),
     "RELAY_OUTBOUND_PROXY": (_text, ""),
     "RELAY_AZURE_API_VERSION": (_text, "2024-10-21"),
     "RELAY_CA_BUNDLE": (_text, ""),

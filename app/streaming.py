@@ -4,7 +4,7 @@ import json
 import logging
 import socket
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from app import metrics, telemetry
 from app.errors import UpstreamError
@@ -31,6 +31,12 @@ def sse_event(obj):
     return f"event: {obj['type']}\ndata: {_dumps(obj)}\n\n".encode()
 
 
+def _watchable(environ):
+    """Whether this request runs in gunicorn's gevent worker (greenlets may wait beside it)."""
+    sock = environ.get("gunicorn.socket")
+    return sock is not None and "gevent" in type(sock).__module__
+
+
 def _watch_client(environ, on_gone):
     """Call `on_gone` when the client closes its connection, even while the
     upstream is silent (a model thinking for a minute sends nothing, and a
@@ -39,10 +45,11 @@ def _watch_client(environ, on_gone):
     Only under gunicorn's gevent worker, which hands us the socket; the
     watcher peeks, so it never consumes a byte of a next request.
     """
-    sock = environ.get("gunicorn.socket")
-    if sock is None or "gevent" not in type(sock).__module__:
+    if not _watchable(environ):
         return None
     import gevent
+
+    sock = environ["gunicorn.socket"]
 
     def watch():
         try:
@@ -55,7 +62,51 @@ def _watch_client(environ, on_gone):
     return gevent.spawn(watch)
 
 
-def relay(upstream, converter, frame, head=()):
+_END = object()
+_BEAT = object()
+
+
+def _with_beats(items, seconds):
+    """`items`, with _BEAT between two of them whenever `seconds` pass without one.
+
+    The items are read in a greenlet of their own, one ahead at most (the
+    queue holds one), so that the silence can be noticed while a read blocks.
+    Only for surfaces that want it (Anthropic's ping): every item pays a
+    greenlet switch.
+    """
+    import gevent
+    from gevent.queue import Empty, Queue
+
+    queue = Queue(maxsize=1)
+
+    def read():
+        try:
+            for item in items:
+                queue.put((item, None))
+            queue.put((_END, None))
+        except gevent.GreenletExit:
+            raise
+        except BaseException as exc:  # raised again in the relay's greenlet
+            queue.put((_END, exc))
+
+    reader = gevent.spawn(read)
+    try:
+        while True:
+            try:
+                item, exc = queue.get(timeout=seconds)
+            except Empty:
+                yield _BEAT
+                continue
+            if exc is not None:
+                raise exc
+            if item is _END:
+                return
+            yield item
+    finally:
+        reader.kill()
+
+
+def relay(upstream, converter, frame, head=(), ping=None):
     """Yield the framed output of `converter` for each item of `upstream`, as
     each arrives.
 
@@ -64,7 +115,10 @@ def relay(upstream, converter, frame, head=()):
     every case: at the end, when the client goes away while we wait on the
     upstream (the watcher), or while we write (gunicorn then closes this
     generator, which raises GeneratorExit at the pending yield).
-    `head` is what goes out before the upstream's first item.
+    `head` is what goes out before the upstream's first item. `ping`, a
+    callable giving events, is sent whenever the upstream is silent for
+    RELAY_PING_SECONDS after its first item (under gevent), so that clients
+    and proxies waiting for a model that thinks in silence keep the stream.
 
     The upstream's first item is awaited here, in the view, before the
     response starts (RemoteStream.first): a failure until then (silence past
@@ -73,7 +127,10 @@ def relay(upstream, converter, frame, head=()):
     shape, not 200 and an in-band error.
     """
     _await_first(upstream, request.environ)
-    return _relay(upstream, converter, frame, head, request.environ)
+    beats = None
+    if ping is not None and _watchable(request.environ):
+        beats = (ping, current_app.config["RELAY_PING_SECONDS"])
+    return _relay(upstream, converter, frame, head, request.environ, beats)
 
 
 def _await_first(upstream, environ):
@@ -100,7 +157,7 @@ def _await_first(upstream, environ):
             watcher.kill()
 
 
-def _relay(upstream, converter, frame, head, environ):
+def _relay(upstream, converter, frame, head, environ, beats=None):
     client_gone = []
     failed = False
 
@@ -114,8 +171,10 @@ def _relay(upstream, converter, frame, head, environ):
         for out in head:
             yield frame(out)
         try:
-            for item in upstream:
-                for out in converter.feed(item):
+            items = upstream if beats is None else _with_beats(upstream, beats[1])
+            for item in items:
+                outs = beats[0]() if item is _BEAT else converter.feed(item)
+                for out in outs:
                     yield frame(out)
             outs = converter.finish()
         except UpstreamError as exc:

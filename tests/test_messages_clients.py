@@ -7,6 +7,7 @@ import subprocess
 
 import anthropic
 import pytest
+import requests
 
 from tests.fake_upstream import Reply, chunk, completion, text_stream
 
@@ -213,3 +214,35 @@ def test_claude_code_runs_bash_and_answers_from_it(gateway, remote_model, upstre
     assert output["tool_call_id"] == "functions.Bash:0"
     assert "relay-cc-ok" in output["content"]
     assert len(upstream.requests) == 2
+
+
+def test_a_silent_remote_gets_pings_and_the_sdk_its_whole_message(relay_with, upstream):
+    """A model that thinks in silence mid-answer: pings keep the stream (and
+    any proxy's idle timer) alive, between whole events, and the SDK reads
+    past them to the final message."""
+    relay = relay_with(workers=1, RELAY_PING_SECONDS="0.2", RELAY_READ_TIMEOUT="10")
+    created = requests.post(relay.url + "/api/create", timeout=10, json={
+        "name": "remote", "from": "remote-model", "remote_type": "openai",
+        "remote_host": upstream.url + "/v1"})
+    assert created.status_code == 200, created.text
+    items = text_stream("Hel", "lo", usage={"prompt_tokens": 3, "completion_tokens": 2,
+                                            "total_tokens": 5})
+    upstream.reply(Reply(sse=items, stall=1.5, stall_at=2),
+                   Reply(sse=items, stall=1.5, stall_at=2))
+
+    raw = requests.post(relay.url + "/v1/messages", timeout=30, json={
+        "model": "remote", "max_tokens": 100, "stream": True,
+        "messages": [{"role": "user", "content": "hi"}]})
+    events = [json.loads(block.split("\ndata: ", 1)[1]) for block in raw.text.split("\n\n")
+              if block.strip()]
+    kinds = [event["type"] for event in events]
+    first_delta = kinds.index("content_block_delta")
+    # The silence came after the first text delta: pings, then the rest.
+    assert kinds[first_delta + 1] == "ping" and kinds.count("ping") >= 3
+    assert kinds[-2:] == ["message_delta", "message_stop"]
+
+    with sdk(relay).messages.stream(model="remote", max_tokens=100,
+                                    messages=[{"role": "user", "content": "hi"}]) as stream:
+        message = stream.get_final_message()
+    assert [block.text for block in message.content] == ["Hello"]
+    assert message.stop_reason == "end_turn"

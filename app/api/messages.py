@@ -71,7 +71,8 @@ def _message_with(body, model):
     stream = MessagesStream(body["model"], body.get("stop_sequences"))
     if body["stream"]:
         upstream = remote.chat_stream(chat)
-        return sse_response(relay(upstream, stream, sse_event, head=stream.start()))
+        return sse_response(relay(upstream, stream, sse_event, head=stream.start(),
+                                  ping=stream.ping))
     answer = remote.chat(chat)
     stream.feed(completion_as_chunk(answer))
     stream.finish()

@@ -100,7 +100,11 @@ class MessagesStream:
 
     def start(self):
         # message_start, and a ping as Anthropic sends one, before the upstream's first byte.
-        return [{"type": "message_start", "message": self._snapshot([])}, {"type": "ping"}]
+        return [{"type": "message_start", "message": self._snapshot([])}, *self.ping()]
+
+    def ping(self):
+        """What keeps a silent stream alive (Anthropic sends it between any two events)."""
+        return [{"type": "ping"}]
 
     def _close(self):
         block, self.open = self.open, None
