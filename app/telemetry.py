@@ -80,6 +80,8 @@ def _client_gone_probe(environ):
 def _surface(path):
     if path.startswith("/api/"):
         return "ollama"
+    if path.startswith("/v1/messages"):
+        return "anthropic"
     if path.startswith("/v1/"):
         return "openai"
     return "service"

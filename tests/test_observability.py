@@ -102,6 +102,12 @@ def test_metrics_add_up_across_workers(relay_with, upstream):
         assert metric(text, "relay_request_duration_seconds_count",
                       route="/api/chat") == 7
         assert metric(text, "relay_open_streams") == 0
+    # Anthropic's surface is labelled as its own, though its paths start with /v1.
+    anthropic = requests.post(relay.url + "/v1/messages",
+                              json={"model": "m", "max_tokens": 10, **CHAT})
+    assert anthropic.status_code == 200, anthropic.text
+    assert metric(requests.get(relay.url + "/metrics").text, "relay_requests_total",
+                  route="/v1/messages", status="200", surface="anthropic") == 1
 
 
 def test_logs_are_json_lines_and_never_carry_a_key(relay_with, upstream):
