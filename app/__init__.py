@@ -2,7 +2,7 @@
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import access, config, db, errors, telemetry
+from app import access, config, db, errors, registry, telemetry
 from app.crypto import keyring_from_settings
 from app.remotes.cooldown import Cooldown
 from app.remotes.http import RemoteHTTP
@@ -44,12 +44,13 @@ def open_services(app):
     policy = RemoteHostPolicy(app.config["RELAY_REMOTE_ALLOWLIST"])
     app.extensions["relay.policy"] = policy
     app.extensions["relay.http"] = RemoteHTTP(app.config, policy)
+    app.extensions["relay.models"] = registry.model_cache()
     app.extensions["relay.cooldown"] = Cooldown(app.config["RELAY_COOLDOWN_FAILURES"],
                                                 app.config["RELAY_COOLDOWN_SECONDS"])
 
 
 def register_blueprints(app):
-    from app.api import health, keys, messages, models, ollama, openai, responses
+    from app.api import health, keys, messages, models, ollama, openai, openapi, responses
 
-    for module in (health, models, keys, ollama, openai, responses, messages):
+    for module in (health, models, keys, ollama, openai, responses, messages, openapi):
         app.register_blueprint(module.bp)

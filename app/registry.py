@@ -6,7 +6,8 @@ import json
 from flask import current_app
 from peewee import fn
 
-from app import telemetry
+from app import changes, telemetry
+from app.db import database
 from app.errors import BadRequest, ModelNotFound
 from app.models import RemoteModel, utcnow
 from app.remotes.policy import RemoteHostRefused
@@ -28,10 +29,43 @@ def host_policy():
     return current_app.extensions["relay.policy"]
 
 
+# Every worker keeps all models in memory, so that a request reads no
+# database to find its model. A model replaced or deleted on another worker
+# or host is seen within REFRESH_SECONDS; a new name at once (a miss reads
+# the database); a change made on this worker at once.
+REFRESH_SECONDS = 1.0
+
+
+def _all_by_name():
+    return {model.name: model for model in RemoteModel.select()}
+
+
+def model_cache():
+    """A new per-worker cache of the models (app.extensions["relay.models"])."""
+    return changes.Snapshot("models", _all_by_name, REFRESH_SECONDS)
+
+
+def _find(normal):
+    models = current_app.extensions["relay.models"].current()
+    model = models.get(normal)
+    if model is None:
+        # Maybe created a moment ago elsewhere.
+        model = RemoteModel.get_or_none(RemoteModel.name == normal)
+        if model is not None:
+            models[normal] = model
+    return model
+
+
+def _changed():
+    """Record a change of the models (inside the writer's transaction)."""
+    changes.bump("models")
+    current_app.extensions["relay.models"].expire()
+
+
 def resolve(name):
     """The RemoteModel called `name` (with or without its tag), or 404."""
     normal = normalize_model_name(name)
-    model = normal and RemoteModel.get_or_none(RemoteModel.name == normal)
+    model = normal and _find(normal)
     if model is None:
         raise ModelNotFound(name)
     exchange = telemetry.current()
@@ -56,9 +90,11 @@ def _digest(fields):
 def _upsert(fields):
     # One statement: a replaced model is never seen half-written or absent.
     fields = dict(fields, digest=_digest(fields), created_at=utcnow(), modified_at=utcnow())
-    (RemoteModel.insert(**fields)
-     .on_conflict(conflict_target=[RemoteModel.name], preserve=_REPLACED_FIELDS)
-     .execute())
+    with database.atomic():
+        (RemoteModel.insert(**fields)
+         .on_conflict(conflict_target=[RemoteModel.name], preserve=_REPLACED_FIELDS)
+         .execute())
+        _changed()
     return RemoteModel.get(RemoteModel.name == fields["name"])
 
 
@@ -171,7 +207,7 @@ def fallback_chain(model, seen=None):
     seen.add(model.name)
     yield model
     for name in model.fallbacks or []:
-        following = None if name in seen else RemoteModel.get_or_none(RemoteModel.name == name)
+        following = None if name in seen else _find(name)
         if following is not None:
             yield from fallback_chain(following, seen)
 
@@ -184,8 +220,10 @@ def copy(source, destination):
 
 def delete(name):
     normal = normalize_model_name(name)
-    if not normal or not RemoteModel.delete().where(RemoteModel.name == normal).execute():
-        raise ModelNotFound(name)
+    with database.atomic():
+        if not normal or not RemoteModel.delete().where(RemoteModel.name == normal).execute():
+            raise ModelNotFound(name)
+        _changed()
 
 
 def all_models():

@@ -143,26 +143,20 @@ class KeyCache:
     """Every key of the database by hash, as of at most REFRESH_SECONDS ago."""
 
     def __init__(self, refresh_seconds=REFRESH_SECONDS):
-        self._refresh = refresh_seconds
-        self._by_hash = None
-        self._version = None
-        self._checked = 0.0
+        self._keys = changes.Snapshot("keys", _all_keys, refresh_seconds)
         # A token bucket for lookups of unknown keys.
         self._lookups = float(UNKNOWN_LOOKUPS_PER_SECOND)
         self._lookups_at = 0.0
 
     def find(self, secret):
         """The KeyRecord for `secret` (revoked and expired ones included), or None."""
-        now = time.monotonic()
-        if self._by_hash is None or now - self._checked >= self._refresh:
-            self._reload_if_changed()
-            self._checked = now
+        by_hash = self._keys.current()
         hashed = digest(secret)
-        key = self._by_hash.get(hashed)
-        if key is None and self._may_look_up(now):
+        key = by_hash.get(hashed)
+        if key is None and self._may_look_up(time.monotonic()):
             row = ClientKey.get_or_none(ClientKey.key_hash == hashed)
             if row is not None:
-                key = self._by_hash[hashed] = KeyRecord.of(row)
+                key = by_hash[hashed] = KeyRecord.of(row)
         return key
 
     def _may_look_up(self, now):
@@ -174,13 +168,10 @@ class KeyCache:
         self._lookups -= 1
         return True
 
-    def _reload_if_changed(self):
-        current = changes.version("keys")
-        if self._by_hash is not None and current == self._version:
-            return
-        self._by_hash = {row.key_hash: KeyRecord.of(row) for row in ClientKey.select()}
-        self._version = current
-
     def expire(self):
         """Check the database on the next lookup (this worker just changed a key)."""
-        self._checked = 0.0
+        self._keys.expire()
+
+
+def _all_keys():
+    return {row.key_hash: KeyRecord.of(row) for row in ClientKey.select()}

@@ -5,7 +5,7 @@ import os
 import click
 from flask.cli import AppGroup
 
-from app import db, describe, registry
+from app import changes, db, describe, registry
 from app.cli.common import CommandFailed, audit_cli, require_current_schema
 from app.config import ConfigError
 from app.errors import BadRequest, RelayError
@@ -202,6 +202,8 @@ def _rotate_all(keyring):
             updated += (RemoteModel.update(api_key=token)
                         .where((RemoteModel.id == row.id)
                                & (RemoteModel.api_key == row.api_key)).execute())
+        if updated:
+            changes.bump("models")  # running relays reload the new ciphertexts
     return updated
 
 
