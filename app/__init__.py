@@ -44,7 +44,7 @@ def open_services(app):
     policy = RemoteHostPolicy(app.config["RELAY_REMOTE_ALLOWLIST"])
     app.extensions["relay.policy"] = policy
     app.extensions["relay.http"] = RemoteHTTP(app.config, policy)
-    app.extensions["relay.models"] = registry.model_cache()
+    app.extensions["relay.models"] = registry.model_cache(app.config["RELAY_INSTANCE_PATH"])
     app.extensions["relay.cooldown"] = Cooldown(app.config["RELAY_COOLDOWN_FAILURES"],
                                                 app.config["RELAY_COOLDOWN_SECONDS"])
 

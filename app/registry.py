@@ -30,9 +30,9 @@ def host_policy():
 
 
 # Every worker keeps all models in memory, so that a request reads no
-# database to find its model. A model replaced or deleted on another worker
-# or host is seen within REFRESH_SECONDS; a new name at once (a miss reads
-# the database); a change made on this worker at once.
+# database to find its model. A model replaced or deleted on another host is
+# seen within REFRESH_SECONDS; on this host at once (app.changes.announce);
+# a new name at once anywhere (a miss reads the database).
 REFRESH_SECONDS = 1.0
 
 
@@ -40,9 +40,9 @@ def _all_by_name():
     return {model.name: model for model in RemoteModel.select()}
 
 
-def model_cache():
+def model_cache(instance_path):
     """A new per-worker cache of the models (app.extensions["relay.models"])."""
-    return changes.Snapshot("models", _all_by_name, REFRESH_SECONDS)
+    return changes.Snapshot("models", _all_by_name, REFRESH_SECONDS, instance_path)
 
 
 def _find(normal):
@@ -59,6 +59,11 @@ def _find(normal):
 def _changed():
     """Record a change of the models (inside the writer's transaction)."""
     changes.bump("models")
+
+
+def _announce():
+    """Once the change is committed: this worker and this host see it at once."""
+    changes.announce("models")
     current_app.extensions["relay.models"].expire()
 
 
@@ -95,6 +100,7 @@ def _upsert(fields):
          .on_conflict(conflict_target=[RemoteModel.name], preserve=_REPLACED_FIELDS)
          .execute())
         _changed()
+    _announce()
     return RemoteModel.get(RemoteModel.name == fields["name"])
 
 
@@ -224,6 +230,7 @@ def delete(name):
         if not normal or not RemoteModel.delete().where(RemoteModel.name == normal).execute():
             raise ModelNotFound(name)
         _changed()
+    _announce()
 
 
 def all_models():

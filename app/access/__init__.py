@@ -22,7 +22,7 @@ __all__ = ["ANONYMOUS", "Caller", "admin_only", "admit", "caller", "init_app", "
 def init_app(app):
     book = UsageBook()
     limiter = RateLimiter()
-    keys = KeyCache()
+    keys = KeyCache(app.config["RELAY_INSTANCE_PATH"])
 
     # Weak: the flusher must not keep a replaced database (and its pool) alive.
     own_database = weakref.ref(database.obj)

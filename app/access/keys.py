@@ -109,6 +109,7 @@ def create(name, models=None, rpm=None, tpm=None, expires=None):
         row = ClientKey.create(name=name, key_hash=digest(secret), models=models, rpm=rpm,
                                tpm=tpm, expires_at=expires_at, created_at=utcnow())
         changes.bump("keys")
+    changes.announce("keys")
     return row, secret
 
 
@@ -122,6 +123,7 @@ def revoke(name):
             raise KeyProblem(f"key '{name}' is already revoked" if exists else
                              f"key '{name}' not found", "name", status=409 if exists else 404)
         changes.bump("keys")
+    changes.announce("keys")
 
 
 def all_keys():
@@ -142,8 +144,8 @@ def describe(row):
 class KeyCache:
     """Every key of the database by hash, as of at most REFRESH_SECONDS ago."""
 
-    def __init__(self, refresh_seconds=REFRESH_SECONDS):
-        self._keys = changes.Snapshot("keys", _all_keys, refresh_seconds)
+    def __init__(self, instance_path, refresh_seconds=REFRESH_SECONDS):
+        self._keys = changes.Snapshot("keys", _all_keys, refresh_seconds, instance_path)
         # A token bucket for lookups of unknown keys.
         self._lookups = float(UNKNOWN_LOOKUPS_PER_SECOND)
         self._lookups_at = 0.0

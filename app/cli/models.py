@@ -204,6 +204,7 @@ def _rotate_all(keyring):
                                & (RemoteModel.api_key == row.api_key)).execute())
         if updated:
             changes.bump("models")  # running relays reload the new ciphertexts
+    changes.announce("models")
     return updated
 
 
