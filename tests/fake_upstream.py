@@ -6,6 +6,9 @@ It also serves as a plain-HTTP forward proxy: a request line with an absolute
 URL is answered like any other and recorded with the host it named.
 """
 import json
+import socket
+import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,11 +31,22 @@ class Recorded:
 class Reply:
     """What the upstream answers: a JSON body, or a stream of events/lines.
 
-    - `json`/`text`: a whole body with `status`.
+    - `json`/`text`: a whole body with `status`. `text` goes as text/plain
+      unless `headers` says otherwise: an HTML error page of a proxy is
+      `Reply(text="<html>...", headers={"Content-Type": "text/html"})`.
+      `body`: raw bytes instead (invalid UTF-8, say), as application/json
+      unless `headers` says otherwise.
     - `sse`: dicts (sent as `data: {json}`) or raw strings, then `data: [DONE]`
       unless `done=False`. `ndjson`: dicts sent one per line. In both, a
-      `bytes` item is sent as it is (invalid UTF-8, say).
-    - `cut_after`: close the connection after that many events, mid-stream.
+      `bytes` item is sent as it is (invalid UTF-8, say), and a raw string
+      too (`"data: {not json\n\n"`: malformed JSON in an event).
+    - `cut_after`: close the connection after that many events, mid-stream;
+      for a whole body, after that many bytes of it (its Content-Length
+      promised more).
+    - `reset`: make the `cut_after` cut a TCP reset (RST, SO_LINGER 0)
+      instead of an orderly close (FIN).
+    - `reset_before_headers`: read the request, then reset the connection
+      (RST) without a byte of answer: a provider's load balancer dropping it.
     - `hold`: after the events, keep the stream open (sending SSE comments)
       until the client goes away or `release` is set.
     - `gate`: wait for this event before sending anything after the first event.
@@ -43,6 +57,7 @@ class Reply:
     status: int = 200
     json: object = None
     text: str = None
+    body: bytes = None
     sse: list = None
     ndjson: list = None
     headers: dict = field(default_factory=dict)
@@ -53,6 +68,8 @@ class Reply:
     delay: float = 0
     stall: float = 0
     stall_at: int = 0
+    reset: bool = False
+    reset_before_headers: bool = False
 
 
 class FakeUpstream:
@@ -78,6 +95,12 @@ class FakeUpstream:
         class Server(ThreadingHTTPServer):
             # The default backlog of 5 drops connections under a burst.
             request_queue_size = 128
+
+            def handle_error(self, request, client_address):
+                # The relay hanging up (with an RST when it leaves a body
+                # unread) is what many tests make it do: no traceback for it.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
 
         self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -133,16 +156,11 @@ class FakeUpstream:
     def _send(self, handler, reply):
         if reply.delay:
             time.sleep(reply.delay)
+        if reply.reset_before_headers:
+            _reset(handler)
+            return
         if reply.sse is None and reply.ndjson is None:
-            payload = (reply.text if reply.text is not None else json.dumps(reply.json)).encode()
-            handler.send_response(reply.status)
-            handler.send_header("Content-Type", reply.headers.pop(
-                "Content-Type", "application/json" if reply.text is None else "text/plain"))
-            for name, value in reply.headers.items():
-                handler.send_header(name, value)
-            handler.send_header("Content-Length", str(len(payload)))
-            handler.end_headers()
-            handler.wfile.write(payload)
+            self._send_whole(handler, reply)
             return
         sse = reply.sse is not None
         handler.send_response(reply.status)
@@ -157,9 +175,7 @@ class FakeUpstream:
             for index, frame in enumerate(frames):
                 if reply.cut_after is not None and index == reply.cut_after:
                     # Abrupt end: no terminating chunk, the socket just closes.
-                    handler.close_connection = True
-                    handler.wfile.flush()
-                    handler.connection.shutdown(2)
+                    _cut(handler, reply.reset)
                     return
                 if reply.stall and index == reply.stall_at:
                     time.sleep(reply.stall)
@@ -173,6 +189,55 @@ class FakeUpstream:
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.client_went_away.set()
             handler.close_connection = True
+
+    def _send_whole(self, handler, reply):
+        if reply.body is not None:
+            payload, content_type = reply.body, "application/json"
+        elif reply.text is not None:
+            payload, content_type = reply.text.encode(), "text/plain"
+        else:
+            payload, content_type = json.dumps(reply.json).encode(), "application/json"
+        headers = dict(reply.headers)
+        try:
+            handler.send_response(reply.status)
+            handler.send_header("Content-Type", headers.pop("Content-Type", content_type))
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            if reply.cut_after is not None:
+                handler.wfile.write(payload[:reply.cut_after])
+                _cut(handler, reply.reset)
+                return
+            handler.wfile.write(payload)
+        except OSError:
+            # The relay hung up first (it gave up waiting, say): not this
+            # server's failure, and no traceback on the test's stderr.
+            self.client_went_away.set()
+            handler.close_connection = True
+
+
+def _cut(handler, reset):
+    handler.close_connection = True
+    handler.wfile.flush()
+    if reset:
+        # Long enough for the relay to read what was sent: an RST can make
+        # the peer's kernel drop data it has received but not yet handed on.
+        time.sleep(0.1)
+        _reset(handler)
+    else:
+        handler.connection.shutdown(2)
+
+
+def _reset(handler):
+    """Close the connection with an RST: SO_LINGER on with a zero timeout.
+    The handler's read buffer holds a reference to the socket, which keeps
+    it open past close(): it goes first."""
+    handler.close_connection = True
+    sock = handler.connection
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.rfile.close()
+    sock.close()
 
 
 def _frame(item, sse):

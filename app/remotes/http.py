@@ -17,6 +17,9 @@ from app.remotes.retry import RETRY_CODES, RETRY_STATUSES, Retries, retry_after
 log = logging.getLogger(__name__)
 
 _MAX_ERROR_TEXT = 500
+# Connections kept per remote origin and worker: many concurrent streams to
+# one provider is the normal case.
+POOL_MAXSIZE = 100
 
 
 def origin(url):
@@ -61,6 +64,12 @@ def upstream_message(response):
         if error:
             return str(error)
     return json.dumps(body)[:_MAX_ERROR_TEXT]
+
+
+def content_type(response):
+    """The media type of a response, lower case, without parameters ("" if none)."""
+    value = response.headers.get("Content-Type") or ""
+    return value.split(";", 1)[0].strip().lower()[:100]
 
 
 def scrub(text, secret):
@@ -113,8 +122,8 @@ class RemoteHTTP:
             if route is None:
                 session = requests.Session()
                 session.trust_env = False  # see __init__
-                # Many concurrent streams to one provider is the normal case.
-                adapter = PinnedAdapter(self._pools, pool_connections=1, pool_maxsize=100)
+                adapter = PinnedAdapter(self._pools, pool_connections=1,
+                                        pool_maxsize=POOL_MAXSIZE)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 proxies = self._proxies(url)
@@ -223,11 +232,24 @@ class RemoteHTTP:
                             code="rate_limit_exceeded" if response.status_code == 429 else None)
 
     def json(self, response):
-        """The JSON body of a successful response, read under the same error mapping."""
+        """The JSON body of a successful response, read under the same error mapping.
+
+        JSON is UTF-8 (RFC 8259); json.loads takes the bytes as they are and
+        refuses invalid UTF-8, as the stream reader does (app.remotes.sse).
+        requests' response.json() would instead decode with errors="replace":
+        an answer with U+FFFD where the remote's bytes were, and a 200.
+        """
         host = origin(response.url)
         try:
-            return response.json()
-        except ValueError:  # before RequestException: requests' JSONDecodeError is both
+            return json.loads(response.content)
+        except UnicodeDecodeError:  # a ValueError too
+            raise UpstreamError(f"{host} answered with a body that is not valid UTF-8") from None
+        except ValueError:
+            # An HTML page (a proxy's, a login portal's) is named as such: its
+            # type tells the operator where to look.
+            kind = content_type(response)
+            if kind and "json" not in kind:
+                raise UpstreamError(f"{host} answered with {kind}, not JSON") from None
             raise UpstreamError(f"{host} answered with a body that is not JSON") from None
         except requests.RequestException as exc:
             raise connection_error(exc, host, self.timeout) from None

@@ -16,7 +16,7 @@ from urllib3 import exceptions as urllib3_errors
 from app import metrics
 from app.errors import UpstreamError
 from app.remotes import sse
-from app.remotes.http import connection_error, origin, scrub
+from app.remotes.http import connection_error, content_type, origin, scrub
 
 DEFAULT_MAX_LINE = 4 * 1024 * 1024
 _PIECE = 64 * 1024
@@ -54,15 +54,20 @@ class RemoteStream:
         Called before the client's response starts (app.streaming.relay): a
         remote that fails before its first item (silent past
         RELAY_READ_TIMEOUT, a broken connection, a malformed or over-long first
-        line) can then still get a plain error status instead of 200 and an
-        in-band error. Raises UpstreamError, with the response closed. Calling
-        it again does nothing.
+        line, an HTML page instead of a stream) can then still get a plain
+        error status instead of 200 and an in-band error. Raises
+        UpstreamError, with the response closed. Calling it again does nothing.
         """
         if self._items is not None:
             return
         self._items = self._parse(self._response, self.host, self._max_line)
         try:
             try:
+                if content_type(self._response) == "text/html":
+                    # A proxy's error page or a login portal, with a 200: read
+                    # as SSE it holds no event, and the client would get an
+                    # empty answer that "ended before it was complete".
+                    raise UpstreamError(f"{self.host} answered with text/html, not a stream")
                 self._head = next(self._items, _END)
             except _READ_FAILURES as exc:
                 raise self._error(exc) from None

@@ -1,0 +1,93 @@
+"""Fault injection through gunicorn's gevent worker: every fault of
+tests/faults.py, on every surface, streamed and not, against one relay with a
+single worker and its own fake upstream. Each case checks what a client sees
+(status, the surface's error shape, a message naming the remote, or the
+answer after a retry or fallback) within a request timeout; the last test
+then checks the worker those cases ran on: its connections to the remote
+back within the pool, its memory bounded, and /api/tags answering at once.
+"""
+import pytest
+import requests
+
+from app.remotes.http import POOL_MAXSIZE
+from tests.conftest import SECRET_KEY
+from tests.fake_upstream import FakeUpstream
+from tests.faults import FALLBACK_ANSWER, RELAY_SETTINGS, SURFACES, check_answer, \
+    children, established_to, fault_names, faults, rss_bytes
+from tests.servers import GunicornServer
+
+# Each case ends within this, or fails: the slowest legitimate one waits a
+# 1 s read timeout, or three calls with two backoffs (0.75 s at most).
+CASE_TIMEOUT = 10
+# The worker's RSS after the matrix: measured at 69 MB (68 MB before it).
+# Headroom for a loaded machine, yet the 10 MB bodies read whole (4 cases)
+# and the 10 MB lines (8 cases), if a reference to them leaked, would pass it.
+RSS_BOUND = 120 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = FakeUpstream()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def relay(tmp_path_factory, upstream):
+    workdir = tmp_path_factory.mktemp("fault-injection")
+    # One worker: every case runs on the process the last test looks at.
+    server = GunicornServer({
+        "RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
+        "RELAY_INSTANCE_PATH": str(workdir / "instance"),
+        "RELAY_SECRET_KEY": SECRET_KEY, **RELAY_SETTINGS,
+    }, workdir, workers=1)
+    create = [
+        {"name": "faulty"},
+        {"name": "backup", "remote_host": upstream.url + "/backup/v1"},
+        {"name": "primary", "fallbacks": ["backup"]},
+    ]
+    for fields in create:
+        response = requests.post(server.url + "/api/create", timeout=CASE_TIMEOUT, json={
+            "from": "remote-model", "remote_type": "openai", "stream": False,
+            "remote_host": upstream.url + "/v1", **fields})
+        assert response.status_code == 200, response.text
+    (server.worker,) = children(server.process.pid)
+    yield server
+    server.stop()
+    # Whichever tests of the module ran on this relay (xdist may split them).
+    assert "Traceback" not in server.log()
+
+
+CASES = [(fault, stream) for stream in (False, True) for fault in fault_names(stream)]
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=repr)
+@pytest.mark.parametrize("fault, stream", CASES,
+                         ids=[f"{f}-{'stream' if s else 'whole'}" for f, s in CASES])
+def test_fault(relay, upstream, surface, fault, stream):
+    (fault,) = [f for f in faults(stream, upstream.url) if f.name == fault]
+    expected = fault.outcome
+    upstream.reset()
+    upstream.reply(*fault.replies)
+    model = "primary" if fault.name == "fallback" else "faulty"
+    # The request timeout is the bound: a hang fails here.
+    response = surface.ask(relay.url, model, stream, CASE_TIMEOUT)
+    check_answer(surface, expected, stream, response)
+    # Retried as documented: only what may not have reached the remote's
+    # application, and not what the remote did answer (a stream that began).
+    assert len(upstream.requests) == expected.calls
+    if expected.answer == FALLBACK_ANSWER:
+        assert upstream.last.path == "/backup/v1/chat/completions"
+
+
+def test_the_worker_is_sound_after_the_faults(relay, upstream):
+    """Last in the module: the worker all the cases above ran on (the same
+    process: none of them killed it)."""
+    assert children(relay.process.pid) == [relay.worker]
+    # Every call's connection went back to the pool or was closed; a leaked
+    # one (a response never closed) stays ESTABLISHED. One request at a time
+    # needs one connection; the pool may keep POOL_MAXSIZE.
+    assert established_to(relay.worker, upstream.port) <= min(POOL_MAXSIZE, 2)
+    assert rss_bytes(relay.worker) < RSS_BOUND
+    assert requests.get(relay.url + "/api/tags", timeout=2).status_code == 200
+    assert "Traceback" not in relay.log()
