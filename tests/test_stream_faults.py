@@ -351,3 +351,20 @@ def test_invalid_utf8_is_named_as_such():
         list(sse.events([b"data: caf\xe9"], 100))
     # A comment is not even decoded.
     assert list(sse.events([b": caf\xe9", b"data: ok"], 100)) == [("message", "ok")]
+
+
+@pytest.mark.parametrize("surface", SURFACES, ids=repr)
+def test_finished_streams_give_their_connection_back(relay_with, upstream, surface):
+    """A stream read to its end leaves the connection to the remote in the
+    pool: ten streams one after another cost one connection, not ten (each a
+    DNS lookup and a TCP, often TLS, handshake)."""
+    relay = relay_with(workers=1)
+    model = create(relay, upstream, surface.remote_type)
+    for _ in range(10):
+        upstream.reply(reply(surface.remote_type, good_items(surface.remote_type) + (
+            [chunk({}, finish_reason="stop")] if surface.remote_type == "openai" else
+            [{**ndjson_part(""), "done": True, "done_reason": "stop"}])))
+    for _ in range(10):
+        response = surface.post(relay, model)
+        assert response.status_code == 200 and "Hello" in response.text, response.text
+    assert len({recorded.peer for recorded in upstream.requests[-10:]}) == 1

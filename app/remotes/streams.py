@@ -5,6 +5,7 @@ app.remotes.sse, in linear time and with lines capped at
 RELAY_MAX_SSE_LINE_BYTES (an NDJSON line too): a remote sending one endless
 line gets an UpstreamError, not the worker's CPU and memory.
 """
+import itertools
 import json
 import socket
 import time
@@ -19,6 +20,8 @@ from app.remotes import sse
 from app.remotes.http import connection_error, content_type, origin, scrub
 
 DEFAULT_MAX_LINE = 4 * 1024 * 1024
+# How long the end of a finished stream's body may take to arrive.
+_FINISH_SECONDS = 0.05
 _PIECE = 64 * 1024
 _END = object()
 
@@ -187,11 +190,31 @@ def _error_event(data, host):
     return UpstreamError(f"API error: {data.strip()[:500]}")
 
 
+def _finish(response, pieces):
+    """Read what follows `data: [DONE]`: the chunked body's last, empty chunk
+    (normally in the same packet). Only a body read to its end puts the
+    connection back in urllib3's pool; one left unread is closed, and every
+    stream would cost a new connection (a DNS lookup and a TCP, maybe TLS,
+    handshake). A remote that sends more, or nothing for a moment, is hung
+    up on instead."""
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    if sock is None:  # released already: read to its end
+        return
+    try:
+        sock.settimeout(_FINISH_SECONDS)  # the pool sets its own on the next call
+        for _ in itertools.islice(pieces, 2):
+            pass
+    except (requests.RequestException, OSError):
+        pass
+
+
 def sse_items(response, host, max_line=DEFAULT_MAX_LINE):
     """The JSON items of an SSE stream, up to `data: [DONE]`."""
-    lines = sse.lines(body_pieces(response), max_line, sse=True)
+    pieces = body_pieces(response)
+    lines = sse.lines(pieces, max_line, sse=True)
     for kind, data in sse.events(lines, max_line):
         if data.strip() == "[DONE]":
+            _finish(response, pieces)
             return
         if kind == "error":
             raise _error_event(data, host)
