@@ -3,7 +3,7 @@ Anthropic's /v1/messages)."""
 import logging
 
 from flask import jsonify, request
-from peewee import PeeweeException
+from peewee import DataError, PeeweeException
 from werkzeug.exceptions import HTTPException
 
 from app.convert.common import openai_error
@@ -137,6 +137,17 @@ def init_app(app):
     @app.errorhandler(HTTPException)
     def http_exception(exc):
         return error_response(_from_http_exception(exc))
+
+    @app.errorhandler(DataError)
+    def value_not_storable(exc):
+        # The database refused a value (a NUL character, a number out of its
+        # column's range): the request's fault, which the schemas should have
+        # caught naming the field; the database is fine.
+        # Only the class: the database's message may quote the value.
+        log.warning("database refused a value on %s %s: %s", request.method, request.path,
+                    exc.__class__.__name__)
+        return error_response(BadRequest("the request holds a value the relay cannot store "
+                                         "(a NUL character, or a number out of range)"))
 
     @app.errorhandler(PeeweeException)
     def database_unavailable(exc):

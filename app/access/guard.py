@@ -18,7 +18,7 @@ from app.errors import Forbidden, Unauthorized
 from app.schemas.base import normalize_model_name
 
 # What load balancers, monitoring and version probes call without a key.
-PUBLIC = {"/", "/api/version", "/healthz", "/readyz", "/metrics"}
+PUBLIC = {"/", "/api/version", "/healthz", "/readyz", "/metrics", "/openapi.json"}
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,29 @@ from app.errors import BadRequest
 
 # Ollama's names: [host/][namespace/]model[:tag], each part a plain word.
 _PART = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,79}"
-_NAME = re.compile(rf"^{_PART}(?:/{_PART}){{0,2}}(?::[A-Za-z0-9_][A-Za-z0-9._-]{{0,79}})?$")
+MODEL_NAME_PATTERN = rf"^{_PART}(?:/{_PART}){{0,2}}(?::[A-Za-z0-9_][A-Za-z0-9._-]{{0,79}})?$"
+_NAME = re.compile(MODEL_NAME_PATTERN)
 
 
 def normalize_model_name(name):
     """`name` -> `name:latest`; None when it is not a valid model name."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    # fullmatch: $ alone also matches before a final newline.
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         return None
     return name if ":" in name else f"{name}:latest"
+
+
+class Text(fields.String):
+    """A string the relay stores: PostgreSQL text cannot hold NUL (U+0000), so
+    it is refused here, naming the field, instead of failing the write."""
+
+    default_error_messages = {"nul": "must not contain NUL characters (U+0000)"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        return text
 
 
 class ModelName(fields.String):
@@ -36,6 +51,12 @@ class ModelName(fields.String):
 
 _NUMERIC_OPTIONS = ("num_predict", "temperature", "top_p", "top_k", "seed", "presence_penalty",
                     "frequency_penalty", "num_ctx", "repeat_penalty", "min_p", "typical_p")
+
+
+# What validate_options checks, for the OpenAPI document.
+OPTIONS_DOC = {"type": "object", "properties": {
+    **{name: {"type": "number"} for name in _NUMERIC_OPTIONS},
+    "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}}
 
 
 def validate_options(options):

@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
 
-from app.schemas.base import BaseSchema, ModelName, validate_options
+from app.schemas.base import OPTIONS_DOC, BaseSchema, ModelName, Text, validate_options
 
 REMOTE_TYPES = ("ollama", "openai")
 # Ollama's capability names; clients read `vision` (send images?), `tools`,
@@ -12,6 +12,10 @@ REMOTE_TYPES = ("ollama", "openai")
 CAPABILITIES = ("completion", "tools", "thinking", "vision", "embedding", "insert")
 # A DNS name or an IP literal (IPv6 without its brackets, as urlsplit gives it).
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$|^[0-9a-fA-F:.]+$")
+
+
+# Any value is refused (see no_local_weights).
+_REFUSED = {"not": {}, "description": "refused: this server runs no local weights"}
 
 
 class ModelRefSchema(BaseSchema):
@@ -33,16 +37,17 @@ class ModelRefSchema(BaseSchema):
 
 
 class CreateSchema(ModelRefSchema):
-    from_ = fields.String(data_key="from", validate=validate.Length(min=1, max=255))
-    remote_host = fields.String(validate=validate.Length(min=1, max=2048))
+    from_ = Text(data_key="from", validate=validate.Length(min=1, max=255))
+    remote_host = Text(validate=validate.Length(min=1, max=2048))
     remote_type = fields.String(load_default="ollama", validate=validate.OneOf(REMOTE_TYPES))
     remote_api_key = fields.String(allow_none=True, validate=[
         validate.Length(max=4096),
         # It travels in an HTTP header: a stray newline or non-ASCII character
         # would fail every call later, so it fails here instead.
         validate.Regexp(r"^[\x21-\x7e]*\Z", error="must be printable ASCII without spaces")])
-    system = fields.String(allow_none=True)
-    parameters = fields.Dict(keys=fields.String(), allow_none=True, validate=validate_options)
+    system = Text(allow_none=True)
+    parameters = fields.Dict(keys=fields.String(), allow_none=True, validate=validate_options,
+                             metadata=OPTIONS_DOC)
     context_length = fields.Integer(allow_none=True, strict=True,
                                     validate=validate.Range(min=1, max=100_000_000))
     capabilities = fields.List(fields.String(validate=validate.OneOf(CAPABILITIES)),
@@ -51,9 +56,9 @@ class CreateSchema(ModelRefSchema):
     fallback_on_auth_errors = fields.Boolean(allow_none=True)
     stream = fields.Boolean(load_default=True)
     # Ollama builds local models from these; this server has no local weights.
-    files = fields.Raw()
-    adapters = fields.Raw()
-    quantize = fields.Raw()
+    files = fields.Raw(metadata=_REFUSED)
+    adapters = fields.Raw(metadata=_REFUSED)
+    quantize = fields.Raw(metadata=_REFUSED)
 
     @validates("remote_host")
     def remote_host_is_url(self, value, **kwargs):

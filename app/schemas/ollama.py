@@ -4,7 +4,7 @@ from marshmallow import ValidationError, fields, validate
 import base64
 import binascii
 
-from app.schemas.base import BaseSchema, ModelName, validate_options
+from app.schemas.base import OPTIONS_DOC, BaseSchema, ModelName, validate_options
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -38,7 +38,8 @@ class ToolCallSchema(BaseSchema):
 class MessageSchema(BaseSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     content = fields.String(allow_none=True, load_default="")
-    images = fields.List(fields.String(validate=_base64), allow_none=True)
+    images = fields.List(fields.String(validate=_base64, metadata={"format": "byte"}),
+                         allow_none=True)
     thinking = fields.String(allow_none=True)
     tool_calls = fields.List(fields.Nested(ToolCallSchema), allow_none=True)
     tool_name = fields.String(allow_none=True)
@@ -47,9 +48,12 @@ class MessageSchema(BaseSchema):
 class _InferenceSchema(BaseSchema):
     model = ModelName(required=True)
     stream = fields.Boolean(load_default=True)
-    options = fields.Dict(keys=fields.String(), load_default=dict, validate=validate_options)
-    format = fields.Raw(validate=_format, allow_none=True)
-    think = fields.Raw(validate=_think, allow_none=True)
+    options = fields.Dict(keys=fields.String(), load_default=dict, validate=validate_options,
+                          metadata=OPTIONS_DOC)
+    format = fields.Raw(validate=_format, allow_none=True, metadata={"anyOf": [
+        {"enum": ["json", "", None]}, {"type": "object"}]})
+    think = fields.Raw(validate=_think, allow_none=True, metadata={"anyOf": [
+        {"type": ["boolean", "null"]}, {"enum": ["low", "medium", "high"]}]})
     keep_alive = fields.Raw()
 
 
@@ -72,7 +76,8 @@ def _embed_input(value):
 
 class EmbedSchema(BaseSchema):
     model = ModelName(required=True)
-    input = fields.Raw(required=True, validate=_embed_input)
+    input = fields.Raw(required=True, validate=_embed_input, metadata={"anyOf": [
+        {"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]})
     dimensions = fields.Integer(validate=validate.Range(min=1))
 
 

@@ -25,7 +25,9 @@ def _stop(value):
 
 class ChatCompletionSchema(BaseSchema):
     model = ModelName(required=True)
-    messages = fields.List(fields.Raw(validate=_message), required=True,
+    messages = fields.List(fields.Raw(validate=_message, metadata={
+        "type": "object", "properties": {"role": {"enum": list(ROLES)}}, "required": ["role"]}),
+                           required=True,
                            validate=validate.Length(min=1))
     stream = fields.Boolean(allow_none=True)
     stream_options = fields.Dict(allow_none=True)
@@ -35,7 +37,8 @@ class ChatCompletionSchema(BaseSchema):
     max_completion_tokens = fields.Integer(allow_none=True, validate=validate.Range(min=1))
     n = fields.Integer(allow_none=True, validate=validate.Range(min=1))
     seed = fields.Integer(allow_none=True)
-    stop = fields.Raw(allow_none=True, validate=_stop)
+    stop = fields.Raw(allow_none=True, validate=_stop, metadata={"anyOf": [
+        {"type": ["string", "null"]}, {"type": "array", "items": {"type": "string"}}]})
     tools = fields.List(fields.Dict(), allow_none=True)
     response_format = fields.Dict(allow_none=True)
 
@@ -48,4 +51,5 @@ def _input(value):
 
 class EmbeddingsSchema(BaseSchema):
     model = ModelName(required=True)
-    input = fields.Raw(required=True, validate=_input)
+    input = fields.Raw(required=True, validate=_input, metadata={"anyOf": [
+        {"type": "string"}, {"type": "array", "minItems": 1}]})

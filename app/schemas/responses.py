@@ -37,7 +37,8 @@ class TextSchema(BaseSchema):
 
 class CreateResponseSchema(BaseSchema):
     model = ModelName(required=True)
-    input = fields.Raw(required=True, validate=_input)
+    input = fields.Raw(required=True, validate=_input, metadata={"anyOf": [
+        {"type": "string"}, {"type": "array", "items": {"type": "object"}}]})
     instructions = fields.String(allow_none=True)
     previous_response_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     stream = fields.Boolean(load_default=False)
