@@ -1,0 +1,299 @@
+"""The relay against LiteLLM's proxy on one fast fake upstream: req/s, p50/p99,
+first-event latency, CPU per process, and the performance targets, as one
+Markdown table. Prints; asserts nothing. About 4 minutes at --duration 5.
+
+    python3 ops/bench/compare.py [--duration 5] [--install-litellm] [--only relay]
+                                 [--database-url postgresql://...]
+
+The server under test (one gevent worker, or LiteLLM with one worker) runs
+alone on core 0; wrk (non-stream rows), sse_load.py (stream rows), the
+upstream and this script share core 1. CPU% is of one core over each cell:
+a load or upstream column near 100 means the number measures them, not the
+server. --database-url must name a scratch database: models and a key are
+created in it.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness as h  # noqa: E402
+
+SURFACES = {  # name: (path, body besides model and stream, what a whole stream ends with)
+    "chat": ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Say hi"}]},
+             "[DONE]"),
+    # store false: LiteLLM without a database stores nothing either.
+    "Responses": ("/v1/responses", {"input": "Say hi", "store": False}, "response.completed"),
+}
+LEVELS = (1, 16, 64)
+ROWS = [(surface, stream, c) for surface in SURFACES for stream in (False, True) for c in LEVELS]
+
+
+def body(model, surface, stream):
+    return dict(SURFACES[surface][1], model=model, stream=stream)
+
+
+def run_load(command):
+    """Run a load generator to its end on the load core: (stdout, CPU%)."""
+    begun = time.monotonic()
+    process = subprocess.Popen(h.pinned(h.LOAD_CORES, command), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    out = process.stdout.read()
+    # wait4 gives the child's own CPU time, exactly, however short its life.
+    _, _, usage = os.wait4(process.pid, 0)
+    process.returncode = 0
+    return out, round(100 * (usage.ru_utime + usage.ru_stime) / (time.monotonic() - begun))
+
+
+def cell(server, upstream, surface, stream, c, args, url=None, model=None):
+    url = (url or server.url) + SURFACES[surface][0]
+    payload = json.dumps(body(model or server.model, surface, stream))
+    connections = _connections(upstream)
+    meter = h.CpuMeter(server=server.pid, upstream=upstream.pid)
+    if stream:
+        out, load = run_load([sys.executable, str(h.BENCH / "sse_load.py"), "--url", url,
+                              "--body", payload, "--key", getattr(server, "key", ""),
+                              "--concurrency", str(c), "--duration", str(args.duration),
+                              "--end", SURFACES[surface][2]])
+    else:
+        body_file = h.WORKDIR / f"body-{surface}.json"
+        body_file.write_text(payload)
+        # --timeout: wrk leaves answers slower than its 2 s default out of the
+        # latencies; a slow proxy at c=64 must show up in p99, not vanish.
+        out, load = run_load(["wrk", "-t1", f"-c{c}", f"-d{args.duration}s", "--latency",
+                              "--timeout", "30s",
+                              "-s", str(h.BENCH / "wrk_post.lua"), url, "--",
+                              str(body_file), getattr(server, "key", "")])
+    cpu = dict(meter.result(), load=load)
+    connections = _connections(upstream) - connections
+    try:
+        raw = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": out.strip()[-200:], "cpu": cpu}
+    if stream:
+        return {"rate": raw["per_second"], "p50": raw["total_p50"], "p99": raw["total_p99"],
+                "first": raw["first_p50"], "bad": raw["bad"] + sum(raw["errors"].values()),
+                "conns": round(connections / max(raw["sent"], 1), 2), "cpu": cpu}
+    errors = sum(raw[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return {"rate": round((raw["requests"] - raw["status"]) / (raw["duration_us"] / 1e6), 1),
+            "p50": raw["p50_us"] / 1000, "p99": raw["p99_us"] / 1000, "bad": errors,
+            "conns": round(connections / max(raw["requests"], 1), 2), "cpu": cpu}
+
+
+def _connections(upstream):
+    # Per request, 1 means the server under test connects (and resolves) every time.
+    return json.loads(h.http("GET", upstream.url + "/stats")[1]).get("connections", 0)
+
+
+def probe(server, surface, stream):
+    """One request before the load: a surface that fails is reported, not timed."""
+    status, answer = h.http("POST", server.url + SURFACES[surface][0],
+                            body(server.model, surface, stream), token=server.key)
+    good = b'"completed"' in answer or b"chat.completion" in answer
+    if stream:
+        good = SURFACES[surface][2].encode() in answer
+    return None if status == 200 and good else f"{status} {answer[:200]!r}"
+
+
+def run_server(name, server, upstream, args, results):
+    failed = {}
+    for surface in SURFACES:
+        for stream in (False, True):
+            failed[surface, stream] = probe(server, surface, stream)
+            if failed[surface, stream]:
+                print(f"{name} {surface} stream={stream} failed its probe: "
+                      f"{failed[surface, stream]}", flush=True)
+    for surface, stream in (("chat", False), ("Responses", False)):  # warm wrk's paths
+        if not failed[surface, stream]:
+            cell(server, upstream, surface, stream, 16, argparse.Namespace(duration=1))
+    for surface, stream, c in ROWS:
+        if failed[surface, stream]:
+            results[name, surface, stream, c] = {"error": failed[surface, stream]}
+            continue
+        results[name, surface, stream, c] = cell(server, upstream, surface, stream, c, args)
+        print(f"  {name:8} {surface:9} {'stream' if stream else 'whole ':6} c={c:<3} "
+              f"{json.dumps(results[name, surface, stream, c])}", flush=True)
+
+
+def slow_streams(relay, count=1000):
+    """count streams at once on one worker, an event every 100 ms: peak RSS, drops."""
+    workers = [pid for pid in h.descendants(relay.pid)[1:] if "gunicorn" in _cmdline(pid)]
+    peak, done = [0.0], threading.Event()
+
+    def sample():
+        while not done.wait(0.1):
+            peak[0] = max(peak[0], sum(h.rss_mb(pid) for pid in workers))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    out, load = run_load([sys.executable, str(h.BENCH / "sse_load.py"),
+                          "--url", relay.url + "/v1/chat/completions", "--once",
+                          "--body", json.dumps(body("bench-slow", "chat", True)),
+                          "--key", relay.key, "--concurrency", str(count), "--timeout", "120"])
+    done.set()
+    sampler.join()
+    raw = json.loads(out.strip().splitlines()[-1])
+    return {"rss": round(peak[0]), "dropped": count - raw["ok"], "raw": raw, "load": load}
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def litellm_paths(litellm, upstream):
+    """Upstream paths LiteLLM's Responses reach: the chat bridge is what is compared."""
+    before = json.loads(h.http("GET", upstream.url + "/stats")[1])
+    for stream in (False, True):
+        probe(litellm, "Responses", stream)
+    after = json.loads(h.http("GET", upstream.url + "/stats")[1])
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+def fmt(value, digits=1):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(results, extra, litellm_ran):
+    print("\n| row | LiteLLM | relay | ratio | target | met? | relay p50 / p99 ms "
+          "| relay 1st event p50 ms | LiteLLM p50 / p99 ms | CPU% relay / load / upstream "
+          "| CPU% LiteLLM / load / upstream | upstream conns/req relay / LiteLLM |")
+    print("|" + " --- |" * 12)
+    for surface, stream, c in ROWS:
+        mine = results.get(("relay", surface, stream, c), {"error": "not run"})
+        theirs = results.get(("LiteLLM", surface, stream, c), {})
+        unit = "streams/s" if stream else "req/s"
+        label = f"{surface} {'stream' if stream else 'non-stream'} c={c} ({unit})"
+        ratio = (mine["rate"] / theirs["rate"] if "rate" in mine and theirs.get("rate")
+                 else None)
+        met = ("n/a" if ratio is None else "yes" if ratio >= 10 else "no")
+
+        def cpu(r):
+            v = r.get("cpu")
+            if not v:
+                return "-"
+            # "!": the load generator or upstream used most of its core, so
+            # this row may measure them rather than the server.
+            wait = f" (+{v['server_wait']}w)" if v.get("server_wait", 0) >= 5 else ""
+            return f"{v['server']}{wait} / " + " / ".join(
+                f"{v[k]}{'!' if v[k] >= 90 else ''}" for k in ("load", "upstream"))
+
+        def lat(r):
+            return f"{fmt(r.get('p50'), 2)} / {fmt(r.get('p99'), 2)}" if "rate" in r else "-"
+
+        def rate(r):
+            if "rate" not in r:
+                return r.get("error", "-")[:40] if r else "-"
+            return fmt(r["rate"]) + (f" ({r['bad']} bad)" if r.get("bad") else "")
+
+        print(f"| {label} | {rate(theirs) if litellm_ran else 'skipped'} | {rate(mine)} "
+              f"| {fmt(ratio) + 'x' if ratio else '-'} | >= 10x LiteLLM | {met} | {lat(mine)} "
+              f"| {fmt(mine.get('first'), 2) if stream else '-'} | {lat(theirs)} | {cpu(mine)} "
+              f"| {cpu(theirs)} | {mine.get('conns', '-')} / {theirs.get('conns', '-')} |")
+    for label, theirs, mine, target, met in extra:
+        print(f"| {label} | {theirs} | {mine} | | {target} | {met} | | | | | | |")
+
+
+def checks(results, direct, slow, scale):
+    """The target rows besides the ratios: (label, LiteLLM, relay, target, met)."""
+    rows = []
+    for surface in SURFACES:
+        for stream, key, limit in ((False, "p50", 1.5), (True, "first", 2.0)):
+            base = direct.get(stream, {}).get(key)
+            what = "first event" if stream else "p50"
+            values = []
+            for name in ("LiteLLM", "relay"):
+                got = results.get((name, surface, stream, 1), {}).get(key)
+                values.append(None if got is None or base is None else got - base)
+            rows.append((f"added {what} c=1, {surface} {'stream' if stream else 'non-stream'} "
+                         f"vs direct chat (ms; direct {fmt(base, 3)})",
+                         fmt(values[0], 2), fmt(values[1], 2), f"<= {limit} ms",
+                         "n/a" if values[1] is None else "yes" if values[1] <= limit else "no"))
+    for surface in SURFACES:
+        for stream in (False, True):
+            tail = []
+            for name in ("LiteLLM", "relay"):
+                r = results.get((name, surface, stream, 64), {})
+                tail.append(r["p99"] / r["p50"] if r.get("p50") else None)
+            rows.append((f"p99 / p50 c=64, {surface} {'stream' if stream else 'non-stream'}",
+                         fmt(tail[0]), fmt(tail[1]), "<= 3x",
+                         "n/a" if tail[1] is None else "yes" if tail[1] <= 3 else "no"))
+    if slow:
+        rows.append(("1,000 slow streams (1 event/100 ms) on 1 worker: peak RSS MB / dropped",
+                     "not run", f"{slow['rss']} / {slow['dropped']}", "<= 200 MB, 0 dropped",
+                     "yes" if slow["rss"] <= 200 and slow["dropped"] == 0 else "no"))
+    if scale:
+        one, two = scale
+        ratio = two / one if one else None
+        rows.append((f"chat non-stream c=64 req/s, 2 workers / 1 worker ({fmt(two)} / {fmt(one)})",
+                     "not run", f"{fmt(ratio, 2)}x", ">= 1.8x (linear to 2 cores)",
+                     "n/a" if ratio is None else "yes" if ratio >= 1.8 else "no"))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per cell")
+    parser.add_argument("--install-litellm", action="store_true",
+                        help=f"install litellm[proxy]=={h.LITELLM_VERSION} into {h.LITELLM_VENV}")
+    parser.add_argument("--only", choices=("relay",), help="skip LiteLLM")
+    parser.add_argument("--database-url", help="the relay's database (default: SQLite in a temp dir)")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is missing: install Debian's package (apt-get install wrk), then run again")
+        return
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {int(h.LOAD_CORES)})  # this script stays off the server's core
+    else:
+        print("fewer than 2 cores: nothing is pinned; load and server share the CPU")
+    litellm_bin = None if args.only else h.litellm_binary(args.install_litellm)
+    print(h.versions(litellm_bin), flush=True)
+    if not args.only and not litellm_bin:
+        print("LiteLLM was skipped: not installed (--install-litellm puts it in "
+              f"{h.LITELLM_VENV})", flush=True)
+    results, direct, slow, scale = {}, {}, None, None
+    try:
+        upstream, slow_upstream = h.start_upstream(), h.start_upstream(interval=0.1)
+        print("direct to the upstream ...", flush=True)
+        for stream in (False, True):
+            direct[stream] = cell(upstream, upstream, "chat", stream, 1, args,
+                                  model="fast-model")
+        relay = h.start_relay(upstream.url, slow_upstream.url, database_url=args.database_url)
+        print("relay (1 gevent worker, core 0) ...", flush=True)
+        run_server("relay", relay, upstream, args, results)
+        slow = slow_streams(relay)
+        print(f"  slow streams: {json.dumps(slow)}", flush=True)
+        one = results.get(("relay", "chat", False, 64), {}).get("rate")
+        relay.stop()
+        relay2 = h.start_relay(upstream.url, workers=2, cores="0,1",
+                               database_url=args.database_url)
+        scale = (one, cell(relay2, upstream, "chat", False, 64, args).get("rate"))
+        relay2.stop()
+        if litellm_bin:
+            print("LiteLLM (1 worker, core 0) ...", flush=True)
+            litellm = h.start_litellm(litellm_bin, upstream.url)
+            print(f"  LiteLLM's Responses reached the upstream as: "
+                  f"{litellm_paths(litellm, upstream)}", flush=True)
+            run_server("LiteLLM", litellm, upstream, args, results)
+    except RuntimeError as exc:
+        print(f"stopped: {exc}")
+    finally:
+        h.stop_all()
+    table(results, checks(results, direct, slow, scale), bool(litellm_bin))
+    print(f"\nCPU% is of one core; '(+Nw)': the server waited N% of the time for its core "
+          f"(other processes: a noisy machine); '!' marks a load generator or upstream at "
+          f">= 90%. "
+          f"The 2-worker row puts a worker on the load's core: on 2 cores it cannot be "
+          f"linear. Logs: {h.WORKDIR}")
+
+
+if __name__ == "__main__":
+    main()
