@@ -54,19 +54,37 @@ class RemoteModel(BaseModel):
 
 
 class StoredResponse(BaseModel):
-    """A Responses API response kept for previous_response_id and GET /v1/responses."""
+    """A Responses API response kept for previous_response_id and GET /v1/responses.
+
+    A row holds its own turn only, linked to the turn before it (parent_id):
+    a conversation of N turns takes N rows of one turn each, not N copies of
+    a growing history (which grew as N squared). app/responses_store.py
+    reads a conversation back with one recursive query up the links.
+    """
     id = CharField(max_length=64, primary_key=True)
     model = CharField(max_length=255)
+    # As the client sent it (the response object echoes it too).
     previous_response_id = CharField(max_length=64, null=True)
+    # The stored turn this one continues; None: `messages` starts the
+    # conversation (a first turn, or one whose previous response was gone
+    # when it was stored or migrated).
+    parent_id = CharField(max_length=64, null=True, index=True)
     created_at = DateTimeField(default=utcnow, index=True)
+    # This request's own input items: what /input_items lists.
     input_items = JSONField()
-    # The conversation so far as chat messages (without instructions, which
-    # are never carried over), so a follow-up needs no rebuilding.
-    history = JSONField()
+    # This turn as chat messages: its input, then its answer (instructions
+    # are never carried over). None when its input items and its response's
+    # output items convert back to exactly these: most turns, whose input is
+    # then stored once instead of twice.
+    messages = JSONField(null=True)
     response = JSONField()
     # The client key that created it ("admin", or "-" with auth off): other
     # client keys neither see nor continue it.
     owner = CharField(max_length=64, null=True, index=True)
+    # DELETEd: gone from every lookup, but its turn stays while a live
+    # response continues the conversation (they still need it), as a
+    # tombstone that goes with the last of them.
+    deleted = BooleanField(default=False)
 
     class Meta:
         table_name = "stored_response"

@@ -85,3 +85,75 @@ def test_sqlite_is_tuned_for_concurrent_workers_and_postgresql_is_pooled(app, da
             assert database.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 5000
         else:
             assert isinstance(database, PooledDatabase)
+
+
+def test_stored_conversations_survive_the_move_to_linked_turns(app, upstream):
+    """Rows written in the layout before 0006 (each with its whole history)
+    become one turn each, linked; every response still reads and continues."""
+    import json
+
+    def user(text):
+        return {"role": "user", "content": text}
+
+    def answer(text):
+        return {"role": "assistant", "content": text}
+
+    turns = [[user(f"q{n}"), answer(f"a{n}")] for n in range(4)]
+    old = [  # id, previous, history
+        ("resp_a", None, turns[0]),
+        ("resp_b", "resp_a", turns[0] + turns[1]),
+        ("resp_c", "resp_b", turns[0] + turns[1] + turns[2]),
+        # Its previous response was deleted before the upgrade.
+        ("resp_d", "resp_gone", turns[0] + turns[3]),
+        # Continued from resp_a, then resp_a was continued again: a fork.
+        ("resp_e", "resp_a", turns[0] + turns[3])]
+    with app.app_context():
+        runner = Runner(db.database.obj, db.MIGRATIONS_DIR)
+        runner.down(target="0006_linked_responses")
+        for row_id, previous, history in old:
+            response = {"id": row_id, "object": "response", "model": "remote:latest",
+                        "output": [{"id": f"msg_{row_id}", "type": "message"}]}
+            db.database.execute_sql(
+                "INSERT INTO stored_response (id, model, previous_response_id, created_at, "
+                "input_items, history, response, owner) VALUES (?, 'remote:latest', ?, "
+                "CURRENT_TIMESTAMP, ?, ?, ?, '-')".replace("?", db.database.param),
+                (row_id, previous, json.dumps([{"id": f"in_{row_id}"}]), json.dumps(history),
+                 json.dumps(response)))
+            db.database.execute_sql(
+                "INSERT INTO response_item (item_id, response_id) VALUES (?, ?)"
+                .replace("?", db.database.param), (f"msg_{row_id}", row_id))
+        assert runner.up() == ["0006_linked_responses"]
+        stored = {row_id: (parent, json.loads(messages)) for row_id, parent, messages in
+                  db.database.execute_sql("SELECT id, parent_id, messages FROM stored_response")}
+    assert stored == {"resp_a": (None, turns[0]), "resp_b": ("resp_a", turns[1]),
+                      "resp_c": ("resp_b", turns[2]), "resp_d": (None, turns[0] + turns[3]),
+                      "resp_e": ("resp_a", turns[3])}
+
+    client = app.test_client()
+    assert client.post("/api/create", json={
+        "name": "remote", "from": "remote-model", "remote_type": "openai", "stream": False,
+        "remote_host": upstream.url + "/v1"}).status_code == 200
+    for row_id, _, history in old:
+        fetched = client.get(f"/v1/responses/{row_id}")
+        assert fetched.status_code == 200 and fetched.get_json()["id"] == row_id
+        assert client.get(f"/v1/responses/{row_id}/input_items").get_json()["data"] == [
+            {"id": f"in_{row_id}"}]
+        follow = client.post("/v1/responses", json={
+            "model": "remote", "input": "next", "previous_response_id": row_id})
+        assert follow.status_code == 200, follow.get_data(as_text=True)
+        assert upstream.last.body["messages"] == history + [user("next")]
+    # Deleting the start of a conversation converted from the old layout
+    # keeps the later turns working, as before.
+    assert client.delete("/v1/responses/resp_a").status_code == 200
+    assert client.post("/v1/responses", json={
+        "model": "remote", "input": "again", "previous_response_id": "resp_c"}).status_code == 200
+    assert upstream.last.body["messages"] == turns[0] + turns[1] + turns[2] + [user("again")]
+    # And back down: every row has its whole history again.
+    with app.app_context():
+        runner = Runner(db.database.obj, db.MIGRATIONS_DIR)
+        runner.down(target="0006_linked_responses")
+        history = db.database.execute_sql(
+            "SELECT history FROM stored_response WHERE id = 'resp_c'").fetchone()[0]
+        assert json.loads(history) == turns[0] + turns[1] + turns[2]
+        assert db.database.execute_sql(
+            "SELECT COUNT(*) FROM stored_response WHERE id = 'resp_a'").fetchone()[0] == 0

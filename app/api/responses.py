@@ -51,7 +51,7 @@ def _history(body, model_name):
         raise BadRequest(f"previous_response_id '{previous_id}' belongs to a conversation "
                          f"with model '{previous.model}', not '{model_name}'",
                          param="previous_response_id")
-    return previous.history
+    return responses_store.history(previous.id, param="previous_response_id")
 
 
 def _saver(body, model_name, history, turn):
@@ -64,7 +64,7 @@ def _saver(body, model_name, history, turn):
     def save(stream):
         try:
             responses_store.save(stream.id, model_name, body.get("previous_response_id"),
-                                 items, history + turn + [stream.assistant_message()],
+                                 items, history, turn + [stream.assistant_message()],
                                  stream.response, owner)
         except Exception:
             log.exception("could not store response %s", stream.id)

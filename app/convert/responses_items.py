@@ -1,7 +1,7 @@
 """Input items as GET /v1/responses/{id}/input_items lists them: each with an id
 (and a status where the API has one), messages with their parts spelled out."""
 from app.convert.common import new_id
-from app.convert.responses_request import RequestProblem
+from app.convert.responses_request import RequestProblem, convert_input
 
 _PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
            "reasoning": "rs", "custom_tool_call": "ctc", "custom_tool_call_output": "ctco"}
@@ -69,3 +69,15 @@ def resolve_references(items, found):
             item = found[item["id"]]
         resolved.append(item)
     return resolved
+
+
+def turn_from_items(input_items, output_items):
+    """The chat messages of a stored turn, rebuilt from its input items and
+    its output items; None when they do not convert. Stored responses keep
+    a turn's chat messages only when this does not give them back exactly,
+    rather than keeping every input twice (app/responses_store.py)."""
+    try:
+        # Tool names need no map: convert_tools flattens them as convert_input does.
+        return convert_input(list(input_items) + list(output_items or []), {})
+    except (RequestProblem, AttributeError, KeyError, TypeError):
+        return None
