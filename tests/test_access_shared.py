@@ -56,7 +56,10 @@ def base_settings(database_url, workdir, **extra):
             "RELAY_READ_TIMEOUT": "10",
             # An upstream 500 reaches the client as it is (the relay would
             # otherwise retry it): these tests count errors, not retries.
-            "RELAY_RETRIES": "0", **extra}
+            "RELAY_RETRIES": "0",
+            # 2 relays x 2 workers beside 3 other test processes: PostgreSQL
+            # allows 100 connections in all.
+            "RELAY_DATABASE_MAX_CONNECTIONS": "5", **extra}
 
 
 class Cluster:
