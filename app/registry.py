@@ -99,9 +99,13 @@ def _upsert(fields):
         (RemoteModel.insert(**fields)
          .on_conflict(conflict_target=[RemoteModel.name], preserve=_REPLACED_FIELDS)
          .execute())
+        # Read back before the commit: after it, a concurrent delete may
+        # already have removed the row, and a create that did happen would
+        # answer 500 (the soak's concurrent creates and deletes did).
+        model = RemoteModel.get(RemoteModel.name == fields["name"])
         _changed()
     _announce()
-    return RemoteModel.get(RemoteModel.name == fields["name"])
+    return model
 
 
 def _given(spec, name, inherited):

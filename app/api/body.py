@@ -131,7 +131,15 @@ def json_body():
     curl -d sends form encoding; Ollama reads the body as JSON regardless,
     and so do we.
     """
-    raw = _decompressed(request.get_data(cache=True))
+    received = request.get_data(cache=True)
+    # gunicorn hands on what arrived when a client dies mid-body, short of its
+    # Content-Length; a prefix may still parse (a create with its last fields
+    # missing, padded JSON): acting on it would do what nobody finished asking.
+    declared = request.content_length
+    if declared is not None and len(received) < declared:
+        raise BadRequest(f"request body ended after {len(received)} of the {declared} bytes "
+                         f"its Content-Length announced")
+    raw = _decompressed(received)
     if not raw.strip():
         raise BadRequest("request body is empty: send a JSON object")
     body = _parse(raw)
