@@ -134,10 +134,12 @@ def _models(url, ledger):
             if shown is not None:
                 problems.append(f"{name} exists, though no create of it was acknowledged")
         elif not any(_matches(shown, op, fields) for _, op, fields, *_ in last):
+            # The writes the state could have come from, to tell a lost one apart
+            # from one the relay refused (or never finished reading) yet applied.
+            unacked = [(write[1], write[3], write[2]) for write in ops if write not in acked]
             problems.append(f"{name} is {_describe(shown)}; the last acknowledged writes "
                             f"were {[(op, status, fields) for _, op, fields, status, *_ in last]}"
-                            f"; unacknowledged ones "
-                            f"{[(op, status, fields) for _, op, fields, status, *_ in ops if (op, status) not in ((o[1], o[3]) for o in acked)]}")
+                            f"; unacknowledged ones {unacked}")
         lines.append(f"{name}: {len(ops)} writes, ends "
                      + ("absent" if shown is None else f"as {shown.get('system')}"))
     return lines, problems

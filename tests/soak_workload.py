@@ -1,10 +1,8 @@
 """The soak's mixed workload, shared by ops/bench/soak and tests/test_soak.py:
 the faults of tests/faults.py on every surface, stored Responses chained with
-previous_response_id (some turns failing before headers or mid-stream, some
-responses deleted), and model creates, replaces, refused and interrupted
-creates and deletes of a few names, all at once. A Ledger records what each
-client saw, for tests/soak_checks.py to hold the database to afterwards.
-"""
+previous_response_id (turns failing before headers or mid-stream, clients
+leaving, responses deleted) and the model writes of tests/soak_models.py, all
+at once. A Ledger records what each client saw, for tests/soak_checks.py."""
 import collections
 import json
 import random
@@ -20,8 +18,7 @@ from tests.faults import ANSWERED, SURFACES, _sse, check_answer, fault_names, fa
 TIMEOUT = 30  # a request still unanswered by then hung
 GOOD_SHARE = 0.5  # of fault-traffic requests that meet no fault
 CHAIN_MODEL = "chain"
-# Client hang-ups are only checkable while the remote stalls (stall-later):
-# the relay must then close it and store nothing.
+# The chain model has no fallback to serve "fallback"; 10 MB lines cost time only.
 CHAIN_FAULTS = {s: [n for n in fault_names(s) if n != "fallback" and "10mb" not in n]
                 for s in (False, True)}
 
@@ -56,16 +53,15 @@ class Upstream(FakeUpstream):
         if fault is not None and attempt < len(fault.replies) and not last.startswith("verify:"):
             return fault.replies[attempt]
         if last.startswith(("turn:", "verify:")):
-            text = echo(users)
-            return Reply(sse=text_stream(*text.split(" ", 1))) if body.get("stream") \
-                else Reply(json=completion(text))
+            text = echo(users)  # streamed in two pieces, as deltas add up
+            return Reply(sse=text_stream(*text.split(" ", 1))) if body.get("stream") else \
+                Reply(json=completion(text))
         return default_reply(recorded)
 
 
-def _text(content):
-    if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content or ""
+def _text(content):  # a chat message's content: a string, or a list of parts
+    parts = content if isinstance(content, list) else [{"text": content or ""}]
+    return "".join(part.get("text", "") for part in parts if isinstance(part, dict))
 
 
 def echo(user_messages):
@@ -213,6 +209,8 @@ def chain_client(url, upstream, budget, ledger, rng):
         text = f"turn:{uuid.uuid4().hex[:8]}"
         leave = None
         if stream and rng.random() < 0.05:
+            # A client leaving is checkable while the remote stalls: the relay
+            # must close that stream and store nothing.
             text += " fault:stall-later"
             leave = "Hello"
         elif rng.random() < 0.3:
@@ -285,8 +283,7 @@ def run(url, upstream, requests_, seconds, clients=8, seed=0):
         rng = random.Random(seed * 1000 + index)
         kind = kinds[index % len(kinds)]
         while time.monotonic() < budget.deadline and budget.left[kind.__name__] > 0:
-            # A fault client's one request is taken here; the others take
-            # each request they make (a chain is several).
+            # Others take each request they make (a chain is several).
             if kind is fault_client and not budget.take("fault_client"):
                 return
             try:
