@@ -19,6 +19,35 @@ PG_REQUIRED = os.environ.get("RELAY_TEST_REQUIRE_POSTGRES") == "1"
 SECRET_KEY = Fernet.generate_key().decode()
 
 
+# Tests that take minutes (a full Ansible converge, schemathesis), longest
+# first. Under pytest-xdist each worker first gets a run of consecutive tests
+# (a quarter of its share: xdist's LoadScheduling); each long test is put at
+# the head of one such run, so the long ones start at once on different
+# workers and the rest flows around them, instead of adding their whole
+# length at the end of the run. Only the order changes.
+SLOW = ("test_ops_ansible.py::test_role_converges", "test_openapi.py::test_schemathesis",
+        "test_access_shared.py::test_usage_rows", "test_soak.py::")
+
+
+def pytest_collection_modifyitems(config, items):
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    if workers < 2:
+        return
+
+    def rank(item):
+        return next((i for i, name in enumerate(SLOW) if name in item.nodeid), len(SLOW))
+    slow = sorted((item for item in items if rank(item) < len(SLOW)), key=rank)
+    rest = [item for item in items if rank(item) == len(SLOW)]
+    run = max(2, len(items) // workers // 4)
+    # The i-th long test heads worker i's first run (with more long tests than
+    # workers, the next ones come second).
+    places = {i % workers * run + i // workers: item for i, item in enumerate(slow)}
+    if not places or max(places) >= len(items):
+        return  # a small selection: nothing to spread
+    rest = iter(rest)
+    items[:] = [places[p] if p in places else next(rest) for p in range(len(items))]
+
+
 def _postgres_reachable():
     try:
         import psycopg

@@ -5,6 +5,7 @@ start exits non-zero, says what to set, and never listens.
 """
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +68,32 @@ class Gunicorn:
             time.sleep(0.1)
         return False
 
+    def serves_at(self, bind, timeout=30):
+        """Whether it answers /readyz at `bind` (host:port, or unix:path).
+
+        Waiting for the answer, not only for "Listening at", also lets the
+        worker finish booting: a worker stopped while it imports the app
+        ignores the quick-shutdown signal, and the master waits out its
+        graceful timeout."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.process.poll() is None:
+            try:
+                if bind.startswith("unix:"):
+                    sock = socket.socket(socket.AF_UNIX)
+                    sock.settimeout(5)
+                    sock.connect(bind[len("unix:"):])
+                else:
+                    host, port = bind.rsplit(":", 1)
+                    sock = socket.create_connection((host, int(port)), timeout=5)
+                with sock:
+                    sock.sendall(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                    if sock.recv(64).split(b" ", 2)[1:2] == [b"200"]:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        return False
+
     def stop(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGQUIT)
@@ -124,8 +151,9 @@ def test_one_network_bind_among_loopback_ones_refuses(gunicorn):
 
 @pytest.mark.parametrize("bind", ["localhost:{port}", "127.0.0.2:{port}", "unix:{socket}"])
 def test_local_binds_start_open(gunicorn, tmp_path, bind):
-    server = gunicorn(RELAY_BIND=bind.replace("{socket}", str(tmp_path / "relay.sock")))
-    assert server.listens(), server.log()
+    bind = bind.replace("{socket}", str(tmp_path / "relay.sock"))
+    server = gunicorn(RELAY_BIND=bind)
+    assert server.serves_at(bind.format(port=server.port)), server.log()
 
 
 def test_command_line_loopback_bind_wins_over_a_network_one(gunicorn):
