@@ -37,29 +37,39 @@ def _watchable(environ):
     return sock is not None and "gevent" in type(sock).__module__
 
 
-def _watch_client(environ, on_gone):
-    """Call `on_gone` when the client closes its connection, even while the
+class _ClientWatch:
+    """Aborts `upstream` when the client closes its connection, even while the
     upstream is silent (a model thinking for a minute sends nothing, and a
     client that gave up would otherwise keep a paid generation running).
 
     Only under gunicorn's gevent worker, which hands us the socket; the
-    watcher peeks, so it never consumes a byte of a next request.
+    watcher peeks, so it never consumes a byte of a next request. One per
+    stream, from before its first item to its end: stop() it before the
+    worker reads the next request on this socket.
     """
-    if not _watchable(environ):
-        return None
-    import gevent
 
-    sock = environ["gunicorn.socket"]
+    def __init__(self, upstream, environ):
+        self.gone = False
+        self._upstream = upstream
+        self._greenlet = None
+        if _watchable(environ):
+            import gevent
 
-    def watch():
+            self._greenlet = gevent.spawn(self._watch, environ["gunicorn.socket"])
+
+    def _watch(self, sock):
         try:
             data = sock.recv(1, socket.MSG_PEEK)
         except OSError:
             data = b""
         if not data:
-            on_gone()
+            self.gone = True
+            self._upstream.abort()
 
-    return gevent.spawn(watch)
+    def stop(self):
+        if self._greenlet is not None:
+            self._greenlet.kill()
+            self._greenlet = None
 
 
 _END = object()
@@ -126,46 +136,34 @@ def relay(upstream, converter, frame, head=(), ping=None):
     an UpstreamError and answered with an error status in the surface's
     shape, not 200 and an in-band error.
     """
-    _await_first(upstream, request.environ)
+    watch = _ClientWatch(upstream, request.environ)
+    try:
+        _await_first(upstream, watch)
+    except BaseException:
+        watch.stop()
+        raise
     beats = None
     if ping is not None and _watchable(request.environ):
         beats = (ping, current_app.config["RELAY_PING_SECONDS"])
-    return _relay(upstream, converter, frame, head, request.environ, beats)
+    return _relay(upstream, converter, frame, head, request.environ, watch, beats)
 
 
-def _await_first(upstream, environ):
+def _await_first(upstream, watch):
     """upstream.first(), with the client watched meanwhile: a model may think
     for minutes before its first chunk."""
-    client_gone = []
-
-    def hang_up():
-        client_gone.append(True)
-        upstream.abort()
-
-    watcher = _watch_client(environ, hang_up)
     try:
         upstream.first()
     except UpstreamError as exc:
-        if client_gone:
+        if watch.gone:
             log.info("client went away; closed the stream from %s", upstream.host)
         else:
             log.warning("stream from %s failed before its first item: %s", upstream.host,
                         exc.message)
         raise
-    finally:
-        if watcher is not None:
-            watcher.kill()
 
 
-def _relay(upstream, converter, frame, head, environ, beats=None):
-    client_gone = []
+def _relay(upstream, converter, frame, head, environ, watch, beats=None):
     failed = False
-
-    def hang_up():
-        client_gone.append(True)
-        upstream.abort()
-
-    watcher = _watch_client(environ, hang_up)
     metrics.OPEN_STREAMS.inc()
     try:
         for out in head:
@@ -174,11 +172,13 @@ def _relay(upstream, converter, frame, head, environ, beats=None):
             items = upstream if beats is None else _with_beats(upstream, beats[1])
             for item in items:
                 outs = beats[0]() if item is _BEAT else converter.feed(item)
-                for out in outs:
-                    yield frame(out)
+                if outs:
+                    # One write for what one item gives (a Responses chunk
+                    # may give several events): fewer syscalls per stream.
+                    yield b"".join(map(frame, outs))
             outs = converter.finish()
         except UpstreamError as exc:
-            if client_gone:
+            if watch.gone:
                 log.info("client went away; closed the stream from %s", upstream.host)
                 return
             log.warning("stream from %s failed: %s", upstream.host, exc.message)
@@ -191,9 +191,8 @@ def _relay(upstream, converter, frame, head, environ, beats=None):
         for out in outs:
             yield frame(out)
     finally:
-        if watcher is not None:
-            # Dead before the worker reads the next request on this socket.
-            watcher.kill()
+        # Dead before the worker reads the next request on this socket.
+        watch.stop()
         upstream.close()
         metrics.OPEN_STREAMS.dec()
         telemetry.stream_ended(environ, converter.usage, failed)

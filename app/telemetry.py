@@ -3,11 +3,11 @@ the request metrics — recorded when the answer has really ended, which for a
 stream is long after the view returned."""
 import json
 import logging
+import os
 import re
 import select
 import socket
 import time
-import uuid
 
 from flask import current_app, g, has_request_context, request
 
@@ -89,7 +89,8 @@ def _surface(path):
 
 def _begin():
     given = request.headers.get("X-Request-ID", "")
-    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    # 128 random bits, as uuid4().hex has, for a fraction of its cost.
+    request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
     exchange = Exchange(request_id, request.method, request.path, _surface(request.path),
                         request.remote_addr)
     if request.url_rule is not None:
@@ -109,8 +110,9 @@ def finish(exchange):
     exchange.finished = True
     duration = time.monotonic() - exchange.started
     labels = (exchange.surface, exchange.route)
-    metrics.REQUESTS.labels(*labels, exchange.model, str(exchange.status), exchange.key).inc()
-    metrics.DURATION.labels(*labels).observe(duration)
+    metrics.child(metrics.REQUESTS, *labels, exchange.model, str(exchange.status),
+                  exchange.key).inc()
+    metrics.child(metrics.DURATION, *labels).observe(duration)
     metrics.count_tokens(exchange.model, exchange.usage, exchange.key)
     for hook in exchange.finish_hooks:
         try:

@@ -48,6 +48,9 @@ class RemoteHostPolicy:
             except ValueError:
                 self._names.add(entry.lower().rstrip("."))
         self._resolve = resolver
+        # URLs that passed check(resolve=False), a verdict that depends on the
+        # URL alone: every request checks its remote's URL again.
+        self._passed = set()
 
     def _allowlisted(self, host, addresses):
         if host in self._names:
@@ -99,6 +102,8 @@ class RemoteHostPolicy:
         scheme, a literal address, an allowlisted name; localhost counts as a
         name): for calls whose connections `approve` checks as they are opened.
         """
+        if not resolve and url in self._passed:
+            return
         parts = urlsplit(url)
         host = _normal(parts.hostname)
         literal = _ip(host)
@@ -116,9 +121,17 @@ class RemoteHostPolicy:
             # Plain http to a name can only pass by the allowlist: by that name,
             # or by CIDR once resolved.
             if host in self._names or parts.scheme == "https" or self._networks:
+                self._remember(url)
                 return
             addresses = []
         self._judge(parts.scheme, host, addresses, url)
+        if not resolve:
+            self._remember(url)
+
+    def _remember(self, url):
+        if len(self._passed) >= 10_000:  # bounded: URLs come from the models
+            self._passed.clear()
+        self._passed.add(url)
 
     def approve(self, scheme, host, port=None):
         """The addresses a new `scheme` connection to `host` may go to: all of

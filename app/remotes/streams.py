@@ -79,7 +79,7 @@ class RemoteStream:
             raise
         if self._head is not _END:
             waited = self._response.elapsed.total_seconds() + time.monotonic() - self._headers_at
-            metrics.UPSTREAM_FIRST_BYTE.labels(self.host).observe(waited)
+            metrics.child(metrics.UPSTREAM_FIRST_BYTE, self.host).observe(waited)
 
     def __iter__(self):
         self.first()
