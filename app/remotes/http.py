@@ -1,6 +1,7 @@
 """HTTP to remote hosts: pooled sessions, timeouts, proxy and CA settings, and
 the mapping of every way a call can fail to one clear UpstreamError."""
 import datetime
+import functools
 import json
 import logging
 import os
@@ -25,6 +26,9 @@ _MAX_ERROR_TEXT = 500
 POOL_MAXSIZE = 100
 
 
+# origin and endpoint_url run several times per request on the few URLs of
+# the models in use: cached, they cost a dict lookup instead of URL parsing.
+@functools.lru_cache(maxsize=4096)
 def origin(url):
     """scheme://host[:port] — how errors and logs name a remote (no path, no query)."""
     parts = urlsplit(url)
@@ -45,6 +49,7 @@ def redirect_target(url, response):
     return origin(url)
 
 
+@functools.lru_cache(maxsize=4096)
 def endpoint_url(base_url, path, extra_query=()):
     """`path` under `base_url`, keeping base_url's query string: a query in
     remote_host (Azure's api-version, a gateway's routing key) goes on every call."""

@@ -33,9 +33,9 @@ class OpenAIRemote:
         self._base = base_url
         parts = urlsplit(base_url)
         self.azure = is_azure(parts.hostname)
-        self._extra_query = []
+        self._extra_query = ()
         if self.azure and "api-version" not in dict(parse_qsl(parts.query)):
-            self._extra_query.append(("api-version", azure_api_version))
+            self._extra_query = (("api-version", azure_api_version),)
         self.strict_openai = self.azure or parts.hostname == "api.openai.com"
 
     def url(self, endpoint):
