@@ -161,6 +161,12 @@ class JSONFormatter(logging.Formatter):
 
 
 def configure_logging(level):
+    # Where a log call was made, and from which thread, is not in our lines:
+    # looking it up for every record costs a stack walk (the logging HOWTO's
+    # "Optimization"). The process id stays: gunicorn's own lines show it.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(JSONFormatter())
     logger = logging.getLogger("app")

@@ -18,7 +18,6 @@ import functools
 import json
 
 import requests
-from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3.exceptions import (ClosedPoolError, ConnectTimeoutError, HTTPError, InvalidHeader,
                                 MaxRetryError, NewConnectionError, ProtocolError, ProxyError,
@@ -52,7 +51,7 @@ class Direct:
         """The response to one request (a JSON `payload`, if any), its body
         unread; failures raised as requests' exceptions."""
         body = None
-        headers = CaseInsensitiveDict(headers)
+        headers = dict(headers)  # the callers' names are spelt as these are
         if payload is not None:
             # As requests sends json=: compact separators are not its way, and
             # NaN cannot occur (request bodies refuse it).
@@ -72,7 +71,8 @@ class Direct:
             raise error from exc
         response = requests.Response()
         response.status_code = raw.status
-        response.headers = CaseInsensitiveDict(raw.headers)
+        # urllib3's headers are case-insensitive too, and need no copy.
+        response.headers = raw.headers
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = raw
         response.reason = raw.reason
