@@ -1,16 +1,19 @@
 """The relay against LiteLLM's proxy on one fast fake upstream: req/s, p50/p99,
 first-event latency, CPU per process, and the performance targets, as one
-Markdown table. Prints; asserts nothing. About 4 minutes at --duration 5.
+Markdown table. Prints; asserts nothing. About 8 minutes with the defaults
+(3 rounds of 5-second cells; --rounds 1 takes about 3).
 
-    python3 ops/bench/compare.py [--duration 5] [--install-litellm] [--only relay]
-                                 [--database-url postgresql://...]
+    python3 ops/bench/compare.py [--duration 5] [--rounds 3] [--install-litellm]
+                                 [--only relay] [--database-url postgresql://...]
 
-The server under test (one gevent worker, or LiteLLM with one worker) runs
-alone on core 0; wrk (non-stream rows), sse_load.py (stream rows), the
-upstream and this script share core 1. CPU% is of one core over each cell:
-a load or upstream column near 100 means the number measures them, not the
-server. --database-url must name a scratch database: models and a key are
-created in it.
+The servers under test (one gevent worker; LiteLLM with one worker) share
+core 0, and only one of them is loaded at a time: each row runs on both,
+back to back, every round, and a row's ratio is the median of its rounds'.
+wrk (non-stream rows), sse_load.py (stream rows), the upstream and this
+script share core 1. CPU% is of one core over each cell: a load or upstream
+column near 100 means the number measures them, not the server. The slow
+streams and the 2-worker rows run after LiteLLM has stopped.
+--database-url must name a scratch database: models and a key are created in it.
 """
 import argparse
 import json
@@ -101,7 +104,8 @@ def probe(server, surface, stream):
     return None if status == 200 and good else f"{status} {answer[:200]!r}"
 
 
-def run_server(name, server, upstream, args, results):
+def prepare(name, server, upstream):
+    """Probe every surface once and warm wrk's paths: {(surface, stream): failure or None}."""
     failed = {}
     for surface in SURFACES:
         for stream in (False, True):
@@ -109,16 +113,47 @@ def run_server(name, server, upstream, args, results):
             if failed[surface, stream]:
                 print(f"{name} {surface} stream={stream} failed its probe: "
                       f"{failed[surface, stream]}", flush=True)
-    for surface, stream in (("chat", False), ("Responses", False)):  # warm wrk's paths
+    for surface, stream in (("chat", False), ("Responses", False)):
         if not failed[surface, stream]:
             cell(server, upstream, surface, stream, 16, argparse.Namespace(duration=1))
+    return failed
+
+
+def run_rows(servers, upstream, args, results, ratios):
+    """Every row, for every server in turn, `args.rounds` times.
+
+    A shared machine's speed drifts by tens of percent within minutes (other
+    tenants), so both servers run each row back to back, in alternating order,
+    and the ratio of a row is the median of its rounds' ratios: what the
+    machine did meanwhile touches both sides of each ratio alike.
+    """
+    failed = {name: prepare(name, server, upstream) for name, server in servers.items()}
+    samples = {}
+    for round_ in range(args.rounds):
+        for surface, stream, c in ROWS:
+            order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
+            for name in order:
+                key = (name, surface, stream, c)
+                if failed[name][surface, stream]:
+                    results[key] = {"error": failed[name][surface, stream]}
+                    continue
+                h.settle([server.pid for server in servers.values()])
+                got = cell(servers[name], upstream, surface, stream, c, args)
+                samples.setdefault(key, []).append(got)
+                print(f"  round {round_ + 1} {name:8} {surface:9} "
+                      f"{'stream' if stream else 'whole ':6} c={c:<3} {json.dumps(got)}",
+                      flush=True)
+    for key, runs in samples.items():
+        # The median round by rate stands for the row (its latencies with it).
+        timed = sorted((r for r in runs if "rate" in r), key=lambda r: r["rate"])
+        results[key] = timed[len(timed) // 2] if timed else runs[-1]
     for surface, stream, c in ROWS:
-        if failed[surface, stream]:
-            results[name, surface, stream, c] = {"error": failed[surface, stream]}
-            continue
-        results[name, surface, stream, c] = cell(server, upstream, surface, stream, c, args)
-        print(f"  {name:8} {surface:9} {'stream' if stream else 'whole ':6} c={c:<3} "
-              f"{json.dumps(results[name, surface, stream, c])}", flush=True)
+        mine = samples.get(("relay", surface, stream, c), [])
+        theirs = samples.get(("LiteLLM", surface, stream, c), [])
+        each = sorted(a["rate"] / b["rate"] for a, b in zip(mine, theirs)
+                      if a.get("rate") and b.get("rate"))
+        if each:
+            ratios[surface, stream, c] = (each[len(each) // 2], each[0], each[-1])
 
 
 def slow_streams(relay, count=1000):
@@ -162,8 +197,13 @@ def fmt(value, digits=1):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def table(results, extra, litellm_ran):
-    print("\n| row | LiteLLM | relay | ratio | target | met? | relay p50 / p99 ms "
+def spread(low, high):
+    """The lowest and highest round's ratio, when they differ in the first decimal."""
+    return f" ({fmt(low)}-{fmt(high)})" if low is not None and fmt(low) != fmt(high) else ""
+
+
+def table(results, ratios, extra, litellm_ran):
+    print("\n| row | LiteLLM | relay | ratio (rounds' range) | target | met? | relay p50 / p99 ms "
           "| relay 1st event p50 ms | LiteLLM p50 / p99 ms | CPU% relay / load / upstream "
           "| CPU% LiteLLM / load / upstream | upstream conns/req relay / LiteLLM |")
     print("|" + " --- |" * 12)
@@ -172,8 +212,7 @@ def table(results, extra, litellm_ran):
         theirs = results.get(("LiteLLM", surface, stream, c), {})
         unit = "streams/s" if stream else "req/s"
         label = f"{surface} {'stream' if stream else 'non-stream'} c={c} ({unit})"
-        ratio = (mine["rate"] / theirs["rate"] if "rate" in mine and theirs.get("rate")
-                 else None)
+        ratio, low, high = ratios.get((surface, stream, c), (None, None, None))
         met = ("n/a" if ratio is None else "yes" if ratio >= 10 else "no")
 
         def cpu(r):
@@ -195,7 +234,8 @@ def table(results, extra, litellm_ran):
             return fmt(r["rate"]) + (f" ({r['bad']} bad)" if r.get("bad") else "")
 
         print(f"| {label} | {rate(theirs) if litellm_ran else 'skipped'} | {rate(mine)} "
-              f"| {fmt(ratio) + 'x' if ratio else '-'} | >= 10x LiteLLM | {met} | {lat(mine)} "
+              f"| {fmt(ratio) + 'x' if ratio else '-'}{spread(low, high)} | >= 10x LiteLLM "
+              f"| {met} | {lat(mine)} "
               f"| {fmt(mine.get('first'), 2) if stream else '-'} | {lat(theirs)} | {cpu(mine)} "
               f"| {cpu(theirs)} | {mine.get('conns', '-')} / {theirs.get('conns', '-')} |")
     for label, theirs, mine, target, met in extra:
@@ -242,6 +282,8 @@ def checks(results, direct, slow, scale):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per cell")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each row runs per server (the median counts)")
     parser.add_argument("--install-litellm", action="store_true",
                         help=f"install litellm[proxy]=={h.LITELLM_VERSION} into {h.LITELLM_VENV}")
     parser.add_argument("--only", choices=("relay",), help="skip LiteLLM")
@@ -259,35 +301,38 @@ def main():
     if not args.only and not litellm_bin:
         print("LiteLLM was skipped: not installed (--install-litellm puts it in "
               f"{h.LITELLM_VENV})", flush=True)
-    results, direct, slow, scale = {}, {}, None, None
+    results, ratios, direct, slow, scale = {}, {}, {}, None, None
     try:
         upstream, slow_upstream = h.start_upstream(), h.start_upstream(interval=0.1)
         print("direct to the upstream ...", flush=True)
         for stream in (False, True):
             direct[stream] = cell(upstream, upstream, "chat", stream, 1, args,
                                   model="fast-model")
-        relay = h.start_relay(upstream.url, slow_upstream.url, database_url=args.database_url)
-        print("relay (1 gevent worker, core 0) ...", flush=True)
-        run_server("relay", relay, upstream, args, results)
+        servers = {"relay": h.start_relay(upstream.url, slow_upstream.url,
+                                          database_url=args.database_url)}
+        if litellm_bin:
+            servers["LiteLLM"] = h.start_litellm(litellm_bin, upstream.url)
+            print(f"LiteLLM's Responses reached the upstream as: "
+                  f"{litellm_paths(servers['LiteLLM'], upstream)}", flush=True)
+        print(f"{' and '.join(servers)} (1 worker each, both on core 0, one loaded at a "
+              f"time), {args.rounds} rounds ...", flush=True)
+        run_rows(servers, upstream, args, results, ratios)
+        relay = servers.pop("relay")
+        for other in servers.values():
+            other.stop()  # alone on its core for the rest
         slow = slow_streams(relay)
         print(f"  slow streams: {json.dumps(slow)}", flush=True)
-        one = results.get(("relay", "chat", False, 64), {}).get("rate")
+        one = cell(relay, upstream, "chat", False, 64, args).get("rate")
         relay.stop()
         relay2 = h.start_relay(upstream.url, workers=2, cores="0,1",
                                database_url=args.database_url)
         scale = (one, cell(relay2, upstream, "chat", False, 64, args).get("rate"))
         relay2.stop()
-        if litellm_bin:
-            print("LiteLLM (1 worker, core 0) ...", flush=True)
-            litellm = h.start_litellm(litellm_bin, upstream.url)
-            print(f"  LiteLLM's Responses reached the upstream as: "
-                  f"{litellm_paths(litellm, upstream)}", flush=True)
-            run_server("LiteLLM", litellm, upstream, args, results)
     except RuntimeError as exc:
         print(f"stopped: {exc}")
     finally:
         h.stop_all()
-    table(results, checks(results, direct, slow, scale), bool(litellm_bin))
+    table(results, ratios, checks(results, direct, slow, scale), bool(litellm_bin))
     print(f"\nCPU% is of one core; '(+Nw)': the server waited N% of the time for its core "
           f"(other processes: a noisy machine); '!' marks a load generator or upstream at "
           f">= 90%. "
