@@ -81,31 +81,28 @@ class Direct:
         return response
 
 
+_E = requests.exceptions
+# What HTTPAdapter.send raises for urllib3's exceptions: for the reason inside
+# a MaxRetryError, and for the others, first match first.
+_FOR_REASON = ((ResponseError, _E.RetryError), (ProxyError, _E.ProxyError),
+               (SSLError, _E.SSLError))
+_FOR_ERROR = (((ProtocolError, OSError, ClosedPoolError), _E.ConnectionError),
+              (ProxyError, _E.ProxyError), (SSLError, _E.SSLError),
+              (ReadTimeoutError, _E.ReadTimeout), (InvalidHeader, _E.InvalidHeader),
+              # HTTPAdapter lets the rest through as urllib3's own; as a
+              # ConnectionError they reach RemoteHTTP's mapping ("cannot reach").
+              (HTTPError, _E.ConnectionError))
+
+
 def as_requests_error(exc):
-    """urllib3's exception as the requests exception HTTPAdapter.send raises for it."""
+    """urllib3's exception as the requests exception HTTPAdapter.send raises for it;
+    any other exception (RemoteHostRefused) as it was raised."""
     if isinstance(exc, MaxRetryError):
         reason = exc.reason
         if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
-            return requests.exceptions.ConnectTimeout(exc)
-        if isinstance(reason, ResponseError):
-            return requests.exceptions.RetryError(exc)
-        if isinstance(reason, ProxyError):
-            return requests.exceptions.ProxyError(exc)
-        if isinstance(reason, SSLError):
-            return requests.exceptions.SSLError(exc)
-        return requests.exceptions.ConnectionError(exc)
-    if isinstance(exc, (ProtocolError, OSError, ClosedPoolError)):
-        return requests.exceptions.ConnectionError(exc)
-    if isinstance(exc, ProxyError):
-        return requests.exceptions.ProxyError(exc)
-    if isinstance(exc, SSLError):
-        return requests.exceptions.SSLError(exc)
-    if isinstance(exc, ReadTimeoutError):
-        return requests.exceptions.ReadTimeout(exc)
-    if isinstance(exc, InvalidHeader):
-        return requests.exceptions.InvalidHeader(exc)
-    if isinstance(exc, HTTPError):
-        # HTTPAdapter.send lets these through as urllib3's own; as a
-        # ConnectionError they reach RemoteHTTP's mapping ("cannot reach").
-        return requests.exceptions.ConnectionError(exc)
-    return exc  # not a transport failure (RemoteHostRefused): as it was raised
+            return _E.ConnectTimeout(exc)
+        kind = next((kind for cause, kind in _FOR_REASON if isinstance(reason, cause)),
+                    _E.ConnectionError)
+        return kind(exc)
+    kind = next((kind for cause, kind in _FOR_ERROR if isinstance(exc, cause)), None)
+    return exc if kind is None else kind(exc)
