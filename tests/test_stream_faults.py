@@ -368,3 +368,24 @@ def test_finished_streams_give_their_connection_back(relay_with, upstream, surfa
         response = surface.post(relay, model)
         assert response.status_code == 200 and "Hello" in response.text, response.text
     assert len({recorded.peer for recorded in upstream.requests[-10:]}) == 1
+
+
+@pytest.mark.parametrize("remote_type,path,body", [
+    ("openai", "/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}),
+    ("openai", "/v1/responses", {"input": "Hi"}),
+    ("openai", "/v1/messages", {"max_tokens": 64, "messages": [{"role": "user",
+                                                                "content": "Hi"}]}),
+    ("ollama", "/api/chat", {"messages": [{"role": "user", "content": "Hi"}]}),
+], ids=lambda value: value if isinstance(value, str) and value.startswith("/") else None)
+def test_whole_answers_reuse_one_connection(relay_with, upstream, remote_type, path, body):
+    """Non-streamed calls go straight to urllib3's pool (app/remotes/transport.py):
+    ten answers one after another cost one connection to the remote, not ten."""
+    relay = relay_with(workers=1)
+    model = create(relay, upstream, remote_type)
+    for _ in range(10):
+        response = requests.post(relay.url + path, json=dict(body, model=model, stream=False),
+                                 timeout=TIMEOUT)
+        # The fake upstream's canned answers: "Hello from upstream", "Hi from ollama".
+        answer = "Hello from upstream" if remote_type == "openai" else "Hi from ollama"
+        assert response.status_code == 200 and answer in response.text, response.text
+    assert len({recorded.peer for recorded in upstream.requests[-10:]}) == 1
