@@ -239,7 +239,10 @@ class RemoteHTTP:
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
         if not stream:
             # Read within the attempt: a body cut short is this call's failure.
-            response.content  # noqa: B018
+            if route.proxied:
+                response.content  # noqa: B018
+            else:
+                route.direct.read(response)
         return response
 
     @staticmethod
