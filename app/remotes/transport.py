@@ -54,8 +54,8 @@ class Direct:
         body = None
         headers = dict(headers)  # the callers' names are spelt as these are
         if payload is not None:
-            # As requests sends json=: compact separators are not its way, and
-            # NaN cannot occur (request bodies refuse it).
+            # The bytes requests would send for json= (its default separators;
+            # NaN cannot occur: request bodies refuse it).
             body = json.dumps(payload, allow_nan=False).encode("utf-8")
             headers["Content-Type"] = "application/json"
         if body is not None or method not in ("GET", "HEAD"):
@@ -92,7 +92,7 @@ class Direct:
             raise _E.ChunkedEncodingError(exc) from exc
         except DecodeError as exc:
             raise _E.ContentDecodingError(exc) from exc
-        except ReadTimeoutError as exc:
+        except ReadTimeoutError as exc:  # requests' mapping here ("Read timed out")
             raise _E.ConnectionError(exc) from exc
         except SSLError as exc:
             raise _E.SSLError(exc) from exc
