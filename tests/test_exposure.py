@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-import requests
 from cryptography.fernet import Fernet
 
 from tests.servers import ROOT, free_port
@@ -50,23 +49,7 @@ class Gunicorn:
 
     def serves(self, timeout=30):
         """Whether it answers /readyz on loopback (whatever else it listens on)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and self.process.poll() is None:
-            try:
-                return requests.get(f"http://127.0.0.1:{self.port}/readyz",
-                                    timeout=5).status_code == 200
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        return False
-
-    def listens(self, timeout=30):
-        """Whether gunicorn reached "Listening at" and is still up."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and self.process.poll() is None:
-            if "Listening at" in self.log():
-                return True
-            time.sleep(0.1)
-        return False
+        return self.serves_at(f"127.0.0.1:{self.port}", timeout)
 
     def serves_at(self, bind, timeout=30):
         """Whether it answers /readyz at `bind` (host:port, or unix:path).

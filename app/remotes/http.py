@@ -16,7 +16,7 @@ from app.errors import UpstreamError
 from app.remotes.pinning import PinnedAdapter, pinned_pools
 from app.remotes.policy import RemoteHostRefused
 from app.remotes.retry import RETRY_CODES, RETRY_STATUSES, Retries, retry_after
-from app.remotes.transport import Direct
+from app.remotes.transport import Direct, read_body
 
 log = logging.getLogger(__name__)
 
@@ -239,10 +239,7 @@ class RemoteHTTP:
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
         if not stream:
             # Read within the attempt: a body cut short is this call's failure.
-            if route.proxied:
-                response.content  # noqa: B018
-            else:
-                route.direct.read(response)
+            read_body(response)
         return response
 
     @staticmethod

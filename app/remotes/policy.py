@@ -102,8 +102,15 @@ class RemoteHostPolicy:
         scheme, a literal address, an allowlisted name; localhost counts as a
         name): for calls whose connections `approve` checks as they are opened.
         """
-        if not resolve and url in self._passed:
-            return
+        if resolve:
+            self._check(url, resolve=True)
+        elif url not in self._passed:
+            self._check(url, resolve=False)
+            if len(self._passed) >= 10_000:  # bounded: URLs come from the models
+                self._passed.clear()
+            self._passed.add(url)
+
+    def _check(self, url, resolve):
         parts = urlsplit(url)
         host = _normal(parts.hostname)
         literal = _ip(host)
@@ -121,17 +128,9 @@ class RemoteHostPolicy:
             # Plain http to a name can only pass by the allowlist: by that name,
             # or by CIDR once resolved.
             if host in self._names or parts.scheme == "https" or self._networks:
-                self._remember(url)
                 return
             addresses = []
         self._judge(parts.scheme, host, addresses, url)
-        if not resolve:
-            self._remember(url)
-
-    def _remember(self, url):
-        if len(self._passed) >= 10_000:  # bounded: URLs come from the models
-            self._passed.clear()
-        self._passed.add(url)
 
     def approve(self, scheme, host, port=None):
         """The addresses a new `scheme` connection to `host` may go to: all of

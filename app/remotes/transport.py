@@ -20,8 +20,8 @@ import json
 import requests
 from requests.utils import get_encoding_from_headers
 from urllib3.exceptions import (ClosedPoolError, ConnectTimeoutError, DecodeError, HTTPError,
-                                InvalidHeader, MaxRetryError, NewConnectionError, ProtocolError, ProxyError,
-                                ReadTimeoutError, ResponseError, SSLError)
+                                InvalidHeader, MaxRetryError, NewConnectionError, ProtocolError,
+                                ProxyError, ReadTimeoutError, ResponseError, SSLError)
 from urllib3.util import Retry, Timeout
 
 # HTTPAdapter's default: no retries of its own (app.remotes.retry decides).
@@ -81,22 +81,22 @@ class Direct:
         response.connection = self.adapter
         return response
 
-    @staticmethod
-    def read(response):
-        """Read `response`'s whole body into it, as requests' `content` would
-        (the same exceptions), in one urllib3 read instead of its chunk
-        generator; the connection goes back to the pool when the body ends."""
-        try:
-            response._content = response.raw.read(decode_content=True) or b""
-        except ProtocolError as exc:
-            raise _E.ChunkedEncodingError(exc) from exc
-        except DecodeError as exc:
-            raise _E.ContentDecodingError(exc) from exc
-        except ReadTimeoutError as exc:  # requests' mapping here ("Read timed out")
-            raise _E.ConnectionError(exc) from exc
-        except SSLError as exc:
-            raise _E.SSLError(exc) from exc
-        response._content_consumed = True
+
+def read_body(response):
+    """Read a requests.Response's whole body into it, as its `content` would
+    (the same exceptions), in one urllib3 read instead of its chunk
+    generator; the connection goes back to the pool when the body ends."""
+    try:
+        response._content = response.raw.read(decode_content=True) or b""
+    except ProtocolError as exc:
+        raise _E.ChunkedEncodingError(exc) from exc
+    except DecodeError as exc:
+        raise _E.ContentDecodingError(exc) from exc
+    except ReadTimeoutError as exc:  # requests' mapping here ("Read timed out")
+        raise _E.ConnectionError(exc) from exc
+    except SSLError as exc:
+        raise _E.SSLError(exc) from exc
+    response._content_consumed = True
 
 
 # What HTTPAdapter.send raises for urllib3's exceptions: for the reason inside

@@ -293,14 +293,13 @@ def settle(pids, quiet=5, window=0.25, deadline=30.0):
     """Wait until the processes `pids` (and their children) use under `quiet`%
     of a core: a server still working off the last cell's requests (LiteLLM
     finishing streams its clients already left) would slow the next cell on
-    the shared core. Returns the seconds waited."""
+    the shared core."""
     begun = time.monotonic()
     while time.monotonic() - begun < deadline:
         before = sum(cpu_ticks(pid) for pid in pids)
         time.sleep(window)
         if 100 * (sum(cpu_ticks(pid) for pid in pids) - before) / TICKS / window < quiet:
-            break
-    return time.monotonic() - begun
+            return
 
 
 def rss_mb(pid):
