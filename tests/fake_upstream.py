@@ -47,6 +47,8 @@ class Reply:
       instead of an orderly close (FIN).
     - `reset_before_headers`: read the request, then reset the connection
       (RST) without a byte of answer: a provider's load balancer dropping it.
+    - `close`: after a whole answer, close the connection without having said
+      so (no `Connection: close`): a provider's idle keep-alive timeout.
     - `hold`: after the events, keep the stream open (sending SSE comments)
       until the client goes away or `release` is set.
     - `gate`: wait for this event before sending anything after the first event.
@@ -70,6 +72,7 @@ class Reply:
     stall_at: int = 0
     reset: bool = False
     reset_before_headers: bool = False
+    close: bool = False
 
 
 class FakeUpstream:
@@ -210,6 +213,8 @@ class FakeUpstream:
                 _cut(handler, reply.reset)
                 return
             handler.wfile.write(payload)
+            if reply.close:
+                _cut(handler, reset=False)
         except OSError:
             # The relay hung up first (it gave up waiting, say): not this
             # server's failure, and no traceback on the test's stderr.

@@ -16,7 +16,7 @@ import requests
 
 from app.remotes import sse
 from tests.conftest import SECRET_KEY
-from tests.fake_upstream import Reply, chunk
+from tests.fake_upstream import Reply, chunk, completion
 from tests.servers import GunicornServer
 
 LIMIT = 65536
@@ -389,3 +389,21 @@ def test_whole_answers_reuse_one_connection(relay_with, upstream, remote_type, p
         answer = "Hello from upstream" if remote_type == "openai" else "Hi from ollama"
         assert response.status_code == 200 and answer in response.text, response.text
     assert len({recorded.peer for recorded in upstream.requests[-10:]}) == 1
+
+
+def test_a_pooled_connection_the_remote_closed_is_not_reused(relay_with, upstream):
+    """Providers close idle keep-alive connections (after a few seconds, without
+    a word in the answer before). The relay sees that before it reuses one: the
+    next call goes out on a new connection, at once: even with retries off it
+    does not fail (app.remotes.pinning checks the pooled socket)."""
+    relay = relay_with(workers=1, RELAY_RETRIES="0")
+    model = create(relay, upstream)
+    path, body = "/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}
+    upstream.reply(Reply(json=completion(), close=True))
+    seen = len(upstream.requests)
+    for _ in range(2):
+        response = requests.post(relay.url + path, json=dict(body, model=model, stream=False),
+                                 timeout=TIMEOUT)
+        assert response.status_code == 200 and "Hello" in response.text, response.text
+    calls = upstream.requests[seen:]
+    assert len(calls) == 2 and calls[0].peer != calls[1].peer
