@@ -25,6 +25,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection
 
+from app.remotes.heads import Response
+
 
 class _Pinned:
     """Mixin for urllib3 connections: `_new_conn` through the policy.
@@ -82,9 +84,9 @@ _poll = monkey.get_original("select", "poll")
 def pinned_pools(policy):
     """urllib3 pool classes, by scheme, whose connections `policy` approves."""
     http = type("PinnedHTTPConnection", (_Pinned, HTTPConnection),
-                {"policy": policy, "scheme": "http"})
+                {"policy": policy, "scheme": "http", "response_class": Response})
     https = type("PinnedHTTPSConnection", (_Pinned, HTTPSConnection),
-                 {"policy": policy, "scheme": "https"})
+                 {"policy": policy, "scheme": "https", "response_class": Response})
     return {
         "http": type("PinnedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
         "https": type("PinnedHTTPSConnectionPool", (HTTPSConnectionPool,),
