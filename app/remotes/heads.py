@@ -8,7 +8,7 @@ every line is `name: value`, the same HTTPMessage can be built in a loop.
 Anything else (a folded line, a line without a colon) goes to the email
 parser as http.client would send it, so that odd heads read as they did.
 
-The pinned connections of app.remotes.pinning answer with `Response`; calls
+Direct connections (app.remotes.wire) answer with `Response`; calls
 through an outbound proxy keep http.client's own.
 """
 import email.parser

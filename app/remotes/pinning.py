@@ -14,18 +14,16 @@ managers keep urllib3's own classes, and RemoteHTTP checks at request time.
 A pooled keep-alive connection was approved when it was opened, so reusing
 it needs no new lookup.
 """
-import select
 import socket
 import sys
 
-from gevent import monkey
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection
 
-from app.remotes.heads import Response
+from app.remotes.wire import Lean
 
 
 class _Pinned:
@@ -63,30 +61,13 @@ class _Pinned:
         raise NewConnectionError(self, f"Failed to establish a new connection: {error}") \
             from error
 
-    @property
-    def is_connected(self):
-        """urllib3's own test (is the socket readable at once? a pooled
-        connection the remote closed is), made with the poll system call:
-        gevent's poll, which urllib3 would use, arms watchers and a timer on
-        the hub even for a zero timeout, about 4% of a non-streamed request's
-        CPU. A zero timeout never blocks, so the hub is not needed."""
-        if self.sock is None:
-            return False
-        poller = _poll()
-        poller.register(self.sock, select.POLLIN)
-        return not poller.poll(0)
-
-
-# The system call, not gevent's replacement, whether or not gevent patched select.
-_poll = monkey.get_original("select", "poll")
-
 
 def pinned_pools(policy):
     """urllib3 pool classes, by scheme, whose connections `policy` approves."""
-    http = type("PinnedHTTPConnection", (_Pinned, HTTPConnection),
-                {"policy": policy, "scheme": "http", "response_class": Response})
-    https = type("PinnedHTTPSConnection", (_Pinned, HTTPSConnection),
-                 {"policy": policy, "scheme": "https", "response_class": Response})
+    http = type("PinnedHTTPConnection", (_Pinned, Lean, HTTPConnection),
+                {"policy": policy, "scheme": "http"})
+    https = type("PinnedHTTPSConnection", (_Pinned, Lean, HTTPSConnection),
+                 {"policy": policy, "scheme": "https"})
     return {
         "http": type("PinnedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
         "https": type("PinnedHTTPSConnectionPool", (HTTPSConnectionPool,),
