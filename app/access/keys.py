@@ -150,10 +150,10 @@ class KeyCache:
         self._lookups = float(UNKNOWN_LOOKUPS_PER_SECOND)
         self._lookups_at = 0.0
 
-    def find(self, secret):
-        """The KeyRecord for `secret` (revoked and expired ones included), or None."""
+    def find(self, hashed):
+        """The KeyRecord whose secret's digest() is `hashed` (revoked and
+        expired ones included), or None."""
         by_hash = self._keys.current()
-        hashed = digest(secret)
         key = by_hash.get(hashed)
         if key is None and self._may_look_up(time.monotonic()):
             row = ClientKey.get_or_none(ClientKey.key_hash == hashed)

@@ -1,4 +1,5 @@
 """An OpenAI-compatible remote: Chat Completions and embeddings at remote_host."""
+import functools
 from urllib.parse import parse_qsl, urlsplit
 
 from app.convert.common import clean_chat
@@ -25,18 +26,25 @@ def is_azure(host):
     return (host or "").lower().endswith(_AZURE_SUFFIXES)
 
 
+@functools.lru_cache(maxsize=1024)
+def _dialect(base_url, azure_api_version):
+    """(Azure?, strict about OpenAI's parameters?, query to add) for a remote:
+    worked out once per URL, not on every call (a client is made per call)."""
+    parts = urlsplit(base_url)
+    azure = is_azure(parts.hostname)
+    extra_query = ()
+    if azure and "api-version" not in dict(parse_qsl(parts.query)):
+        extra_query = (("api-version", azure_api_version),)
+    return azure, azure or parts.hostname == "api.openai.com", extra_query
+
+
 class OpenAIRemote:
     def __init__(self, http, base_url, api_key=None, exchange=None, azure_api_version=None):
         self._http = http
         self._key = api_key
         self._exchange = exchange
         self._base = base_url
-        parts = urlsplit(base_url)
-        self.azure = is_azure(parts.hostname)
-        self._extra_query = ()
-        if self.azure and "api-version" not in dict(parse_qsl(parts.query)):
-            self._extra_query = (("api-version", azure_api_version),)
-        self.strict_openai = self.azure or parts.hostname == "api.openai.com"
+        self.azure, self.strict_openai, self._extra_query = _dialect(base_url, azure_api_version)
 
     def url(self, endpoint):
         return endpoint_url(self._base, endpoint, self._extra_query)
