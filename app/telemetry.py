@@ -152,18 +152,8 @@ def init_app(app):
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: what log shippers index without parsing rules."""
 
-    _second, _stamp = None, ""
-
-    def _time(self, created):
-        # Lines carry whole seconds: one strftime per second, not per line.
-        second = int(created)
-        if second != self._second:
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(second))
-            self._second = second
-        return self._stamp
-
     def format(self, record):
-        line = {"time": self._time(record.created), "level": record.levelname,
+        line = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
                 "logger": record.name, "message": record.getMessage()}
         line.update(getattr(record, "fields", {}))
         if has_request_context() and "request_id" not in line and "request_id" in g:
@@ -173,39 +163,6 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-class LineHandler(logging.StreamHandler):
-    """A StreamHandler that writes each line with one write and no lock.
-
-    StreamHandler takes its lock (a greenlet lock under gevent) for the write
-    and again for the flush, and the text layer copies the line twice: about
-    a third of the cost of the access log line. One os.write of a whole line
-    needs no lock: a write to a pipe or an O_APPEND file is not interleaved
-    with another's, and greenlets switch only on I/O that waits."""
-
-    def __init__(self, stream=None):
-        super().__init__(stream)
-        try:
-            self._fd = self.stream.fileno()
-        except (AttributeError, OSError, ValueError):
-            self._fd = None  # not a file (a test's buffer): StreamHandler's way
-
-    def createLock(self):
-        self.lock = None
-
-    def emit(self, record):
-        if self._fd is None:
-            super().emit(record)
-            return
-        try:
-            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
-            while data:
-                data = data[os.write(self._fd, data):]
-        except RecursionError:
-            raise
-        except Exception:
-            self.handleError(record)
-
-
 def configure_logging(level):
     # Where a log call was made, and from which thread, is not in our lines:
     # looking it up for every record costs a stack walk (the logging HOWTO's
@@ -213,7 +170,7 @@ def configure_logging(level):
     logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
-    handler = LineHandler()
+    handler = logging.StreamHandler()
     handler.setFormatter(JSONFormatter())
     logger = logging.getLogger("app")
     logger.handlers[:] = [handler]
