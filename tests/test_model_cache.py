@@ -50,6 +50,22 @@ def test_every_worker_of_the_host_sees_a_change_at_once(relay_with, upstream):
     assert asked(relay, upstream)[0] == [404] * 10
 
 
+def test_signal_files_an_earlier_version_left_empty_still_signal(relay_with, upstream,
+                                                                 tmp_path):
+    """The earlier version touched empty `.changed-*` files; this one keeps a
+    count in them. An instance directory upgraded in place still tells every
+    worker of the host at once."""
+    instance = tmp_path / "instance"  # relay_with's RELAY_INSTANCE_PATH
+    instance.mkdir()
+    for name in ("models", "keys"):
+        (instance / f".changed-{name}").touch()
+    relay = relay_with(workers=2)
+    create(relay, upstream, "first")
+    assert asked(relay, upstream) == ([200] * 10, {"first"})
+    create(relay, upstream, "second")
+    assert asked(relay, upstream) == ([200] * 10, {"second"})
+
+
 def within_the_bound(check):
     deadline = time.monotonic() + BOUND_SECONDS + SLACK_SECONDS
     while not check() and time.monotonic() < deadline:
