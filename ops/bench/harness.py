@@ -51,11 +51,12 @@ def http(method, url, body=None, token=None, timeout=30):
 
 
 class Proc:
-    def __init__(self, name, command, env=None, cores=SERVER_CORES, stop_signal=signal.SIGTERM):
+    def __init__(self, name, command, env=None, cores=SERVER_CORES, stop_signal=signal.SIGTERM,
+                 cwd=ROOT):
         self.name, self.stop_signal = name, stop_signal
         self.log_path = WORKDIR / f"{name}.log"
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(pinned(cores, command), cwd=ROOT, env=env,
+        self.process = subprocess.Popen(pinned(cores, command), cwd=cwd, env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         self.pid = self.process.pid
@@ -115,10 +116,12 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_relay(upstream_url, slow_url=None, workers=1, cores=SERVER_CORES, database_url=None):
+def start_relay(upstream_url, slow_url=None, workers=1, cores=SERVER_CORES, database_url=None,
+                root=ROOT):
     """gunicorn as production runs it, with keys on: the admin token makes
     the models, a client key with limits far above the load (so the limiter
-    runs on every request but never refuses) makes the requests."""
+    runs on every request but never refuses) makes the requests. `root`: the
+    checkout whose app runs (gunicorn imports it from its working directory)."""
     home = Path(tempfile.mkdtemp(prefix="relay-", dir=WORKDIR))
     port = free_port()
     admin = secrets.token_urlsafe(24)
@@ -130,7 +133,7 @@ def start_relay(upstream_url, slow_url=None, workers=1, cores=SERVER_CORES, data
     proc = Proc(f"relay-{workers}w-{port}",
                 [python, "-m", "gunicorn", "-c", "ops/gunicorn.conf.py", "wsgi:app"],
                 # QUIT: gunicorn stops at once, not after idle keep-alives.
-                env=env, cores=cores, stop_signal=signal.SIGQUIT)
+                env=env, cores=cores, stop_signal=signal.SIGQUIT, cwd=root)
     proc.url = f"http://127.0.0.1:{port}"
     proc.wait_ready(proc.url + "/readyz")
     for name, url in (("bench", upstream_url), ("bench-slow", slow_url)):

@@ -1,0 +1,85 @@
+"""Worker CPU per request of two versions of the relay, side by side: is a
+change faster? Prints; asserts nothing. About 2 minutes with the defaults.
+
+    python3 ops/bench/ab.py BASE [--surface chat|Responses] [-c 16]
+                                 [--seconds 3] [--rounds 10]
+
+A is the commit BASE (checked out in a temporary git worktree), B this
+checkout as it is, uncommitted changes included. Both run as compare.py runs
+the relay (one gevent worker on core 0, keys on) in front of one fast
+upstream; wrk loads one, then the other, in alternating order, `--rounds`
+times. Each cell gives the worker's CPU per request; each round the ratio
+B/A. On a shared machine one cell's CPU per request moves 10-20% with the
+machine, and two cells seconds apart move together: the median of the
+rounds' ratios is the answer, good to a few percent with 10 rounds.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness as h  # noqa: E402
+
+SURFACES = {
+    "chat": ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Say hi"}]}),
+    "Responses": ("/v1/responses", {"input": "Say hi", "store": False}),
+}
+
+
+def cpu_per_request(relay, url, body_file, args):
+    """(worker CPU us per request, requests) of one wrk run against `relay`."""
+    worker = max(h.descendants(relay.pid))  # the gunicorn worker: the newest process
+    h.settle([worker])
+    before = h.cpu_ticks(worker)
+    out = subprocess.run(h.pinned(h.LOAD_CORES, [
+        "wrk", "-t1", f"-c{args.c}", f"-d{args.seconds}s", "-s", str(h.BENCH / "wrk_post.lua"),
+        url, "--", str(body_file), relay.key]), capture_output=True, text=True).stdout
+    done = json.loads(out.strip().splitlines()[-1])
+    spent = h.cpu_ticks(worker) - before
+    return spent / h.TICKS * 1e6 / max(done["requests"], 1), done["requests"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", help="the commit to compare this checkout with")
+    parser.add_argument("--surface", choices=SURFACES, default="chat")
+    parser.add_argument("-c", type=int, default=16, help="concurrent connections")
+    parser.add_argument("--seconds", type=int, default=3, help="per cell")
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    base = h.WORKDIR / "base"
+    subprocess.run(["git", "-C", str(h.ROOT), "worktree", "add", "-q", "--detach", str(base),
+                    args.base], check=True)
+    path, extra = SURFACES[args.surface]
+    body_file = h.WORKDIR / "body.json"
+    body_file.write_text(json.dumps(dict(extra, model="bench", stream=False)))
+    try:
+        upstream = h.start_upstream()
+        relays = {"A": h.start_relay(upstream.url, root=base), "B": h.start_relay(upstream.url)}
+        for relay in relays.values():  # warm both: imports, pools, caches
+            cpu_per_request(relay, relay.url + path, body_file, args)
+        cells, ratios = {"A": [], "B": []}, []
+        print(f"A = {args.base}, B = this checkout; {args.surface} non-stream c={args.c}, "
+              f"worker CPU us per request:", flush=True)
+        for number in range(args.rounds):
+            order = "AB" if number % 2 == 0 else "BA"
+            got = {name: cpu_per_request(relays[name], relays[name].url + path, body_file,
+                                         args)[0] for name in order}
+            for name in "AB":
+                cells[name].append(got[name])
+            ratios.append(got["B"] / got["A"])
+            print(f"  round {number + 1}: A {got['A']:.0f}  B {got['B']:.0f}  "
+                  f"B/A {ratios[-1]:.3f}", flush=True)
+        median = statistics.median
+        print(f"median: A {median(cells['A']):.0f}  B {median(cells['B']):.0f}  "
+              f"B/A {median(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})")
+    finally:
+        h.stop_all()
+        subprocess.run(["git", "-C", str(h.ROOT), "worktree", "remove", "--force", str(base)])
+
+
+if __name__ == "__main__":
+    main()
