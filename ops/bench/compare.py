@@ -150,8 +150,8 @@ def run_rows(servers, upstream, args, results, ratios):
     for surface, stream, c in ROWS:
         mine = samples.get(("relay", surface, stream, c), [])
         theirs = samples.get(("LiteLLM", surface, stream, c), [])
-        each = sorted(a["rate"] / b["rate"] for a, b in zip(mine, theirs)
-                      if a.get("rate") and b.get("rate"))
+        each = sorted(filter(None, (_ratio(a.get("rate"), b.get("rate"))
+                                    for a, b in zip(mine, theirs))))
         if each:
             ratios[surface, stream, c] = (each[len(each) // 2], each[0], each[-1])
 
@@ -339,10 +339,13 @@ def main():
             other.stop()  # alone on its core for the rest
         slow = slow_streams(relay)
         print(f"  slow streams: {json.dumps(slow)}", flush=True)
+        h.settle([relay.pid])  # the slow streams' last connections closing
         one = cell(relay, upstream, "chat", False, 64, args)
         relay.stop()
         relay2 = h.start_relay(upstream.url, workers=2, cores="0,1",
                                database_url=args.database_url)
+        prepare("relay, 2 workers", relay2, upstream)  # warm, as the 1-worker relay is
+        h.settle([relay2.pid])
         scale = (one, cell(relay2, upstream, "chat", False, 64, args))
         relay2.stop()
     except RuntimeError as exc:
