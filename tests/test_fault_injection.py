@@ -1,6 +1,8 @@
 """Fault injection through gunicorn's gevent worker: every fault of
 tests/faults.py, on every surface, streamed and not, against one relay with a
-single worker and its own fake upstream. Each case checks what a client sees
+single worker and its own fake upstream. A whole (not streamed) answer is read
+one way on a new connection and another on one the pool kept open
+(app.remotes.transport): each fault meets both. Each case checks what a client sees
 (status, the surface's error shape, a message naming the remote, or the
 answer after a retry or fallback) within a request timeout; the last test
 then checks the worker those cases ran on: its connections to the remote
@@ -11,7 +13,7 @@ import requests
 
 from app.remotes.http import POOL_MAXSIZE
 from tests.conftest import SECRET_KEY
-from tests.fake_upstream import FakeUpstream
+from tests.fake_upstream import FakeUpstream, Reply, completion
 from tests.faults import FALLBACK_ANSWER, RELAY_SETTINGS, SURFACES, check_answer, \
     children, established_to, fault_names, faults, rss_bytes
 from tests.servers import GunicornServer
@@ -58,15 +60,31 @@ def relay(tmp_path_factory, upstream):
     assert "Traceback" not in server.log()
 
 
-CASES = [(fault, stream) for stream in (False, True) for fault in fault_names(stream)]
+# Whole answers: on a "new" connection, or one the pool "kept" open. Streams
+# take one path either way.
+CASES = [(fault, False, connection) for fault in fault_names(False)
+         for connection in ("new", "kept")] + [(fault, True, None) for fault in fault_names(True)]
+
+
+def _leave_the_pool(relay, upstream, surface, connection):
+    """After an answered call the relay's pool holds the connection it went
+    out on ("kept"), or none, its remote having closed it ("new"); returns
+    that connection's address on the remote's side."""
+    upstream.reset()
+    upstream.reply(Reply(json=completion(), close=connection == "new"))
+    response = surface.ask(relay.url, "faulty", False, CASE_TIMEOUT)
+    assert response.status_code == 200, response.text
+    return upstream.last.peer
 
 
 @pytest.mark.parametrize("surface", SURFACES, ids=repr)
-@pytest.mark.parametrize("fault, stream", CASES,
-                         ids=[f"{f}-{'stream' if s else 'whole'}" for f, s in CASES])
-def test_fault(relay, upstream, surface, fault, stream):
+@pytest.mark.parametrize("fault, stream, connection", CASES,
+                         ids=[f"{f}-{'stream' if s else 'whole-' + c}" for f, s, c in CASES])
+def test_fault(relay, upstream, surface, fault, stream, connection):
     (fault,) = [f for f in faults(stream, upstream.url) if f.name == fault]
     expected = fault.outcome
+    if connection is not None:
+        pooled = _leave_the_pool(relay, upstream, surface, connection)
     upstream.reset()
     upstream.reply(*fault.replies)
     model = "primary" if fault.name == "fallback" else "faulty"
@@ -78,6 +96,8 @@ def test_fault(relay, upstream, surface, fault, stream):
     assert len(upstream.requests) == expected.calls
     if expected.answer == FALLBACK_ANSWER:
         assert upstream.last.path == "/backup/v1/chat/completions"
+    if connection is not None:  # the fault met the connection it was meant to
+        assert (upstream.requests[0].peer == pooled) == (connection == "kept")
 
 
 def test_the_worker_is_sound_after_the_faults(relay, upstream):

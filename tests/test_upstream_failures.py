@@ -83,11 +83,17 @@ def test_tls_failure_without_the_ca(relay_with, tls_upstream):
 
 def test_tls_works_with_the_corporate_ca_configured(relay_with, tls_upstream):
     server, ca_file = tls_upstream
-    relay = relay_with(RELAY_CA_BUNDLE=ca_file)
+    server.reset()
+    relay = relay_with(workers=1, RELAY_CA_BUNDLE=ca_file)
     model = create(relay, server.url + "/v1")
-    response = requests.post(relay.url + "/v1/chat/completions", json={"model": model, **CHAT})
-    assert response.status_code == 200, response.text
-    assert response.json()["choices"][0]["message"]["content"] == "Hello from upstream"
+    # The first call opens the connection, the second goes out on it again.
+    for _ in range(2):
+        response = requests.post(relay.url + "/v1/chat/completions",
+                                 json={"model": model, **CHAT})
+        assert response.status_code == 200, response.text
+        assert response.json()["choices"][0]["message"]["content"] == "Hello from upstream"
+    first, second = server.requests
+    assert first.peer == second.peer
 
 
 def test_host_policy_is_checked_again_when_a_request_goes_out(relay_with, upstream):

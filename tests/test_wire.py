@@ -4,16 +4,23 @@ They parse response heads without the email package (app.remotes.heads, for
 less CPU per call); every head must still come out as http.client's own
 parser makes it: the same headers, names and values, in order, duplicates
 kept, and odd heads (folded lines, lines with no colon, bytes beyond ASCII)
-exactly as the email parser reads them.
+exactly as the email parser reads them. A whole answer on a connection the
+pool kept open is read by http.client under urllib3 (app.remotes.transport):
+decoded as urllib3 decodes one on a new connection.
 """
+import gzip
 import http.client
 import io
+import json
 import socket
 import threading
+import zlib
 
 import pytest
+import requests
 
 from app.remotes.heads import Response, parse_headers, read_head
+from tests.fake_upstream import Reply, completion
 
 HEADS = {
     "plain": b"Content-Type: application/json\r\nContent-Length: 12\r\n\r\n",
@@ -88,3 +95,37 @@ def _answered(answer, response_class):
 @pytest.mark.parametrize("answer", ANSWERS.values(), ids=ANSWERS.keys())
 def test_a_response_begins_as_http_clients_does(answer):
     assert _answered(answer, Response) == _answered(answer, http.client.HTTPResponse)
+
+
+# What the relay asks for (Accept-Encoding: gzip, deflate), and both at once.
+COMPRESSED = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "gzip, deflate": lambda data: zlib.compress(gzip.compress(data)),
+}
+
+
+@pytest.mark.parametrize("encoding", COMPRESSED)
+def test_a_compressed_answer_reads_the_same_on_a_new_and_a_kept_connection(
+        relay_with, upstream, encoding):
+    relay = relay_with(workers=1)  # both calls from one pool
+    response = requests.post(relay.url + "/api/create", timeout=30, json={
+        "name": "packed", "from": "remote-model", "remote_type": "openai", "stream": False,
+        "remote_host": upstream.url + "/v1"})
+    assert response.status_code == 200, response.text
+    packed = COMPRESSED[encoding](json.dumps(completion("squeezed")).encode())
+    broken = packed[:len(packed) // 2] + b"\x00" * 8
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    upstream.reply(*[Reply(body=packed, headers=headers)] * 2,
+                   *[Reply(body=broken, headers=headers)] * 2)
+    seen = []
+    for _ in range(4):
+        response = requests.post(relay.url + "/v1/chat/completions", timeout=30, json={
+            "model": "packed", "messages": [{"role": "user", "content": "Hi"}]})
+        seen.append((response.status_code, response.json()))
+    assert len({call.peer for call in upstream.requests[:2]}) == 1  # new, then kept
+    assert [status for status, _ in seen] == [200, 200, 502, 502]
+    assert [answer["choices"][0]["message"]["content"] for _, answer in seen[:2]] == \
+        ["squeezed"] * 2
+    # A body that does not decode fails alike on a kept and a new connection.
+    assert seen[2] == seen[3]

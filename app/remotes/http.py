@@ -217,28 +217,32 @@ class RemoteHTTP:
         """One HTTP call through the route's adapter.
 
         Direct connections go through app.remotes.transport (urllib3's pool,
-        without requests' per-call preparation); through an outbound proxy,
+        without requests' per-call preparation; a whole answer on a kept
+        connection read by http.client under it); through an outbound proxy,
         through the route's requests adapter: what requests.Session.request
         does, without the machinery the relay does not use (merging session
-        settings, cookies, hooks, auth and environment lookups). Neither
+        settings, cookies, hooks, auth and environment lookups). None
         follows a redirect, which would take the request and its API key to
-        a host the policy never saw.
+        a host the policy never saw. A whole answer is read within the
+        attempt: a body cut short is this call's failure.
         """
         headers = {**_DEFAULT_HEADERS, **headers}
         started = time.perf_counter()
-        if route.proxied:
+        if not route.proxied:
+            if route.direct is None:
+                route.direct = Direct(route.adapter, url, route.transport.get("verify", True),
+                                      self.timeout)
+            if stream:
+                response = route.direct.send(method, url, headers, json)
+            else:
+                return route.direct.fetch(method, url, headers, json)
+        else:
             prepared = requests.PreparedRequest()
             prepared.prepare(method=method, url=url, headers=headers, json=json)
             response = route.adapter.send(prepared, stream=stream, timeout=self.timeout,
                                           **route.transport)
-        else:
-            if route.direct is None:
-                route.direct = Direct(route.adapter, url, route.transport.get("verify", True),
-                                      self.timeout)
-            response = route.direct.send(method, url, headers, json)
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
         if not stream:
-            # Read within the attempt: a body cut short is this call's failure.
             read_body(response)
         return response
 

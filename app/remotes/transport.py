@@ -7,18 +7,34 @@ cookie jar after: about 12% of a worker's CPU per non-streamed chat request,
 measured with py-spy (ops/bench/compare.py shows the effect). A `Direct`
 does that work once per remote origin and keeps, per call, what
 HTTPAdapter.send does: the same pool (so the DNS pinning of
-app.remotes.pinning and the CA settings stay), the same urlopen arguments,
-the same mapping of urllib3's exceptions to requests' (so RemoteHTTP maps
-failures exactly as before) and a requests.Response around urllib3's answer.
+app.remotes.pinning and the CA settings stay), the same mapping of
+failures to requests' exceptions (so RemoteHTTP maps them exactly as
+before) and a requests.Response to read.
+
+A whole answer on a kept-alive connection (`fetch`) goes one layer lower
+still, to http.client on urllib3's pooled connection: urlopen's per-call
+machinery and urllib3's HTTPResponse around it took 77 of 271 us of CPU per
+call (RemoteHTTP.request in a loop against ops/bench's fast upstream), and
+the worker spends 15% less CPU per relayed non-streamed chat request
+(ops/bench/ab.py). Streams, and any call that needs a new connection, go
+through urlopen (`send`).
 
 Calls through an outbound proxy keep requests' own path: its proxy managers
 choose the pool per call.
 """
+import datetime
 import functools
+import http.client
+import io
 import json
+import socket
+import ssl
+import time
 
 import requests
 from requests.utils import get_encoding_from_headers
+from urllib3 import HTTPHeaderDict, HTTPResponse
+from urllib3.connection import _normalize_header_values
 from urllib3.exceptions import (ClosedPoolError, ConnectTimeoutError, DecodeError, HTTPError,
                                 InvalidHeader, MaxRetryError, NewConnectionError, ProtocolError,
                                 ProxyError, ReadTimeoutError, ResponseError, SSLError)
@@ -27,6 +43,7 @@ from urllib3.util import Retry, Timeout
 # HTTPAdapter's default: no retries of its own (app.remotes.retry decides).
 _NO_RETRIES = Retry(0, read=False)
 _E = requests.exceptions
+_HTTP = http.client.HTTPConnection  # its methods, called past urllib3's overrides
 
 
 @functools.lru_cache(maxsize=1024)
@@ -35,6 +52,32 @@ def _path(url):
     prepared = requests.PreparedRequest()
     prepared.prepare_url(url, None)
     return prepared.path_url
+
+
+class Answer(requests.Response):
+    """A requests.Response built for less: requests' own makes a cookie jar
+    for every response (the relay reads no cookies from remotes: made only
+    if asked for) and works out the text encoding (read only for an error
+    message: worked out when asked for)."""
+
+    def __init__(self, status, reason, headers, url, raw=None, content=False):
+        # Every attribute requests.Response.__init__ sets, but the two above.
+        self._content = content
+        self._content_consumed = content is not False
+        self._next = None
+        self.status_code, self.reason, self.headers, self.url = status, reason, headers, url
+        self.raw = raw
+        self.history = []
+        self.elapsed = datetime.timedelta(0)
+        self.request = None
+
+    @functools.cached_property
+    def cookies(self):
+        return requests.cookies.cookiejar_from_dict({})
+
+    @functools.cached_property
+    def encoding(self):
+        return get_encoding_from_headers(self.headers)
 
 
 class Direct:
@@ -51,15 +94,7 @@ class Direct:
     def send(self, method, url, headers, payload=None):
         """The response to one request (a JSON `payload`, if any), its body
         unread; failures raised as requests' exceptions."""
-        body = None
-        headers = dict(headers)  # the callers' names are spelt as these are
-        if payload is not None:
-            # The bytes requests would send for json= (its default separators;
-            # NaN cannot occur: request bodies refuse it).
-            body = json.dumps(payload, allow_nan=False).encode("utf-8")
-            headers["Content-Type"] = "application/json"
-        if body is not None or method not in ("GET", "HEAD"):
-            headers["Content-Length"] = str(len(body or b""))
+        headers, body = _framed(method, headers, payload)
         try:
             raw = self.pool.urlopen(method, _path(url), body=body, headers=headers,
                                     redirect=False, assert_same_host=False, preload_content=False,
@@ -70,16 +105,113 @@ class Direct:
             if error is exc:
                 raise
             raise error from exc
-        response = requests.Response()
-        response.status_code = raw.status
         # urllib3's headers are case-insensitive too, and need no copy.
-        response.headers = raw.headers
-        response.encoding = get_encoding_from_headers(response.headers)
-        response.raw = raw
-        response.reason = raw.reason
-        response.url = url
+        response = Answer(raw.status, raw.reason, raw.headers, url, raw=raw)
         response.connection = self.adapter
         return response
+
+    def fetch(self, method, url, headers, payload=None):
+        """The response to one request, its whole body read into `content`
+        (decoded as Content-Encoding says) and `elapsed` set; failures
+        raised as `send` and read_body raise them.
+
+        On a connection the pool keeps open, the request is written and the
+        answer read by http.client, as urllib3 would do it underneath (the
+        same connection classes, timeouts and header parser). With none
+        open, `send` opens one, which joins the pool for the next call.
+        """
+        started = time.perf_counter()
+        try:
+            conn = self.pool._get_conn()  # its liveness test included (wire.Lean)
+        except ClosedPoolError as exc:
+            raise as_requests_error(exc) from exc
+        if conn is None or conn.sock is None:
+            self.pool._put_conn(conn)
+            response = self.send(method, url, headers, payload)
+            response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+            read_body(response)
+            return response
+        headers, body = _framed(method, headers, payload)
+        raw = None
+        try:
+            raw = self._ask(conn, method, _path(url), headers, body)
+            elapsed = time.perf_counter() - started
+            content = raw.read()
+        except BaseException as exc:
+            conn.close()
+            self.pool._put_conn(conn)
+            if not isinstance(exc, Exception):
+                raise  # the greenlet is being killed: nothing to map
+            raise _fetch_error(exc, self.pool, url, self.timeout, raw is not None) from exc
+        self.pool._put_conn(conn)  # closed already if the remote said it would close
+        # The headers as urllib3 hands them on: values normalised, duplicates joined.
+        headers = HTTPHeaderDict(_normalize_header_values(raw.msg))
+        if headers.get("Content-Encoding"):
+            content = _decoded(content, headers)
+        response = Answer(raw.status, raw.reason, headers, url, content=content)
+        response.elapsed = datetime.timedelta(seconds=elapsed)
+        response.connection = self.adapter
+        return response
+
+    def _ask(self, conn, method, path, headers, body):
+        """Write the request on `conn`, read the head of the answer: what
+        urllib3's HTTPConnection.request and getresponse do, but for
+        wrapping the answer in urllib3's HTTPResponse."""
+        # As urllib3: the request goes out under the connect timeout, the
+        # answer is awaited under the read timeout.
+        conn.sock.settimeout(self.timeout.connect_timeout)
+        try:
+            _HTTP.putrequest(conn, method, path, skip_accept_encoding="Accept-Encoding" in headers)
+            for name, value in headers.items():
+                _HTTP.putheader(conn, name, value)
+            _HTTP.endheaders(conn, body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # as urllib3: a remote may answer (an error, say) and then close; read that
+        conn.sock.settimeout(self.timeout.read_timeout)
+        return _HTTP.getresponse(conn)
+
+
+def _framed(method, headers, payload):
+    """(headers, body) of a request carrying the JSON `payload`, if any."""
+    body = None
+    headers = dict(headers)  # the callers' names are spelt as these are
+    if payload is not None:
+        # The bytes requests would send for json= (its default separators;
+        # NaN cannot occur: request bodies refuse it).
+        body = json.dumps(payload, allow_nan=False).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    if body is not None or method not in ("GET", "HEAD"):
+        headers["Content-Length"] = str(len(body or b""))
+    return headers, body
+
+
+def _decoded(content, headers):
+    """A compressed body decoded, by urllib3 (the same decoders and errors)."""
+    try:
+        return HTTPResponse(io.BytesIO(content), headers=headers, preload_content=False,
+                            decode_content=True).read() or b""
+    except DecodeError as exc:
+        raise _E.ContentDecodingError(exc) from exc
+
+
+def _timed_out(exc):
+    return isinstance(exc, socket.timeout) or (
+        isinstance(exc, ssl.SSLError) and "timed out" in str(exc))
+
+
+def _fetch_error(exc, pool, url, timeout, answered):
+    """The requests exception `send` (before the answer's head) or read_body
+    (after it) raises for `exc`, raised on an open connection by http.client."""
+    if _timed_out(exc):
+        late = ReadTimeoutError(pool, url, f"Read timed out. (read timeout={timeout.read_timeout})")
+        return _E.ConnectionError(late) if answered else _E.ReadTimeout(late)
+    if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
+        return _E.SSLError(SSLError(exc))
+    if not isinstance(exc, (OSError, http.client.HTTPException)):
+        return exc
+    if answered:
+        return _E.ChunkedEncodingError(ProtocolError(f"Connection broken: {exc!r}", exc))
+    return _E.ConnectionError(ProtocolError("Connection aborted.", exc))
 
 
 def read_body(response):
