@@ -145,3 +145,41 @@ def test_forwarded_headers_are_ignored_without_trusted_proxies(relay_with, upstr
     relay.stop()
     line = next(l for l in log_lines(relay) if l.get("request_id") == "spoof-check")
     assert line["client"] == "127.0.0.1"
+
+
+def test_the_request_line_is_the_line_logging_would_write(monkeypatch):
+    """The request line is written without logging's record machinery
+    (app.telemetry._log_request), yet is what the JSON handler writes for
+    the record; a level or a handler set since is obeyed as logging would."""
+    import io
+    import logging
+
+    from app import telemetry
+
+    telemetry.configure_logging("INFO")
+    stream = io.StringIO()
+    monkeypatch.setattr(telemetry._JSON_HANDLER, "stream", stream)
+    fields = {"request_id": "r-1", "path": "/v1/chat/completions", "status": 200,
+              "model": None, "duration_ms": 1.5, "client": "caf\u00e9 \u2603"}
+    telemetry._log_request(fields)
+    telemetry.access_log.info("request", extra={"fields": fields})
+    direct, through_logging = stream.getvalue().splitlines()
+    assert direct == through_logging
+    assert json.loads(direct)["client"] == "caf\u00e9 \u2603"
+
+    added = io.StringIO()
+    extra = logging.StreamHandler(added)
+    telemetry.access_log.addHandler(extra)
+    try:
+        telemetry._log_request(fields)
+    finally:
+        telemetry.access_log.removeHandler(extra)
+    assert added.getvalue() == "request\n"  # the record reached it, and went on:
+    assert stream.getvalue().splitlines()[-1] == direct
+
+    telemetry.configure_logging("WARNING")
+    monkeypatch.setattr(telemetry._JSON_HANDLER, "stream", stream)
+    before = stream.getvalue()
+    telemetry._log_request(fields)
+    assert stream.getvalue() == before
+    telemetry.configure_logging("INFO")
