@@ -4,6 +4,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import access, config, db, errors, registry, telemetry
 from app.crypto import keyring_from_settings
+from app.json_provider import JSONProvider
 from app.remotes.cooldown import Cooldown
 from app.remotes.http import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
@@ -11,6 +12,7 @@ from app.remotes.policy import RemoteHostPolicy
 
 def create_app(overrides=None):
     app = Flask(__name__)
+    app.json = JSONProvider(app)
     load_settings(app, overrides)
     telemetry.configure_logging(app.config["RELAY_LOG_LEVEL"].upper())
     trust_proxies(app)
@@ -27,7 +29,6 @@ def load_settings(app, overrides):
     settings = config.load(overrides)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["RELAY_MAX_BODY_BYTES"]
-    app.json.sort_keys = False
 
 
 def trust_proxies(app):

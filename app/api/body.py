@@ -87,6 +87,10 @@ def _no_constant(name):
     raise _Constant(name)
 
 
+# json.loads with parse_constant= would build a decoder for every body.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def _too_deep():
     return BadRequest(f"request body nests deeper than {MAX_DEPTH} levels (the limit)")
 
@@ -102,7 +106,7 @@ def _parse(raw):
                          f"0x{exc.object[exc.start]:02x} at offset {exc.start} ({exc.reason})"
                          ) from None
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         # Nested deeper than the interpreter's stack: far past MAX_DEPTH.
         raise _too_deep() from None
