@@ -78,28 +78,36 @@ def write_transaction():
 
 
 @contextlib.contextmanager
-def _migration_lock():
+def _migrating():
+    """A connection, held by one migrating process at a time, across hosts too."""
     db = database.obj
-    if isinstance(db, PostgresqlDatabase):
-        db.execute_sql("SELECT pg_advisory_lock(%s)", (_PG_MIGRATION_LOCK,))
-        try:
-            yield
-        finally:
-            db.execute_sql("SELECT pg_advisory_unlock(%s)", (_PG_MIGRATION_LOCK,))
-    elif isinstance(db, SqliteDatabase) and db.database not in ("", ":memory:"):
+    if isinstance(db, SqliteDatabase) and db.database not in ("", ":memory:"):
+        # The file lock before the connection: connecting sets the pragmas, and
+        # turning a new file to WAL fails at once ("database is locked", no
+        # busy wait) while another process holds it, as the first worker of
+        # a fresh install does while it migrates: the second would not boot.
         with open(db.database + ".migrate-lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield
+                with database.connection_context():
+                    yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-    else:
-        yield
+        return
+    with database.connection_context():
+        if isinstance(db, PostgresqlDatabase):
+            db.execute_sql("SELECT pg_advisory_lock(%s)", (_PG_MIGRATION_LOCK,))
+            try:
+                yield
+            finally:
+                db.execute_sql("SELECT pg_advisory_unlock(%s)", (_PG_MIGRATION_LOCK,))
+        else:
+            yield
 
 
 def upgrade():
     """Apply pending migrations; returns their names. Safe to run concurrently."""
-    with database.connection_context(), _migration_lock():
+    with _migrating():
         applied = Runner(database.obj, MIGRATIONS_DIR).up()
     for name in applied:
         log.info("applied migration %s", name)

@@ -1,11 +1,15 @@
 """Schema migrations: `ollama-relay db upgrade`, concurrent starts, up and down."""
+import fcntl
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 
 from playhouse.migrations import Migration, Runner
 
 from app import db
+from tests.conftest import SECRET_KEY
 
 CLI = os.path.join(os.path.dirname(sys.executable), "ollama-relay")
 ALL = [m.name for m in Migration.load_directory(db.MIGRATIONS_DIR)]
@@ -38,6 +42,30 @@ def test_concurrent_upgrades_apply_each_migration_once(settings, app):
         ["applied: " + ", ".join(ALL)] + ["schema is current"] * 5)
     with app.app_context():
         assert db.pending_migrations() == []
+
+
+def test_a_fresh_sqlite_file_waits_for_the_process_migrating_it(tmp_path):
+    """Two workers of a fresh install start at once: the second must wait for
+    the first, not fail to boot. Here the test is the first: it holds the
+    migration lock and a write on the new file, not yet in WAL mode."""
+    path = tmp_path / "fresh.sqlite3"
+    settings = {"RELAY_DATABASE_URL": f"sqlite:///{path}",
+                "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
+                "RELAY_SECRET_KEY": SECRET_KEY}
+    env = dict(os.environ, **settings)
+    with open(f"{path}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        first = sqlite3.connect(path, isolation_level=None)
+        first.execute("BEGIN IMMEDIATE")
+        second = subprocess.Popen([CLI, "db", "upgrade"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        time.sleep(1)  # the second connects meanwhile unless it waits for the lock
+        first.execute("COMMIT")
+        first.close()
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert out.strip() == "applied: " + ", ".join(ALL)
 
 
 def test_every_migration_goes_down_and_up_again(app):
