@@ -129,3 +129,72 @@ def test_a_compressed_answer_reads_the_same_on_a_new_and_a_kept_connection(
         ["squeezed"] * 2
     # A body that does not decode fails alike on a kept and a new connection.
     assert seen[2] == seen[3]
+
+
+class _Recorder:
+    """A remote on a raw socket: keeps the bytes of every request it gets, on
+    one kept-alive connection, and answers each with a chat completion."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self.server.getsockname()[1]
+        self.requests, self.peers = [], []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        answer = json.dumps(completion("recorded")).encode()
+        while True:
+            try:
+                conn, peer = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while True:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                    head, sep, rest = data.partition(b"\r\n\r\n")
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), 0)
+                    if sep and len(rest) >= length:
+                        self.requests.append(head + sep + rest[:length])
+                        self.peers.append(peer)
+                        data = rest[length:]
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                     b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+
+
+def test_a_request_on_a_kept_connection_has_the_bytes_of_one_on_a_new_connection(relay_with):
+    """The first call opens a connection (urllib3 writes the request, through
+    http.client), the second goes out on it (the relay writes the head
+    itself): the remote must not see the difference, byte for byte."""
+    remote = _Recorder()
+    relay = relay_with(workers=1)
+    response = requests.post(relay.url + "/api/create", timeout=30, json={
+        "name": "recorded", "from": "remote-model", "remote_type": "openai", "stream": False,
+        "remote_host": remote.url + "/v1?api-version=x", "remote_api_key": "sk-recorded-key"})
+    assert response.status_code == 200, response.text
+    for _ in range(2):
+        response = requests.post(relay.url + "/v1/chat/completions", timeout=30, headers={
+            "X-Request-ID": "same-id"}, json={"model": "recorded", "messages": [
+                {"role": "user", "content": "caf\u00e9"}]})
+        assert response.json()["choices"][0]["message"]["content"] == "recorded"
+    first, second = remote.requests
+    assert remote.peers[0] == remote.peers[1]  # new, then kept
+    assert second == first
+    assert first.startswith(b"POST /v1/chat/completions?api-version=x HTTP/1.1\r\n"
+                            b"Host: " + remote.url[len("http://"):].encode() + b"\r\n")
+    assert b"\r\nAuthorization: Bearer sk-recorded-key\r\n" in first
+
+
+@pytest.mark.parametrize("name, value", [("X-Id", "a\r\nX-Evil: 1"), ("X-Id", "a\nb"),
+                                         ("X-Id", "nul\0"), ("Bad Name", "v"), ("X:Id", "v")])
+def test_a_header_that_could_break_the_head_is_never_written(name, value):
+    """The head the relay writes itself refuses what http.client refuses (a
+    line break in a value) and more: a name that is not an RFC 9110 token, NUL."""
+    from app.remotes.transport import _head
+    with pytest.raises(ValueError):
+        _head("POST", "/v1/chat/completions", "remote", {name: value})
