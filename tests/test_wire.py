@@ -198,3 +198,16 @@ def test_a_header_that_could_break_the_head_is_never_written(name, value):
     from app.remotes.transport import _head
     with pytest.raises(ValueError):
         _head("POST", "/v1/chat/completions", "remote", {name: value})
+
+
+@pytest.mark.parametrize("scheme, host, port", [
+    ("http", "127.0.0.1", 8080), ("http", "remote.example", 80), ("https", "api.openai.com", 443),
+    ("https", "gw.example", 8443), ("http", "::1", 8000), ("https", "b\u00fccher.example", 443)])
+def test_the_host_header_is_the_one_http_client_sends(scheme, host, port):
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    from app.remotes.transport import _host
+    conn = (HTTPSConnection if scheme == "https" else HTTPConnection)(host, port)
+    http.client.HTTPConnection.putrequest(conn, "GET", "/")
+    sent = conn._buffer[1].decode("ascii")  # the line putrequest queued after the request line
+    assert sent == f"Host: {_host(conn)}"
