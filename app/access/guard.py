@@ -4,7 +4,6 @@ In order: the browser Origin (refused before anything runs), the Host of an
 open relay (DNS rebinding), then the key. With RELAY_ADMIN_TOKEN unset the
 relay is open and every caller is the anonymous admin `-`, as with Ollama.
 """
-import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import wraps
@@ -13,7 +12,7 @@ from flask import current_app, g, request
 
 from app import telemetry
 from app.access import origins
-from app.access.keys import KeyRecord
+from app.access.keys import KeyRecord, digest
 from app.errors import Forbidden, Unauthorized
 from app.schemas.base import normalize_model_name
 
@@ -51,8 +50,7 @@ class Gate:
 
     def __init__(self, settings, keys, book):
         self.auth = bool(settings["RELAY_ADMIN_TOKEN"])
-        self._admin_digests = [hashlib.sha256(t.encode()).digest()
-                               for t in settings["RELAY_ADMIN_TOKEN"]]
+        self._admin_digests = [digest(t) for t in settings["RELAY_ADMIN_TOKEN"]]
         self.origins = origins.OriginPolicy(settings["RELAY_ORIGINS"])
         self.hosts = origins.HostPolicy(settings["RELAY_ALLOWED_HOSTS"])
         self.keys = keys
@@ -68,10 +66,10 @@ class Gate:
         if secret is None:
             raise Unauthorized("an API key is required: send it as Authorization: Bearer "
                                "<key> (or in an x-api-key or api-key header)")
-        hashed = hashlib.sha256(secret.encode("utf-8", "surrogateescape"))  # once, for both
-        if self._is_admin(hashed.digest()):
+        hashed = digest(secret)  # once, for both
+        if self._is_admin(hashed):
             return ADMIN
-        key = self.keys.find(hashed.hexdigest())
+        key = self.keys.find(hashed)
         if key is None:
             raise Unauthorized("invalid API key")
         if key.revoked:

@@ -131,14 +131,15 @@ def _parse(raw):
 
 
 def _received(req, limit):
-    """The body as it arrived, at most `limit` bytes (413 beyond).
+    """The body as it arrived, whole, at most `limit` bytes (413 beyond).
 
     Read from the server's input stream in one call: werkzeug's get_data
     reads through a LimitedStream that takes several passes over even a
     small body (7-10% of a relayed chat request's CPU, ops/bench/ab.py;
     and it handed back a chunked body cut at the limit). The same checks:
-    a Content-Length over the limit is refused before reading, and a body
-    without one (chunked) is read up to the limit and refused past it.
+    a Content-Length over the limit is refused before reading, a body
+    without one (chunked) is read up to the limit and refused past it, and
+    one shorter than its Content-Length is refused (400).
     """
     declared = req.content_length
     if declared is not None and declared > limit:
@@ -148,6 +149,12 @@ def _received(req, limit):
     data = req.environ["wsgi.input"].read(limit + 1 if declared is None else declared)
     if len(data) > limit:
         raise RequestEntityTooLarge()
+    # gunicorn hands on what arrived when a client dies mid-body, short of its
+    # Content-Length; a prefix may still parse (a create with its last fields
+    # missing, padded JSON): acting on it would do what nobody finished asking.
+    if declared is not None and len(data) < declared:
+        raise BadRequest(f"request body ended after {len(data)} of the {declared} bytes "
+                         f"its Content-Length announced")
     return data
 
 
@@ -157,16 +164,8 @@ def json_body():
     curl -d sends form encoding; Ollama reads the body as JSON regardless,
     and so do we.
     """
-    req = request._get_current_object()
-    received = _received(req, current_app.config["MAX_CONTENT_LENGTH"])
-    # gunicorn hands on what arrived when a client dies mid-body, short of its
-    # Content-Length; a prefix may still parse (a create with its last fields
-    # missing, padded JSON): acting on it would do what nobody finished asking.
-    declared = req.content_length
-    if declared is not None and len(received) < declared:
-        raise BadRequest(f"request body ended after {len(received)} of the {declared} bytes "
-                         f"its Content-Length announced")
-    raw = _decompressed(received)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    raw = _decompressed(_received(request._get_current_object(), limit))
     if not raw.strip():
         raise BadRequest("request body is empty: send a JSON object")
     body = _parse(raw)

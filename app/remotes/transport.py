@@ -207,14 +207,18 @@ def _head(method, path, host, headers):
 
 def _host(conn):
     """The Host header http.client's putrequest sends for `conn`."""
-    host = conn.host
+    return _host_header(conn.host, conn.port, conn.default_port)
+
+
+@functools.lru_cache(maxsize=1024)
+def _host_header(host, port, default_port):
     try:
         host.encode("ascii")
     except UnicodeEncodeError:
         host = host.encode("idna").decode("ascii")
     if ":" in host:
         host = f"[{host}]"  # an IPv6 address
-    return host if conn.port == conn.default_port else f"{host}:{conn.port}"
+    return host if port == default_port else f"{host}:{port}"
 
 
 def _framed(method, headers, payload):
