@@ -2,11 +2,15 @@
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import access, config, db, errors, registry, telemetry
-from app.crypto import keyring_from_settings
-from app.json_provider import JSONProvider
+from app import access, config
+from app.storage import db
+from app.catalog import registry
+from app.observability import telemetry
+from app.catalog.secrets import keyring_from_settings
+from app.web import errors
+from app.web.json_provider import JSONProvider
 from app.remotes.cooldown import Cooldown
-from app.remotes.http import RemoteHTTP
+from app.remotes.http.client import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
 
 
@@ -51,7 +55,12 @@ def open_services(app):
 
 
 def register_blueprints(app):
-    from app.api import health, keys, messages, models, ollama, openai, openapi, responses
+    from app.surfaces.admin import health, keys, models
+    from app.surfaces.anthropic import views as messages
+    from app.surfaces.ollama import views as ollama
+    from app.surfaces.openai import views as openai
+    from app.surfaces.openapi import views as openapi
+    from app.surfaces.responses import views as responses
 
     for module in (health, models, keys, ollama, openai, responses, messages, openapi):
         app.register_blueprint(module.bp)

@@ -101,7 +101,7 @@ def _turn(messages, input_items, response):
         return json.loads(messages)
     # Stored since the upgrade: the turn is what its items convert to (as
     # app/responses_store.py reads it).
-    from app.convert.responses_items import turn_from_items
+    from app.surfaces.responses.items import turn_from_items
 
     return turn_from_items(json.loads(input_items), json.loads(response).get("output"))
 

@@ -19,7 +19,7 @@ import requests
 from tests.soak_models import CHURN
 from tests.soak_workload import TIMEOUT, _output, ask_turn, echo
 
-MODEL_CACHE_SECONDS = 1.5  # app.registry.REFRESH_SECONDS, and some
+MODEL_CACHE_SECONDS = 1.5  # app.catalog.registry.REFRESH_SECONDS, and some
 
 
 def verify(url, ledger, database_url, clients=8):
@@ -80,7 +80,7 @@ def _gone(url, rid, why):
 def stored_ids(database_url):
     """The ids of every stored-response row, hidden ones included, read from
     the database itself (the relay's API would hide a deleted one's row)."""
-    from app.models import StoredResponse
+    from app.storage.models import StoredResponse
     sql = f"SELECT id FROM {StoredResponse._meta.table_name}"
     if database_url.startswith("sqlite:///"):
         with sqlite3.connect(database_url[len("sqlite:///"):]) as conn:

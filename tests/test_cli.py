@@ -12,8 +12,8 @@ import pytest
 from cryptography.fernet import Fernet
 from playhouse.migrations import Runner
 
-from app import db
-from app.models import RemoteModel
+from app.storage import db
+from app.storage.models import RemoteModel
 from tests.conftest import SECRET_KEY
 from tests.fake_upstream import Reply
 from tests.servers import free_port

@@ -1,9 +1,9 @@
 """Pure conversion code: Ollama chat <-> Chat Completions, and passthrough streams."""
 import base64
 
-from app.convert import ollama_chat
-from app.convert.options import fill_defaults, options_to_fields, with_system
-from app.convert.passthrough import ChatChunks
+from app.surfaces.ollama import chat as ollama_chat
+from app.chat.options import fill_defaults, options_to_fields, with_system
+from app.surfaces.openai.chat import ChatChunks
 from tests.fake_upstream import chunk
 
 JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\0" * 30).decode()

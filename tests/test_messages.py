@@ -15,9 +15,9 @@ import os
 import pytest
 import requests
 
-from app.convert import messages_request
-from app.convert.messages_request import chat_request, estimate_tokens, tool_id_in, tool_id_out
-from app.convert.messages_stream import MessagesStream, completion_as_chunk
+from app.surfaces.anthropic import request as messages_request
+from app.surfaces.anthropic.request import chat_request, estimate_tokens, tool_id_in, tool_id_out
+from app.surfaces.anthropic.stream import MessagesStream, completion_as_chunk
 from tests.fake_upstream import Reply, chunk, completion, text_stream
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")

@@ -8,7 +8,7 @@ import time
 
 from playhouse.migrations import Migration, Runner
 
-from app import db
+from app.storage import db
 from tests.conftest import SECRET_KEY
 
 CLI = os.path.join(os.path.dirname(sys.executable), "ollama-relay")
@@ -81,7 +81,7 @@ def test_every_migration_goes_down_and_up_again(app):
 def test_responses_stored_before_the_item_index_can_be_referenced(app):
     import json
 
-    from app import responses_store
+    from app.surfaces.responses import store as responses_store
 
     with app.app_context():
         runner = Runner(db.database.obj, db.MIGRATIONS_DIR)

@@ -149,12 +149,12 @@ def test_forwarded_headers_are_ignored_without_trusted_proxies(relay_with, upstr
 
 def test_the_request_line_is_the_line_logging_would_write(monkeypatch):
     """The request line is written without logging's record machinery
-    (app.telemetry._log_request), yet is what the JSON handler writes for
+    (app.observability.telemetry._log_request), yet is what the JSON handler writes for
     the record; a level or a handler set since is obeyed as logging would."""
     import io
     import logging
 
-    from app import telemetry
+    from app.observability import telemetry
 
     telemetry.configure_logging("INFO")
     stream = io.StringIO()

@@ -9,7 +9,7 @@ import trustme
 
 from app import config
 from app.errors import UpstreamError
-from app.remotes.http import RemoteHTTP
+from app.remotes.http.client import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy, RemoteHostRefused
 from tests.fake_upstream import FakeUpstream
 

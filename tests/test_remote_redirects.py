@@ -17,7 +17,7 @@ import requests
 
 from app import config
 from app.errors import UpstreamError
-from app.remotes.http import RemoteHTTP
+from app.remotes.http.client import RemoteHTTP
 from app.remotes.openai import OpenAIRemote
 from app.remotes.policy import RemoteHostPolicy
 from tests.conftest import GATEWAY_KEY, SECRET_KEY

@@ -7,8 +7,8 @@ import datetime
 import pytest
 from peewee import fn
 
-from app import responses_store
-from app.models import StoredResponse
+from app.surfaces.responses import store as responses_store
+from app.storage.models import StoredResponse
 from tests.fake_upstream import Reply, completion, text_stream
 
 PAD = "x" * 300

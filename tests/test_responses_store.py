@@ -10,7 +10,7 @@ import openai
 import pytest
 import requests
 
-from app.models import StoredResponse
+from app.storage.models import StoredResponse
 from tests.fake_upstream import Reply, completion, text_stream
 from tests.openai_schema import validate
 

@@ -1,4 +1,4 @@
-"""Payload validation limited to the fields a body has (app.schemas.base.load)
+"""Payload validation limited to the fields a body has (app.surfaces.schema.load)
 says exactly what the whole schema says: the same loaded data, or the same
 errors, for bodies of every field with good and bad values, some missing.
 """
@@ -8,8 +8,12 @@ import random
 import pytest
 from marshmallow import Schema, ValidationError
 
-from app import schemas
-from app.schemas import base, keys, messages, models, ollama, openai, responses
+from app.surfaces import schema as base
+from app.surfaces.admin import key_schemas as keys, model_schemas as models
+from app.surfaces.anthropic import schemas as messages
+from app.surfaces.ollama import schemas as ollama
+from app.surfaces.openai import schemas as openai
+from app.surfaces.responses import schemas as responses
 
 # Values of every JSON type, and the shapes the schemas look for.
 VALUES = [None, "", "x", "m:latest", "no spaces", 0, 1, -1, 1.5, True, False, [], {}, ["a"],
@@ -18,7 +22,7 @@ VALUES = [None, "", "x", "m:latest", "no spaces", 0, 1, -1, 1.5, True, False, []
 
 SCHEMAS = sorted({cls for module in (base, keys, messages, models, ollama, openai, responses)
                   for _, cls in inspect.getmembers(module, inspect.isclass)
-                  if issubclass(cls, Schema) and cls.__module__.startswith(schemas.__name__)
+                  if issubclass(cls, Schema) and cls.__module__.startswith("app.surfaces.")
                   and cls._declared_fields}, key=lambda cls: cls.__name__)
 
 

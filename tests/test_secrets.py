@@ -7,7 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app.config import ConfigError
-from app.models import RemoteModel
+from app.storage.models import RemoteModel
 
 KEY = "sk-relay-SECRET-0123456789abcdef"
 
@@ -31,7 +31,7 @@ def raw_database_text(app):
                 with open(path + suffix, "rb") as handle:
                     chunks.append(handle.read().decode("latin-1"))
         return "".join(chunks)
-    from app.db import database
+    from app.storage.db import database
 
     cursor = database.execute_sql("SELECT t::text FROM remote_model t")
     return "\n".join(row[0] for row in cursor.fetchall())

@@ -395,7 +395,7 @@ def test_a_pooled_connection_the_remote_closed_is_not_reused(relay_with, upstrea
     """Providers close idle keep-alive connections (after a few seconds, without
     a word in the answer before). The relay sees that before it reuses one: the
     next call goes out on a new connection, at once: even with retries off it
-    does not fail (app.remotes.wire checks the pooled socket)."""
+    does not fail (app.remotes.http.wire checks the pooled socket)."""
     relay = relay_with(workers=1, RELAY_RETRIES="0")
     model = create(relay, upstream)
     path, body = "/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}

@@ -9,7 +9,7 @@ and `admit`, and telemetry hands each finished request to `account`.
 import atexit
 import weakref
 
-from app.db import database
+from app.storage.db import database
 from app.access.guard import (ANONYMOUS, Caller, Gate, add_cors_headers, admin_only, admit,
                               caller, check_request, permit_model)
 from app.access.keys import KeyCache

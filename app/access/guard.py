@@ -10,11 +10,11 @@ from functools import wraps
 
 from flask import current_app, g, request
 
-from app import telemetry
+from app.observability import telemetry
 from app.access import origins
 from app.access.keys import KeyRecord, digest
 from app.errors import Forbidden, Unauthorized
-from app.schemas.base import normalize_model_name
+from app.catalog.names import normalize_model_name
 
 # What load balancers, monitoring and version probes call without a key.
 PUBLIC = {"/", "/api/version", "/healthz", "/readyz", "/metrics", "/openapi.json"}

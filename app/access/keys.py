@@ -13,9 +13,12 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from app import changes
-from app.db import write_transaction
-from app.models import ClientKey, utcnow
+from app.access import audit
+from app.catalog.names import normalize_model_name
+from app.errors import RelayError
+from app.storage import changes
+from app.storage.db import write_transaction
+from app.storage.models import ClientKey, utcnow
 
 PREFIX = "orl-"
 REFRESH_SECONDS = 1.0
@@ -28,13 +31,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 RESERVED_NAMES = ("admin", "-")
 
 
-class KeyProblem(ValueError):
-    """A key cannot be created or revoked as asked; `field` names why."""
+class KeyProblem(RelayError):
+    """A key cannot be created or revoked as asked; `param` names the field."""
 
     def __init__(self, message, field=None, status=400):
-        super().__init__(message)
-        self.field = field
-        self.status = status
+        super().__init__(message, status=status, param=field)
 
 
 def digest(secret):
@@ -111,6 +112,18 @@ def create(name, models=None, rpm=None, tpm=None, expires=None):
         changes.bump("keys")
     changes.announce("keys")
     return row, secret
+
+
+def issue(spec, actor, via):
+    """Create a key from a loaded CreateKeySchema payload and audit it:
+    (description, secret). The admin's HTTP API and the CLI both call it."""
+    models = spec["models"]
+    if models is not None:
+        models = sorted({normalize_model_name(m) for m in models})
+    row, secret = create(spec["name"], models, spec["rpm"], spec["tpm"], spec["expires"])
+    audit.record(actor, "key.create", row.name, via=via, models=models, rpm=row.rpm,
+                 tpm=row.tpm)
+    return describe(row), secret
 
 
 def revoke(name):

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 from peewee import PeeweeException, PostgresqlDatabase
 
-from app.db import database, write_transaction
+from app.storage.db import database, write_transaction
 from app.errors import RateLimited
-from app.models import RateBucket
+from app.storage.models import RateBucket
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import threading
 
 from peewee import EXCLUDED, PeeweeException
 
-from app.db import database, write_transaction
-from app.models import ClientKey, DailyUsage, utcnow
+from app.storage.db import database, write_transaction
+from app.storage.models import ClientKey, DailyUsage, utcnow
 
 log = logging.getLogger(__name__)
 

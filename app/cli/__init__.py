@@ -7,7 +7,8 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from peewee import PeeweeException
 
-from app import create_app, db
+from app import create_app
+from app.storage import db
 from app.cli.check import check_command
 from app.cli.common import audit_cli, first_line
 from app.cli.keys import keys_group
@@ -56,7 +57,7 @@ def responses_group():
 @responses_group.command("prune")
 def responses_prune():
     """Delete stored responses older than RELAY_RESPONSES_MAX_AGE_DAYS."""
-    from app import responses_store
+    from app.surfaces.responses import store as responses_store
 
     pruned = responses_store.prune(current_app.config["RELAY_RESPONSES_MAX_AGE_DAYS"])
     audit_cli("responses.prune", "responses", count=pruned)

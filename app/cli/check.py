@@ -4,12 +4,13 @@ from flask.cli import with_appcontext
 from flask import current_app
 from peewee import PeeweeException
 
-from app import db, registry
+from app.storage import db
+from app.catalog import registry
 from app.cli.common import CommandFailed, first_line
 from app.config import ConfigError
 from app.errors import UpstreamError
-from app.remotes import remote_for
-from app.remotes.http import origin
+from app.routing import remote_for
+from app.remotes.http.client import origin
 
 
 def _report(ok, what, detail):

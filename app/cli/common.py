@@ -6,7 +6,7 @@ stderr, and no output ever carries an API key.
 """
 import click
 
-from app import db
+from app.storage import db
 from app.access import audit
 
 

@@ -5,11 +5,10 @@ import click
 from flask.cli import AppGroup
 
 from app.access import audit, keys
-from app.api.keys import create_key
 from app.cli.common import CommandFailed, require_current_schema
 from app.errors import RelayError
-from app.schemas.base import load
-from app.schemas.keys import CreateKeySchema
+from app.surfaces.schema import load
+from app.surfaces.admin.key_schemas import CreateKeySchema
 
 
 @click.group("keys", cls=AppGroup)
@@ -30,7 +29,7 @@ def keys_create(name, models, rpm, tpm, expires):
     body = {"name": name, "models": list(models) or None, "rpm": rpm, "tpm": tpm,
             "expires": expires}
     try:
-        _, secret = create_key(load(CreateKeySchema(), body), "admin", "cli")
+        _, secret = keys.issue(load(CreateKeySchema(), body), "admin", "cli")
     except RelayError as exc:
         text = exc.message.removeprefix("invalid request: ")
         if exc.status == 400:

@@ -5,13 +5,12 @@ import os
 import click
 from flask.cli import AppGroup
 
-from app import changes, db, describe, registry
+from app.catalog import describe, registry, secrets
 from app.cli.common import CommandFailed, audit_cli, require_current_schema
-from app.config import ConfigError
 from app.errors import BadRequest, RelayError
-from app.models import RemoteModel
-from app.schemas.base import load, normalize_model_name
-from app.schemas.models import REMOTE_TYPES, CreateSchema
+from app.catalog.names import normalize_model_name
+from app.surfaces.schema import load
+from app.surfaces.admin.model_schemas import REMOTE_TYPES, CreateSchema
 
 
 class ModelNameType(click.ParamType):
@@ -178,36 +177,6 @@ def secrets_group():
     """Encryption of stored API keys."""
 
 
-class _Undecryptable(Exception):
-    pass
-
-
-def _rotate_all(keyring):
-    """Re-encrypt every key in one transaction; all or nothing."""
-    with db.database.atomic():
-        rows = (RemoteModel.select(RemoteModel.id, RemoteModel.name, RemoteModel.api_key)
-                .where(RemoteModel.api_key.is_null(False)).order_by(RemoteModel.id))
-        rotated, bad = [], []
-        for row in rows:
-            try:
-                rotated.append((row, keyring.rotate(row.api_key)))
-            except ConfigError:
-                bad.append(row.name)
-        if bad:
-            raise _Undecryptable(bad)  # leaving atomic() by an exception rolls back
-        updated = 0
-        for row, token in rotated:
-            # Compare-and-set: a row rewritten meanwhile already holds a token
-            # under the current first key, and must not get the old one back.
-            updated += (RemoteModel.update(api_key=token)
-                        .where((RemoteModel.id == row.id)
-                               & (RemoteModel.api_key == row.api_key)).execute())
-        if updated:
-            changes.bump("models")  # running relays reload the new ciphertexts
-    changes.announce("models")
-    return updated
-
-
 @secrets_group.command("rotate")
 def secrets_rotate():
     """Re-encrypt every stored API key under the first key of RELAY_SECRET_KEY."""
@@ -215,9 +184,9 @@ def secrets_rotate():
 
     require_current_schema()
     try:
-        count = _rotate_all(current_app.extensions["relay.keyring"])
-    except _Undecryptable as exc:
-        names = ", ".join(f"'{name}'" for name in exc.args[0])
+        count = secrets.rotate_all(current_app.extensions["relay.keyring"])
+    except secrets.Undecryptable as exc:
+        names = ", ".join(f"'{name}'" for name in exc.names)
         raise CommandFailed(f"the stored API key of model {names} cannot be decrypted with "
                             f"any key in RELAY_SECRET_KEY; nothing was changed") from None
     audit_cli("secrets.rotate", "remote_api_keys", count=count)

@@ -9,7 +9,7 @@ at most RELAY_COOLDOWN_FAILURES failed requests per worker.
 """
 import time
 
-from app import metrics
+from app.observability import metrics
 
 
 class Cooldown:

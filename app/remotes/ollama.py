@@ -1,6 +1,6 @@
 """A remote Ollama server: its native /api endpoints, and its /v1 for OpenAI clients."""
 from app.errors import UpstreamError
-from app.remotes.http import endpoint_url
+from app.remotes.http.client import endpoint_url
 from app.remotes.openai import OpenAIRemote
 from app.remotes.streams import RemoteStream, ndjson_items
 
@@ -50,7 +50,8 @@ class OllamaRemote:
     def stream(self, endpoint, body):
         """A streaming call to /api/{endpoint}; the status is checked before returning."""
         response = self._post(endpoint, dict(body, stream=True), stream=True)
-        return RemoteStream(response, ndjson_items, self._http.timeout, self._key)
+        return RemoteStream(response, ndjson_items, self._http.timeout, self._key,
+                            self._http.max_line)
 
 
 def _ollama_error(response):

@@ -2,9 +2,9 @@
 import functools
 from urllib.parse import parse_qsl, urlsplit
 
-from app.convert.common import clean_chat
+from app.chat.common import clean_chat
 from app.errors import UpstreamError
-from app.remotes.http import endpoint_url, origin
+from app.remotes.http.client import endpoint_url, origin
 from app.remotes.streams import RemoteStream, sse_items
 
 _AZURE_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
@@ -102,7 +102,8 @@ class OpenAIRemote:
         # client does not want them (it is removed for such clients).
         body["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
         response = self._post("chat/completions", body, stream=True)
-        return RemoteStream(response, _chat_chunks, self._http.timeout, self._key)
+        return RemoteStream(response, _chat_chunks, self._http.timeout, self._key,
+                            self._http.max_line)
 
     def embeddings(self, body):
         return self._answer(self._post("embeddings", body))

@@ -5,7 +5,7 @@ names it: otherwise anyone who may create a model could make the relay call
 cloud metadata (169.254.169.254) or internal services on their behalf.
 
 The check runs at create time (`check`), and for every new connection on
-the address it is about to use (`approve`, called by app.remotes.pinning
+the address it is about to use (`approve`, called by app.remotes.http.pinning
 inside the connection): checking a name and letting the HTTP library look
 it up again would give a DNS-rebinding attacker the gap in between.
 """

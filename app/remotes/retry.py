@@ -16,7 +16,7 @@ import random
 import time
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# UpstreamError codes (app.remotes.http.connection_error) of calls that may
+# UpstreamError codes (app.remotes.http.client.connection_error) of calls that may
 # never have reached the remote's application.
 RETRY_CODES = frozenset({"connect_timeout", "connection_refused", "unreachable", "dns_error",
                          "proxy_error", "connection_reset"})

@@ -11,26 +11,18 @@ import socket
 import time
 
 import requests
-from flask import current_app, has_app_context
 from urllib3 import exceptions as urllib3_errors
 
-from app import metrics
+from app.observability import metrics
 from app.errors import UpstreamError
 from app.remotes import sse
-from app.remotes.http import connection_error, content_type, origin, scrub
+from app.remotes.http.client import connection_error, content_type, origin, scrub
 
 DEFAULT_MAX_LINE = 4 * 1024 * 1024
 # How long the end of a finished stream's body may take to arrive.
 _FINISH_SECONDS = 0.05
 _PIECE = 64 * 1024
 _END = object()
-
-
-def configured_max_line():
-    """RELAY_MAX_SSE_LINE_BYTES of the running app (the default outside one)."""
-    if has_app_context():
-        return current_app.config.get("RELAY_MAX_SSE_LINE_BYTES", DEFAULT_MAX_LINE)
-    return DEFAULT_MAX_LINE
 
 
 class RemoteStream:
@@ -45,7 +37,7 @@ class RemoteStream:
         self._parse = parse
         self._timeout = timeout
         self._secret = secret
-        self._max_line = max_line or configured_max_line()
+        self._max_line = max_line or DEFAULT_MAX_LINE
         self.host = origin(response.url)
         self._headers_at = time.monotonic()
         self._items = None  # the parse generator, once first() has started it
@@ -54,7 +46,7 @@ class RemoteStream:
     def first(self):
         """Wait for the remote's first item (or its end, or its failure) and keep it.
 
-        Called before the client's response starts (app.streaming.relay): a
+        Called before the client's response starts (app.web.streaming.relay): a
         remote that fails before its first item (silent past
         RELAY_READ_TIMEOUT, a broken connection, a malformed or over-long first
         line, an HTML page instead of a stream) can then still get a plain

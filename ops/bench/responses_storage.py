@@ -95,8 +95,9 @@ def storage_ms(settings, ids, ends, input_bytes, rng):
     """The database's part of a turn at each of `ends`, in this process with
     the relay's own code: reading the conversation back (grows with it, as
     the request sent upstream does) and storing one more turn (should not)."""
-    from app import create_app, responses_store
-    from app.convert.responses_items import resource_items
+    from app import create_app
+    from app.surfaces.responses import store as responses_store
+    from app.surfaces.responses.items import resource_items
 
     app = create_app(dict(settings, RELAY_AUTO_MIGRATE=False))
     out = {}

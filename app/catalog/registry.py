@@ -1,0 +1,242 @@
+"""The model registry: create, resolve, copy and delete remote models.
+(How the APIs describe a model is app/describe.py.)"""
+import hashlib
+import json
+
+from flask import current_app
+from peewee import fn
+
+from app.storage import changes
+from app.observability import telemetry
+from app.storage.db import database
+from app.errors import BadRequest, ModelNotFound
+from app.storage.models import RemoteModel, utcnow
+from app.remotes.policy import RemoteHostRefused
+from app.catalog.names import normalize_model_name
+
+_REPLACED_FIELDS = [RemoteModel.remote_model, RemoteModel.remote_host,
+                    RemoteModel.remote_type, RemoteModel.api_key, RemoteModel.system,
+                    RemoteModel.parameters, RemoteModel.parent_model, RemoteModel.context_length,
+                    RemoteModel.capabilities, RemoteModel.fallbacks,
+                    RemoteModel.fallback_on_auth_errors, RemoteModel.digest,
+                    RemoteModel.created_at, RemoteModel.modified_at]
+
+
+def keyring():
+    return current_app.extensions["relay.keyring"]
+
+
+def host_policy():
+    return current_app.extensions["relay.policy"]
+
+
+# Every worker keeps all models in memory, so that a request reads no
+# database to find its model. A model replaced or deleted on another host is
+# seen within REFRESH_SECONDS; on this host at once (app.storage.changes.announce);
+# a new name at once anywhere (a miss reads the database).
+REFRESH_SECONDS = 1.0
+
+
+def _all_by_name():
+    return {model.name: model for model in RemoteModel.select()}
+
+
+def model_cache(instance_path):
+    """A new per-worker cache of the models (app.extensions["relay.models"])."""
+    return changes.Snapshot("models", _all_by_name, REFRESH_SECONDS, instance_path)
+
+
+def _find(normal):
+    models = current_app.extensions["relay.models"].current()
+    model = models.get(normal)
+    if model is None:
+        # Maybe created a moment ago elsewhere.
+        model = RemoteModel.get_or_none(RemoteModel.name == normal)
+        if model is not None:
+            models[normal] = model
+    return model
+
+
+def _changed():
+    """Record a change of the models (inside the writer's transaction)."""
+    changes.bump("models")
+
+
+def _announce():
+    """Once the change is committed: this worker and this host see it at once."""
+    changes.announce("models")
+    current_app.extensions["relay.models"].expire()
+
+
+def resolve(name):
+    """The RemoteModel called `name` (with or without its tag), or 404."""
+    normal = normalize_model_name(name)
+    model = normal and _find(normal)
+    if model is None:
+        raise ModelNotFound(name)
+    exchange = telemetry.current()
+    if exchange is not None:
+        exchange.model = model.name
+    return model
+
+
+def exists(name):
+    normal = normalize_model_name(name)
+    return bool(normal) and RemoteModel.select().where(RemoteModel.name == normal).exists()
+
+
+def _digest(fields):
+    # Identifies the configuration, like a manifest digest. The key is left
+    # out: a hash of a secret is a way to test guesses against it.
+    public = {k: v for k, v in fields.items() if k not in ("api_key", "name")}
+    text = json.dumps(public, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _upsert(fields):
+    # One statement: a replaced model is never seen half-written or absent.
+    fields = dict(fields, digest=_digest(fields), created_at=utcnow(), modified_at=utcnow())
+    with database.atomic():
+        (RemoteModel.insert(**fields)
+         .on_conflict(conflict_target=[RemoteModel.name], preserve=_REPLACED_FIELDS)
+         .execute())
+        # Read back before the commit: after it, a concurrent delete may
+        # already have removed the row, and a create that did happen would
+        # answer 500 (the soak's concurrent creates and deletes did).
+        model = RemoteModel.get(RemoteModel.name == fields["name"])
+        _changed()
+    _announce()
+    return model
+
+
+def _given(spec, name, inherited):
+    return spec[name] if spec.get(name) is not None else inherited
+
+
+def _capabilities(names):
+    # Kept in Ollama's order, once each, so that equal sets give equal digests.
+    order = ("completion", "tools", "thinking", "vision", "embedding", "insert")
+    return None if names is None else [n for n in order if n in set(names)]
+
+
+def create(spec):
+    """Create or replace a model from a loaded CreateSchema payload."""
+    name, source = spec["model"], spec.get("from_")
+    if spec.get("remote_host"):
+        if not source:
+            raise BadRequest("invalid request: from: the remote model id is required "
+                             "with remote_host (e.g. \"from\": \"qwen-plus\")", param="from")
+        try:
+            host_policy().check(spec["remote_host"])
+        except RemoteHostRefused as exc:
+            raise BadRequest(str(exc), param="remote_host") from None
+        key = spec.get("remote_api_key")
+        fields = {
+            "remote_model": source,
+            "remote_host": spec["remote_host"].rstrip("/"),
+            "remote_type": spec["remote_type"],
+            "api_key": keyring().encrypt(key) if key else None,
+            "system": spec.get("system"),
+            "parameters": spec.get("parameters") or {},
+            "parent_model": None,
+            "context_length": spec.get("context_length"),
+            "capabilities": _capabilities(spec.get("capabilities")),
+            "fallbacks": spec.get("fallbacks"),
+            "fallback_on_auth_errors": bool(spec.get("fallback_on_auth_errors")),
+        }
+    elif source:
+        parent = RemoteModel.get_or_none(RemoteModel.name == normalize_model_name(source))
+        if parent is None:
+            raise BadRequest(
+                f"model '{source}' not found: without remote_host, \"from\" must name an "
+                f"existing model (this server runs no local weights)", param="from")
+        # A derived model copies its parent's remote, as an Ollama model
+        # built FROM another copies its layers.
+        fields = {
+            "remote_model": parent.remote_model,
+            "remote_host": parent.remote_host,
+            "remote_type": parent.remote_type,
+            "api_key": parent.api_key,
+            "system": spec["system"] if spec.get("system") is not None else parent.system,
+            "parameters": {**parent.parameters, **(spec.get("parameters") or {})},
+            "parent_model": parent.name,
+            "context_length": _given(spec, "context_length", parent.context_length),
+            "capabilities": _capabilities(_given(spec, "capabilities", parent.capabilities)),
+            # Fallbacks stand for the remote, which the derived model shares.
+            "fallbacks": _given(spec, "fallbacks", parent.fallbacks),
+            "fallback_on_auth_errors": _given(spec, "fallback_on_auth_errors",
+                                              parent.fallback_on_auth_errors),
+        }
+    else:
+        raise BadRequest("invalid request: remote_host: required (or \"from\" naming an "
+                         "existing model); this server runs no local weights",
+                         param="remote_host")
+    name = normalize_model_name(name)
+    fields["fallbacks"] = _checked_fallbacks(name, fields["fallbacks"])
+    return _upsert(dict(fields, name=name))
+
+
+def _checked_fallbacks(name, fallbacks):
+    """Normalised fallback names; 400 if one does not exist or they would loop."""
+    if not fallbacks:
+        return None
+    names = list(dict.fromkeys(normalize_model_name(f) for f in fallbacks))
+    edges = {row.name: row.fallbacks or [] for row in
+             RemoteModel.select(RemoteModel.name, RemoteModel.fallbacks)}
+    for fallback in names:
+        if fallback != name and fallback not in edges:
+            raise BadRequest(f"invalid request: fallbacks: model '{fallback}' not found",
+                             param="fallbacks")
+    edges[name] = names
+
+    def path_back(start, seen):
+        # Depth-first from `start`; the path that leads back to `name`, if any.
+        for following in edges.get(start, []):
+            if following == name:
+                return [start, name]
+            if following not in seen:
+                seen.add(following)
+                rest = path_back(following, seen)
+                if rest:
+                    return [start] + rest
+        return None
+
+    loop = path_back(name, {name})
+    if loop:
+        raise BadRequest(f"invalid request: fallbacks: they would loop "
+                         f"({' -> '.join(loop)})", param="fallbacks")
+    return names
+
+
+def fallback_chain(model, seen=None):
+    """`model`, then its fallbacks and theirs, depth first, each once, looked
+    up only when reached (the happy path costs nothing); models deleted
+    since are skipped."""
+    seen = set() if seen is None else seen
+    if model.name in seen:
+        return
+    seen.add(model.name)
+    yield model
+    for name in model.fallbacks or []:
+        following = None if name in seen else _find(name)
+        if following is not None:
+            yield from fallback_chain(following, seen)
+
+
+def copy(source, destination):
+    original = resolve(source)
+    fields = {field.name: getattr(original, field.name) for field in _REPLACED_FIELDS}
+    return _upsert(dict(fields, name=normalize_model_name(destination)))
+
+
+def delete(name):
+    normal = normalize_model_name(name)
+    with database.atomic():
+        if not normal or not RemoteModel.delete().where(RemoteModel.name == normal).execute():
+            raise ModelNotFound(name)
+        _changed()
+    _announce()
+
+
+def all_models():
+    return list(RemoteModel.select().order_by(fn.LOWER(RemoteModel.name)))

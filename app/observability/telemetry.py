@@ -1,0 +1,224 @@
+"""Per-request telemetry: the request id, one JSON log line per request, and
+the request metrics — recorded when the answer has really ended, which for a
+stream is long after the view returned."""
+import json
+import logging
+import os
+import re
+import select
+import socket
+import time
+
+from flask import current_app, g, has_request_context, request
+
+from app.observability import metrics
+
+access_log = logging.getLogger("app.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ENVIRON_KEY = "relay.exchange"
+
+
+class Exchange:
+    """What one request did, filled in by whoever learns it (views, the
+    remote client, the stream relay), logged and counted once at the end."""
+
+    def __init__(self, request_id, method, path, surface, client):
+        self.request_id, self.method, self.path, self.surface = request_id, method, path, surface
+        self.client = client
+        self.route = "unmatched"
+        self.started = time.monotonic()
+        self.model = ""
+        self.status = None
+        self.remote_host = None
+        self.upstream_status = None
+        self.usage = None
+        self.key = "-"  # the caller's key name ("admin"; "-" with auth off)
+        self.failed = False  # a stream that ended with an in-band error
+        self.attempts = 0  # calls to remotes, retries included
+        self.client_gone = lambda: False
+        self.finish_hooks = ()
+        self.finished = False
+
+    def record_usage(self, usage):
+        if isinstance(usage, dict):
+            self.usage = usage
+
+
+def current():
+    """This request's Exchange (None outside a request)."""
+    return request.environ.get(_ENVIRON_KEY) if has_request_context() else None
+
+
+def stream_ended(environ, usage, failed=False):
+    """A streamed answer produced its last item (or broke off)."""
+    exchange = environ.get(_ENVIRON_KEY)
+    if exchange is not None:
+        exchange.record_usage(usage)
+        exchange.failed = exchange.failed or failed
+        finish(exchange)
+
+
+def _client_gone_probe(environ):
+    """A function telling, without blocking, whether the client closed its
+    connection (under gunicorn's gevent worker, which hands us the socket)."""
+    sock = environ.get("gunicorn.socket")
+    if sock is None:
+        return lambda: False
+
+    def gone():
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            # Readable with nothing to read: the client closed. (Readable
+            # with data: a pipelined next request; the client is there.)
+            return bool(readable) and not sock.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
+    return gone
+
+
+def _surface(path):
+    if path.startswith("/api/"):
+        return "ollama"
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if path.startswith("/v1/"):
+        return "openai"
+    return "service"
+
+
+def _begin():
+    # The request itself, not its context-local proxy: every attribute read
+    # through the proxy costs a context lookup, on every request.
+    req = request._get_current_object()
+    given = req.headers.get("X-Request-ID", "")
+    # 128 random bits, as uuid4().hex has, for a fraction of its cost.
+    request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
+    path = req.path
+    exchange = Exchange(request_id, req.method, path, _surface(path), req.remote_addr)
+    if req.url_rule is not None:
+        exchange.route = req.url_rule.rule
+    exchange.finish_hooks = current_app.extensions.get("relay.finish_hooks", ())
+    exchange.client_gone = _client_gone_probe(req.environ)
+    req.environ[_ENVIRON_KEY] = exchange
+    g.request_id = request_id
+
+
+def finish(exchange):
+    """Count and log `exchange`, once: for a plain answer before it is sent,
+    for a stream when its last item has been produced (both before the
+    client can see the end, so a scrape right after never misses it)."""
+    if exchange is None or exchange.finished:
+        return
+    exchange.finished = True
+    duration = time.monotonic() - exchange.started
+    labels = (exchange.surface, exchange.route)
+    metrics.child(metrics.REQUESTS, *labels, exchange.model, str(exchange.status),
+                  exchange.key).inc()
+    metrics.child(metrics.DURATION, *labels).observe(duration)
+    metrics.count_tokens(exchange.model, exchange.usage, exchange.key)
+    for hook in exchange.finish_hooks:
+        try:
+            hook(exchange)
+        except Exception:
+            access_log.exception("accounting for request %s failed", exchange.request_id)
+    usage = exchange.usage or {}
+    _log_request({
+        "request_id": exchange.request_id, "method": exchange.method, "path": exchange.path,
+        "client": exchange.client, "key": exchange.key, "model": exchange.model or None,
+        "status": exchange.status, "duration_ms": round(duration * 1000, 1),
+        "remote_host": exchange.remote_host, "upstream_status": exchange.upstream_status,
+        "tokens_in": usage.get("prompt_tokens"), "tokens_out": usage.get("completion_tokens"),
+        "attempts": exchange.attempts,
+    })
+
+
+def _log_request(fields):
+    """The request's line: what access_log.info("request", extra={"fields":
+    fields}) writes through the handler configure_logging installs, written
+    to that handler's stream directly. logging's way (a LogRecord, the
+    logger and handler filters, the handler's greenlet lock taken twice)
+    cost 5% of a relayed chat request's CPU (ops/bench/ab.py). Any other
+    set-up (a handler, filter or formatter set since) gets its record as
+    before."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    handler, app_log = _JSON_HANDLER, access_log.parent
+    if (handler is None or access_log.handlers or access_log.filters or handler.filters
+            or handler.level > logging.INFO or app_log.handlers != [handler]
+            or app_log.propagate or type(handler.formatter) is not JSONFormatter):
+        access_log.info("request", extra={"fields": fields})
+        return
+    line = {"time": handler.formatter.stamp(time.time()), "level": "INFO",
+            "logger": access_log.name, "message": "request"}
+    line.update(fields)
+    try:
+        # One greenlet at a time: nothing can interleave with this write
+        # (a blocking write to stderr does not yield to the hub).
+        handler.stream.write(JSONFormatter.encode(line) + handler.terminator)
+        handler.stream.flush()
+    except Exception:
+        handler.handleError(logging.makeLogRecord({"msg": "request", "args": None}))
+
+
+def init_app(app):
+    app.before_request(_begin)
+
+    @app.after_request
+    def finish_later(response):
+        exchange = current()
+        exchange.status = response.status_code
+        response.headers["X-Request-ID"] = exchange.request_id
+        if not response.is_streamed:
+            finish(exchange)
+        # A stream the client left before it began never reaches the relay's
+        # own finish; closing the response is the last chance.
+        response.call_on_close(lambda: finish(exchange))
+        return response
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: what log shippers index without parsing rules."""
+
+    # json.dumps(line, default=str) would build an encoder for every line.
+    encode = json.JSONEncoder(default=str).encode
+    _second, _stamp = None, ""
+
+    def stamp(self, created):
+        """`created` (a time.time()) as lines show it: whole seconds, local
+        time (formatted once a second, not once a line)."""
+        second = int(created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(second))
+            self._second = second
+        return self._stamp
+
+    def format(self, record):
+        line = {"time": self.stamp(record.created), "level": record.levelname,
+                "logger": record.name, "message": record.getMessage()}
+        line.update(getattr(record, "fields", {}))
+        if has_request_context() and "request_id" not in line and "request_id" in g:
+            line["request_id"] = g.request_id
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return self.encode(line)
+
+
+_JSON_HANDLER = None  # the handler configure_logging installed on "app"
+
+
+def configure_logging(level):
+    global _JSON_HANDLER
+    # Where a log call was made, and from which thread, is not in our lines:
+    # looking it up for every record costs a stack walk (the logging HOWTO's
+    # "Optimization"). The process id stays: gunicorn's own lines show it.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    handler = _JSON_HANDLER = logging.StreamHandler()
+    handler.setFormatter(JSONFormatter())
+    logger = logging.getLogger("app")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    # gunicorn and the root logger have their own format; ours stays JSON.
+    logger.propagate = False

@@ -1,0 +1,156 @@
+"""peewee models. The schema itself is owned by migrations/."""
+import datetime
+import json
+
+from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, DateTimeField,
+                    DoubleField, IntegerField, Model, TextField)
+
+from app.storage.db import database
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class JSONField(TextField):
+    """JSON kept as text: the same column type on SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    # Bound to the proxy, so create_app() can point every model at the
+    # database its settings name.
+    class Meta:
+        database = database
+
+
+class RemoteModel(BaseModel):
+    name = CharField(max_length=255, unique=True)
+    remote_model = CharField(max_length=255)
+    remote_host = CharField(max_length=2048)
+    remote_type = CharField(max_length=16)
+    # Fernet token (app/crypto.py); the plaintext key never reaches a column.
+    api_key = TextField(null=True)
+    system = TextField(null=True)
+    parameters = JSONField(default=dict)
+    parent_model = CharField(max_length=255, null=True)
+    # What clients size prompts and features by (/api/show); None: the default.
+    context_length = IntegerField(null=True)
+    capabilities = JSONField(null=True)
+    # Local model names tried in order when this model's remote fails.
+    fallbacks = JSONField(null=True)
+    fallback_on_auth_errors = BooleanField(default=False)
+    digest = CharField(max_length=80)
+    created_at = DateTimeField(default=utcnow)
+    modified_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "remote_model"
+
+
+class StoredResponse(BaseModel):
+    """A Responses API response kept for previous_response_id and GET /v1/responses.
+
+    A row holds its own turn only, linked to the turn before it (parent_id):
+    a conversation of N turns takes N rows of one turn each, not N copies of
+    a growing history (which grew as N squared). app/responses_store.py
+    reads a conversation back with one recursive query up the links.
+    """
+    id = CharField(max_length=64, primary_key=True)
+    model = CharField(max_length=255)
+    # As the client sent it (the response object echoes it too).
+    previous_response_id = CharField(max_length=64, null=True)
+    # The stored turn this one continues; None: `messages` starts the
+    # conversation (a first turn, or one whose previous response was gone
+    # when it was stored or migrated).
+    parent_id = CharField(max_length=64, null=True, index=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+    # This request's own input items: what /input_items lists.
+    input_items = JSONField()
+    # This turn as chat messages: its input, then its answer (instructions
+    # are never carried over). None when its input items and its response's
+    # output items convert back to exactly these: most turns, whose input is
+    # then stored once instead of twice.
+    messages = JSONField(null=True)
+    response = JSONField()
+    # The client key that created it ("admin", or "-" with auth off): other
+    # client keys neither see nor continue it.
+    owner = CharField(max_length=64, null=True, index=True)
+    # DELETEd: gone from every lookup, but its turn stays while a live
+    # response continues the conversation (they still need it), as a
+    # tombstone that goes with the last of them.
+    deleted = BooleanField(default=False)
+
+    class Meta:
+        table_name = "stored_response"
+
+
+class ResponseItem(BaseModel):
+    """Which stored response holds an output item: what `item_reference`
+    input items are resolved through."""
+    item_id = CharField(max_length=64, primary_key=True)
+    response_id = CharField(max_length=64, index=True)
+
+    class Meta:
+        table_name = "response_item"
+
+
+class ClientKey(BaseModel):
+    """A key the admin hands to a client. Only its SHA-256 is kept: keys are
+    random and long, so a fast hash is safe and a lookup costs nothing."""
+    name = CharField(max_length=64, unique=True)
+    key_hash = CharField(max_length=64, unique=True)
+    # Normalised model names (name:tag) the key may use; null: every model.
+    models = JSONField(null=True)
+    rpm = IntegerField(null=True)
+    tpm = IntegerField(null=True)
+    expires_at = DateTimeField(null=True)
+    revoked = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "client_key"
+
+
+class RateBucket(BaseModel):
+    """A token bucket shared by every worker and host: `level` tokens as of
+    `updated_at` (Unix seconds), refilled at the key's rate."""
+    key_name = CharField(max_length=64)
+    kind = CharField(max_length=8)  # "rpm" or "tpm"
+    level = DoubleField()
+    updated_at = DoubleField()
+
+    class Meta:
+        table_name = "rate_bucket"
+        primary_key = CompositeKey("key_name", "kind")
+
+
+class DailyUsage(BaseModel):
+    """Usage per key, model and UTC day, added to in batches by every worker."""
+    key_name = CharField(max_length=64)
+    model = CharField(max_length=255)
+    day = CharField(max_length=10)  # YYYY-MM-DD, UTC
+    requests = IntegerField(default=0)
+    input_tokens = BigIntegerField(default=0)
+    output_tokens = BigIntegerField(default=0)
+    errors = IntegerField(default=0)
+
+    class Meta:
+        table_name = "daily_usage"
+        indexes = ((("key_name", "model", "day"), True),)
+
+
+class ChangeCounter(BaseModel):
+    """Bumped with every change to what workers cache (`keys`): a worker
+    reads one small row to learn whether its copy is stale."""
+    name = CharField(max_length=32, primary_key=True)
+    version = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "change_counter"

@@ -1,0 +1,115 @@
+"""Ollama's inference API: /api/chat, /api/generate, /api/embed, /api/embeddings.
+
+OpenAI-compatible remotes get Chat Completions (converted both ways); remote
+Ollama servers get the request natively, relabelled on the way back.
+"""
+import time
+from functools import partial
+
+from flask import Blueprint, jsonify
+
+from app.surfaces.ollama import chat as ollama_chat
+from app.chat.options import with_system
+from app.surfaces.ollama.lines import OllamaLines
+from app.errors import BadRequest
+from app.routing import remote_for
+from app.remotes.ollama import OllamaRemote
+from app.web.body import json_body
+from app.routing import serve
+from app.surfaces.schema import load
+from app.surfaces.ollama.schemas import ChatSchema, EmbeddingsSchema, EmbedSchema, GenerateSchema
+from app.web.streaming import ndjson_line, ndjson_response, relay
+
+bp = Blueprint("ollama", __name__, url_prefix="/api")
+
+_chat = ChatSchema()
+_generate = GenerateSchema()
+_embed = EmbedSchema()
+_embeddings = EmbeddingsSchema()
+
+GENERATE_UNSUPPORTED = (
+    "/api/generate is not supported for OpenAI-compatible remotes (OpenAI has no "
+    "equivalent completions API in the same format): use /api/chat or "
+    "/v1/chat/completions instead")
+
+
+def _with_model_defaults(body, model):
+    # The request's own options win over the model's stored parameters.
+    return dict(body, options={**model.parameters, **body["options"]})
+
+
+def _native(remote, endpoint, body, model):
+    """Relay a request to a remote Ollama as it is, relabelled on the way back."""
+    request = dict(body, model=model.remote_model)
+    if body["stream"]:
+        upstream = remote.stream(endpoint, request)
+        return ndjson_response(relay(upstream, OllamaLines(model, body["model"]), ndjson_line))
+    (line,) = OllamaLines(model, body["model"]).feed(remote.call(endpoint, request))
+    return jsonify(line)
+
+
+@bp.post("/chat")
+def chat():
+    return serve(load(_chat, json_body()), partial(_chat_with, started=time.monotonic_ns()))
+
+
+def _chat_with(body, model, started):
+    body = _with_model_defaults(body, model)
+    body["messages"] = with_system(body["messages"], model.system)
+    remote = remote_for(model)
+    if isinstance(remote, OllamaRemote):
+        return _native(remote, "chat", body, model)
+    request = ollama_chat.chat_request(body, model.remote_model)
+    if body["stream"]:
+        upstream = remote.chat_stream(request)
+        converter = ollama_chat.ChatStream(body["model"], started)
+        return ndjson_response(relay(upstream, converter, ndjson_line))
+    return jsonify(ollama_chat.chat_response(remote.chat(request), body["model"], started))
+
+
+@bp.post("/generate")
+def generate():
+    return serve(load(_generate, json_body()), _generate_with)
+
+
+def _generate_with(body, model):
+    remote = remote_for(model)
+    if not isinstance(remote, OllamaRemote):
+        raise BadRequest(GENERATE_UNSUPPORTED)
+    body = _with_model_defaults(body, model)
+    if model.system and not body.get("system"):
+        body["system"] = model.system
+    return _native(remote, "generate", body, model)
+
+
+@bp.post("/embed")
+def embed():
+    return serve(load(_embed, json_body()), partial(_embed_with, started=time.monotonic_ns()))
+
+
+def _embed_with(body, model, started):
+    remote = remote_for(model)
+    if isinstance(remote, OllamaRemote):
+        return jsonify(dict(remote.call("embed", dict(body, model=model.remote_model)),
+                            model=body["model"]))
+    request = {"model": model.remote_model, "input": body["input"]}
+    if body.get("dimensions"):
+        request["dimensions"] = body["dimensions"]
+    answer = remote.embeddings(request)
+    vectors = [item["embedding"] for item in sorted(answer["data"], key=lambda d: d["index"])]
+    return jsonify({"model": body["model"], "embeddings": vectors,
+                    "total_duration": time.monotonic_ns() - started, "load_duration": 0,
+                    "prompt_eval_count": (answer.get("usage") or {}).get("prompt_tokens", 0)})
+
+
+@bp.post("/embeddings")
+def embeddings():
+    return serve(load(_embeddings, json_body()), _embeddings_with)
+
+
+def _embeddings_with(body, model):
+    remote = remote_for(model)
+    if isinstance(remote, OllamaRemote):
+        return jsonify(remote.call("embeddings", dict(body, model=model.remote_model)))
+    answer = remote.embeddings({"model": model.remote_model, "input": body["prompt"]})
+    return jsonify({"embedding": answer["data"][0]["embedding"]})

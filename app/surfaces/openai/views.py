@@ -1,0 +1,63 @@
+"""OpenAI-compatible surface: /v1/models, /v1/chat/completions, /v1/embeddings."""
+from flask import Blueprint, jsonify
+
+from app.catalog import describe
+from app.surfaces.openai import chat
+from app.chat.options import fill_defaults, with_system
+from app.routing import remote_for
+from app.remotes.ollama import OllamaRemote
+from app.web.body import json_body
+from app.routing import model_to_show, serve, visible_models
+from app.surfaces.schema import load
+from app.surfaces.openai.schemas import ChatCompletionSchema, EmbeddingsSchema
+from app.web.streaming import relay, sse_data, sse_response
+
+bp = Blueprint("openai", __name__, url_prefix="/v1")
+
+_chat = ChatCompletionSchema()
+_embeddings = EmbeddingsSchema()
+
+
+def chat_remote(model):
+    remote = remote_for(model)
+    # A remote Ollama has its own OpenAI-compatible endpoints.
+    return remote.openai() if isinstance(remote, OllamaRemote) else remote
+
+
+@bp.get("/models")
+def list_models():
+    return jsonify({"object": "list",
+                    "data": [describe.openai_model(m) for m in visible_models()]})
+
+
+@bp.get("/models/<path:model>")
+def get_model(model):
+    return jsonify(describe.openai_model(model_to_show(model)))
+
+
+@bp.post("/chat/completions")
+def chat_completions():
+    return serve(load(_chat, json_body()), _chat_with)
+
+
+def _chat_with(body, model):
+    remote = chat_remote(model)
+    request = fill_defaults(
+        dict(body, model=model.remote_model, messages=with_system(body["messages"], model.system)),
+        model.parameters)
+    if body.get("stream"):
+        upstream = remote.chat_stream(request)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        converter = chat.ChatChunks(body["model"], include_usage)
+        return sse_response(relay(upstream, converter, sse_data))
+    return jsonify(chat.completion(remote.chat(request), body["model"]))
+
+
+@bp.post("/embeddings")
+def embeddings():
+    return serve(load(_embeddings, json_body()), _embeddings_with)
+
+
+def _embeddings_with(body, model):
+    answer = chat_remote(model).embeddings(dict(body, model=model.remote_model))
+    return jsonify(dict(answer, model=body["model"]))

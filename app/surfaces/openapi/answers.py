@@ -1,0 +1,143 @@
+"""What the relay answers, as JSON Schema for its OpenAPI document (app.surfaces.openapi.views):
+the bodies of successful answers and the three error shapes.
+
+Request bodies are described by the marshmallow schemas beside this module;
+answers are built by plain functions (app.catalog.describe, app.convert), so they are
+described here by hand. Each object names the keys every client relies on and
+allows more: providers add fields, and the relay passes many of them on.
+"""
+
+_TEXT = {"type": "string"}
+_INT = {"type": "integer"}
+_NUMBER = {"type": "number"}
+_BOOL = {"type": "boolean"}
+_ANY_OBJECT = {"type": "object"}
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+
+
+def _object(required=(), **properties):
+    """An object with these properties (the `required` ones always there), open to more."""
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+def _list_of(item):
+    return {"type": "array", "items": item}
+
+
+# --- Errors: one shape per surface (app.errors) -----------------------------
+
+OLLAMA_ERROR = _object(["error"], error=_TEXT)
+
+OPENAI_ERROR = _object(["error"], error=_object(
+    ["message", "type", "param", "code"], message=_TEXT, type=_TEXT,
+    param=_NULLABLE_TEXT, code=_NULLABLE_TEXT))
+
+ANTHROPIC_ERROR = _object(["type", "error"], type={"const": "error"},
+                          error=_object(["type", "message"], type=_TEXT, message=_TEXT))
+
+# --- Streams -----------------------------------------------------------------
+
+# One event of a text/event-stream answer: `data` is a JSON object (an error
+# object when the stream breaks) or, last on /v1/chat/completions, [DONE].
+SSE_EVENT = _object(["data"], event=_TEXT, id=_TEXT, retry=_INT,
+                    data=dict(_TEXT, contentMediaType="application/json"))
+
+# --- Health -----------------------------------------------------------------
+
+VERSION = _object(["version"], version=_TEXT)
+HEALTH = _object(["status"], status={"const": "ok"})
+READY = _object(["status"], status={"enum": ["ok", "unavailable"]}, reason=_TEXT)
+
+# --- Ollama's model management ----------------------------------------------
+
+_DETAILS = _object(["parent_model", "format", "family"], parent_model=_TEXT, format=_TEXT,
+                   family=_TEXT, families={"type": ["array", "null"]},
+                   parameter_size=_TEXT, quantization_level=_TEXT, context_length=_INT)
+_CAPABILITIES = _list_of(_TEXT)
+
+TAGS = _object(["models"], models=_list_of(_object(
+    ["name", "model", "modified_at", "size", "digest", "details"],
+    name=_TEXT, model=_TEXT, remote_model=_TEXT, remote_host=_TEXT, modified_at=_TEXT,
+    size=_INT, digest=_TEXT, details=_DETAILS, capabilities=_CAPABILITIES)))
+
+SHOW = _object(["modelfile", "parameters", "template", "details", "model_info", "capabilities"],
+               modelfile=_TEXT, parameters=_TEXT, template=_TEXT, details=_DETAILS,
+               model_info=_ANY_OBJECT, capabilities=_CAPABILITIES, remote_model=_TEXT,
+               remote_host=_TEXT, remote_type=_TEXT, modified_at=_TEXT, system=_TEXT,
+               fallbacks=_list_of(_TEXT), fallback_on_auth_errors=_BOOL)
+
+PS = _object(["models"], models=_list_of(_ANY_OBJECT))
+
+STATUS = _object(["status"], status=_TEXT)
+
+# --- Ollama's inference -----------------------------------------------------
+
+_OLLAMA_MESSAGE = _object(["role", "content"], role=_TEXT, content=_TEXT, thinking=_TEXT,
+                          tool_calls=_list_of(_ANY_OBJECT))
+_FINAL = dict(done=_BOOL, done_reason=_TEXT, total_duration=_INT, load_duration=_INT,
+              prompt_eval_count=_INT, prompt_eval_duration=_INT, eval_count=_INT,
+              eval_duration=_INT)
+
+CHAT = _object(["model", "created_at", "message", "done"], model=_TEXT, created_at=_TEXT,
+               message=_OLLAMA_MESSAGE, **_FINAL)
+GENERATE = _object(["model", "response", "done"], model=_TEXT, created_at=_TEXT,
+                   response=_TEXT, thinking=_TEXT, context=_list_of(_INT), **_FINAL)
+EMBED = _object(["model", "embeddings"], model=_TEXT, embeddings=_list_of(_list_of(_NUMBER)),
+                total_duration=_INT, load_duration=_INT, prompt_eval_count=_INT)
+EMBEDDING = _object(["embedding"], embedding=_list_of(_NUMBER))
+
+# --- OpenAI -----------------------------------------------------------------
+
+MODEL = _object(["id", "object", "created", "owned_by"], id=_TEXT, object={"const": "model"},
+                created=_INT, owned_by=_TEXT)
+MODEL_LIST = _object(["object", "data"], object={"const": "list"}, data=_list_of(MODEL))
+
+CHAT_COMPLETION = _object(
+    ["id", "object", "created", "model", "choices"], id=_TEXT,
+    object={"const": "chat.completion"}, created=_INT, model=_TEXT,
+    choices=_list_of(_object(["index", "message"], index=_INT, message=_ANY_OBJECT,
+                             finish_reason=_NULLABLE_TEXT)),
+    usage={"type": ["object", "null"]})
+
+EMBEDDING_LIST = _object(
+    ["object", "data", "model"], object={"const": "list"}, model=_TEXT,
+    data=_list_of(_object(["index", "embedding"], object=_TEXT, index=_INT,
+                          embedding={"type": ["array", "string"]})),
+    usage=_ANY_OBJECT)
+
+# --- OpenAI's Responses API --------------------------------------------------
+
+RESPONSE = _object(["id", "object", "created_at", "status", "model", "output"], id=_TEXT,
+                   object={"const": "response"}, created_at=_NUMBER, status=_TEXT, model=_TEXT,
+                   output=_list_of(_ANY_OBJECT), usage={"type": ["object", "null"]},
+                   error={"type": ["object", "null"]})
+RESPONSE_DELETED = _object(["id", "object", "deleted"], id=_TEXT, object={"const": "response"},
+                           deleted={"const": True})
+INPUT_ITEMS = _object(["object", "data", "first_id", "last_id", "has_more"],
+                      object={"const": "list"}, data=_list_of(_ANY_OBJECT), first_id=_TEXT,
+                      last_id=_TEXT, has_more=_BOOL)
+
+# --- Anthropic's Messages API ------------------------------------------------
+
+MESSAGE = _object(["id", "type", "role", "content", "model", "stop_reason", "usage"], id=_TEXT,
+                  type={"const": "message"}, role={"const": "assistant"},
+                  content=_list_of(_object(["type"], type=_TEXT)), model=_TEXT,
+                  stop_reason=_NULLABLE_TEXT, stop_sequence=_NULLABLE_TEXT,
+                  usage=_object(["input_tokens", "output_tokens"], input_tokens=_INT,
+                                output_tokens=_INT))
+TOKEN_COUNT = _object(["input_tokens"], input_tokens=_INT)
+
+# --- The admin's keys and usage ----------------------------------------------
+
+_NULLABLE_INT = {"type": ["integer", "null"]}
+KEY = _object(["name", "models", "rpm", "tpm", "expires", "created_at", "revoked"],
+              name=_TEXT, models={"type": ["array", "null"], "items": _TEXT},
+              rpm=_NULLABLE_INT, tpm=_NULLABLE_INT, expires=_NULLABLE_TEXT,
+              created_at=_NULLABLE_TEXT, last_used_at=_NULLABLE_TEXT, revoked=_BOOL)
+KEY_CREATED = {"allOf": [KEY, _object(["key"], key=_TEXT)]}
+KEY_LIST = _object(["keys"], keys=_list_of(KEY))
+KEY_REVOKED = _object(["name", "revoked"], name=_TEXT, revoked={"const": True})
+USAGE = _object(["usage"], usage=_list_of(_object(
+    ["key", "model", "day", "requests", "input_tokens", "output_tokens", "errors"],
+    key=_TEXT, model=_TEXT, day=_TEXT, requests=_INT, input_tokens=_INT, output_tokens=_INT,
+    errors=_INT)))
