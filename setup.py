@@ -1,8 +1,7 @@
 from setuptools import find_packages, setup
 
 with open("requirements.txt") as handle:
-    requirements = [line.strip() for line in handle
-                    if line.strip() and not line.startswith("#")]
+    requirements = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
 
 setup(
     name="ollama-relay",

@@ -1,17 +1,18 @@
 """ollama-relay: Ollama's and OpenAI's APIs in front of remote model providers."""
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import access, config
-from app.storage import db
 from app.catalog import registry
-from app.observability import telemetry
 from app.catalog.secrets import keyring_from_settings
-from app.web import errors
-from app.web.json_provider import JSONProvider
+from app.observability import telemetry
 from app.remotes.cooldown import Cooldown
 from app.remotes.http.client import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
+from app.storage import db
+from app.web import errors
+from app.web.json_provider import JSONProvider
 
 
 def create_app(overrides=None):
@@ -40,8 +41,7 @@ def trust_proxies(app):
     # says stand in front (nginx: 1); anyone else could forge them.
     hops = app.config["RELAY_TRUSTED_PROXIES"]
     if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops,
-                                x_prefix=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
 
 
 def open_services(app):
@@ -50,8 +50,9 @@ def open_services(app):
     app.extensions["relay.policy"] = policy
     app.extensions["relay.http"] = RemoteHTTP(app.config, policy)
     app.extensions["relay.models"] = registry.model_cache(app.config["RELAY_INSTANCE_PATH"])
-    app.extensions["relay.cooldown"] = Cooldown(app.config["RELAY_COOLDOWN_FAILURES"],
-                                                app.config["RELAY_COOLDOWN_SECONDS"])
+    app.extensions["relay.cooldown"] = Cooldown(
+        app.config["RELAY_COOLDOWN_FAILURES"], app.config["RELAY_COOLDOWN_SECONDS"]
+    )
 
 
 def register_blueprints(app):

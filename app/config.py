@@ -3,6 +3,7 @@
 Every setting has a default that works on a fresh machine; production
 overrides them through the environment (systemd's EnvironmentFile, Ansible).
 """
+
 import os
 
 
@@ -52,8 +53,10 @@ def _tokens(value):
     tokens = _list(value)
     # A short admin token can be guessed over the network; refuse it at start.
     if any(len(token) < 16 for token in tokens):
-        raise ValueError("every token must be at least 16 characters (make one with: "
-                         "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        raise ValueError(
+            "every token must be at least 16 characters (make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
     return tokens
 
 

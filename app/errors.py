@@ -1,9 +1,13 @@
 """The relay's error types: a status and a message meant for the client.
 Each surface writes them in its own shape (app.surfaces.*.errors)."""
 
-_OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error",
-                 403: "invalid_request_error", 404: "not_found_error",
-                 429: "rate_limit_error"}
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "invalid_request_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
 
 
 class RelayError(Exception):
@@ -46,8 +50,11 @@ class Unauthorized(RelayError):
     status = 401
 
     def __init__(self, message):
-        super().__init__(message, code="invalid_api_key",
-                         headers={"WWW-Authenticate": 'Bearer realm="ollama-relay"'})
+        super().__init__(
+            message,
+            code="invalid_api_key",
+            headers={"WWW-Authenticate": 'Bearer realm="ollama-relay"'},
+        )
 
 
 class Forbidden(RelayError):

@@ -1,6 +1,7 @@
 """The models a request may see and use: the registry, seen through the
 caller's key, the client that calls a model's remote, and the fallbacks that
 serve a model whose remote fails."""
+
 from flask import current_app
 
 from app import access
@@ -23,8 +24,13 @@ def remote_for(model):
         raise RelayError(f"model '{model.name}': {exc}") from None
     exchange = telemetry.current()
     if model.remote_type == "openai":
-        return OpenAIRemote(http, model.remote_host, key, exchange,
-                            azure_api_version=current_app.config["RELAY_AZURE_API_VERSION"])
+        return OpenAIRemote(
+            http,
+            model.remote_host,
+            key,
+            exchange,
+            azure_api_version=current_app.config["RELAY_AZURE_API_VERSION"],
+        )
     return OllamaRemote(http, model.remote_host, key, exchange)
 
 
@@ -75,8 +81,11 @@ def serve(body, answer):
         if wait:
             error = error or UpstreamError(
                 f"the remote of model '{model.name}' failed repeatedly and cools down: it is "
-                f"skipped for {wait:.0f} more seconds (RELAY_COOLDOWN_SECONDS)", status=503,
-                code="cooling_down", headers={"Retry-After": str(max(1, round(wait)))})
+                f"skipped for {wait:.0f} more seconds (RELAY_COOLDOWN_SECONDS)",
+                status=503,
+                code="cooling_down",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
             continue
         try:
             result = answer(body, model)

@@ -1,4 +1,5 @@
 """Remote models: what /api/create registers and every API resolves."""
+
 import datetime
 
 from peewee import CharField, DateTimeField, Model, TextField

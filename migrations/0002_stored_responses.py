@@ -1,4 +1,5 @@
 """Stored Responses API responses: what previous_response_id and GET /v1/responses read."""
+
 from peewee import CharField, DateTimeField, Model, TextField
 
 

@@ -1,9 +1,19 @@
 """Client keys, shared rate-limit buckets, daily usage, change counters, and
 the owner of each stored response."""
+
 import datetime
 
-from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, DateTimeField,
-                    DoubleField, IntegerField, Model, TextField)
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    CompositeKey,
+    DateTimeField,
+    DoubleField,
+    IntegerField,
+    Model,
+    TextField,
+)
 from playhouse.migrate import migrate
 
 
@@ -64,11 +74,15 @@ def up(migrator, db):
     tables = _tables(db)
     db.create_tables(tables)
     tables[-1].insert(name="keys", version=0).execute()
-    migrate(migrator.add_column("stored_response", "owner", CharField(max_length=64, null=True)),
-            migrator.add_index("stored_response", ("owner",)))
+    migrate(
+        migrator.add_column("stored_response", "owner", CharField(max_length=64, null=True)),
+        migrator.add_index("stored_response", ("owner",)),
+    )
 
 
 def down(migrator, db):
-    migrate(migrator.drop_index("stored_response", "stored_response_owner"),
-            migrator.drop_column("stored_response", "owner"))
+    migrate(
+        migrator.drop_index("stored_response", "stored_response_owner"),
+        migrator.drop_column("stored_response", "owner"),
+    )
     db.drop_tables(_tables(db))

@@ -1,5 +1,6 @@
 """Output items by id (so `item_reference` input items can be resolved), and
 the context length and capabilities a model is described with."""
+
 import json
 
 from peewee import CharField, IntegerField, Model, TextField
@@ -25,22 +26,26 @@ def _backfill(db, item_table):
     cursor = db.execute_sql("SELECT id, response FROM stored_response")
     rows = []
     for response_id, response in cursor.fetchall():
-        for item in (json.loads(response).get("output") or []):
+        for item in json.loads(response).get("output") or []:
             if isinstance(item, dict) and item.get("id"):
                 rows.append({"item_id": item["id"], "response_id": response_id})
     for start in range(0, len(rows), 500):
-        item_table.insert_many(rows[start:start + 500]).on_conflict_ignore().execute()
+        item_table.insert_many(rows[start : start + 500]).on_conflict_ignore().execute()
 
 
 def up(migrator, db):
     tables = _tables(db)
     db.create_tables(tables)
     _backfill(db, tables[0])
-    migrate(migrator.add_column("remote_model", "context_length", IntegerField(null=True)),
-            migrator.add_column("remote_model", "capabilities", TextField(null=True)))
+    migrate(
+        migrator.add_column("remote_model", "context_length", IntegerField(null=True)),
+        migrator.add_column("remote_model", "capabilities", TextField(null=True)),
+    )
 
 
 def down(migrator, db):
-    migrate(migrator.drop_column("remote_model", "capabilities"),
-            migrator.drop_column("remote_model", "context_length"))
+    migrate(
+        migrator.drop_column("remote_model", "capabilities"),
+        migrator.drop_column("remote_model", "context_length"),
+    )
     db.drop_tables(_tables(db))

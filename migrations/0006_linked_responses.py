@@ -9,6 +9,7 @@ its history minus its previous response's; when that one is gone (deleted or
 pruned), or its history is not a prefix of this one, the row keeps its whole
 history as the start of its conversation and nothing is lost.
 """
+
 import json
 
 from peewee import BooleanField, CharField, TextField
@@ -29,8 +30,8 @@ def _pages(db, columns):
     last = ""
     while True:
         rows = db.execute_sql(
-            f"SELECT {columns} FROM {TABLE} WHERE id > {db.param} ORDER BY id LIMIT {PAGE}",
-            (last,)).fetchall()
+            f"SELECT {columns} FROM {TABLE} WHERE id > {db.param} ORDER BY id LIMIT {PAGE}", (last,)
+        ).fetchall()
         if not rows:
             return
         yield rows
@@ -55,8 +56,12 @@ def _histories(db, ids):
     if not ids:
         return {}
     marks = ", ".join([db.param] * len(ids))
-    return {row_id: json.loads(history) for row_id, history in db.execute_sql(
-        f"SELECT id, history FROM {TABLE} WHERE id IN ({marks})", list(ids)).fetchall()}
+    return {
+        row_id: json.loads(history)
+        for row_id, history in db.execute_sql(
+            f"SELECT id, history FROM {TABLE} WHERE id IN ({marks})", list(ids)
+        ).fetchall()
+    }
 
 
 def _split(db):
@@ -66,22 +71,25 @@ def _split(db):
             previous = _histories(db, {row[1] for row in chunk if row[1]})
             for row_id, previous_id, _ in chunk:
                 history, prefix = own[row_id], previous.get(previous_id)
-                if prefix is not None and history[:len(prefix)] == prefix:
-                    parent, messages = previous_id, history[len(prefix):]
+                if prefix is not None and history[: len(prefix)] == prefix:
+                    parent, messages = previous_id, history[len(prefix) :]
                 else:
                     parent, messages = None, history
                 db.execute_sql(
                     f"UPDATE {TABLE} SET parent_id = {db.param}, messages = {db.param} "
-                    f"WHERE id = {db.param}", (parent, _dumps(messages), row_id))
+                    f"WHERE id = {db.param}",
+                    (parent, _dumps(messages), row_id),
+                )
 
 
 def up(migrator, db):
-    migrate(migrator.add_column(TABLE, "parent_id", CharField(max_length=64, null=True)),
-            migrator.add_column(TABLE, "messages", TextField(null=True)),
-            migrator.add_column(TABLE, "deleted", BooleanField(default=False)))
+    migrate(
+        migrator.add_column(TABLE, "parent_id", CharField(max_length=64, null=True)),
+        migrator.add_column(TABLE, "messages", TextField(null=True)),
+        migrator.add_column(TABLE, "deleted", BooleanField(default=False)),
+    )
     _split(db)
-    migrate(migrator.drop_column(TABLE, "history"),
-            migrator.add_index(TABLE, ("parent_id",)))
+    migrate(migrator.drop_column(TABLE, "history"), migrator.add_index(TABLE, ("parent_id",)))
 
 
 # Down: every row gets its whole conversation back (tombstones did not exist
@@ -110,17 +118,24 @@ def _join(db):
     sql = _CHAIN.format(table=TABLE, p=db.param)
     for page in _pages(db, "id"):
         for (row_id,) in page:
-            history = [message for row in db.execute_sql(sql, (row_id,)).fetchall()
-                       for message in _turn(*row)]
-            db.execute_sql(f"UPDATE {TABLE} SET history = {db.param} WHERE id = {db.param}",
-                           (_dumps(history), row_id))
+            history = [
+                message
+                for row in db.execute_sql(sql, (row_id,)).fetchall()
+                for message in _turn(*row)
+            ]
+            db.execute_sql(
+                f"UPDATE {TABLE} SET history = {db.param} WHERE id = {db.param}",
+                (_dumps(history), row_id),
+            )
 
 
 def down(migrator, db):
     migrate(migrator.add_column(TABLE, "history", TextField(null=True)))
     _join(db)
     db.execute_sql(f"DELETE FROM {TABLE} WHERE deleted = {db.param}", (True,))
-    migrate(migrator.drop_index(TABLE, f"{TABLE}_parent_id"),
-            migrator.drop_column(TABLE, "deleted"),
-            migrator.drop_column(TABLE, "messages"),
-            migrator.drop_column(TABLE, "parent_id"))
+    migrate(
+        migrator.drop_index(TABLE, f"{TABLE}_parent_id"),
+        migrator.drop_column(TABLE, "deleted"),
+        migrator.drop_column(TABLE, "messages"),
+        migrator.drop_column(TABLE, "parent_id"),
+    )

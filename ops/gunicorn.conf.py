@@ -57,6 +57,7 @@ if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # the config is read again on 
 # it (see the top: the master stays free of app code), so it reads them
 # here with the stdlib alone.
 
+
 def _flag(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -77,7 +78,7 @@ def _is_local(address):
     if address.startswith("unix:"):
         return True
     if address.startswith("tcp://"):
-        address = address[len("tcp://"):]
+        address = address[len("tcp://") :]
     if address.startswith("["):
         host = address[1:].partition("]")[0]
     else:
@@ -100,8 +101,10 @@ def _open_to_the_network(binds):
     if network:
         return f"it would listen on {', '.join(network)}, which is not loopback"
     if _trusted_proxies() > 0:
-        return (f"RELAY_TRUSTED_PROXIES={os.environ['RELAY_TRUSTED_PROXIES']} says clients "
-                f"reach it through a proxy")
+        return (
+            f"RELAY_TRUSTED_PROXIES={os.environ['RELAY_TRUSTED_PROXIES']} says clients "
+            f"reach it through a proxy"
+        )
     return None
 
 
@@ -111,9 +114,11 @@ def on_starting(server):
     problem = _open_to_the_network(server.cfg.bind)
     if problem:
         # A string exits with status 1 and goes to stderr as it is.
-        sys.exit(f"ollama-relay refuses to start without RELAY_ADMIN_TOKEN: {problem}. "
-                 f"Set RELAY_ADMIN_TOKEN to require keys, or RELAY_ALLOW_UNAUTHENTICATED=1 "
-                 f"to serve without them on purpose.")
+        sys.exit(
+            f"ollama-relay refuses to start without RELAY_ADMIN_TOKEN: {problem}. "
+            f"Set RELAY_ADMIN_TOKEN to require keys, or RELAY_ALLOW_UNAUTHENTICATED=1 "
+            f"to serve without them on purpose."
+        )
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(directory, exist_ok=True)
     for stale in glob.glob(os.path.join(directory, "*.db")):

@@ -1,5 +1,6 @@
 """What the access tests share: a relay under gunicorn kept for a module, keys,
 clients with keys, log and metrics readers, and the `ollama-relay` CLI."""
+
 import json
 import os
 import re
@@ -24,9 +25,12 @@ CLI = os.path.join(os.path.dirname(sys.executable), "ollama-relay")
 
 
 def base_settings(workdir):
-    return {"RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
-            "RELAY_INSTANCE_PATH": str(workdir / "instance"),
-            "RELAY_SECRET_KEY": SECRET_KEY, "RELAY_REMOTE_ALLOWLIST": "127.0.0.1"}
+    return {
+        "RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
+        "RELAY_INSTANCE_PATH": str(workdir / "instance"),
+        "RELAY_SECRET_KEY": SECRET_KEY,
+        "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+    }
 
 
 def start_relay(workdir, **settings):
@@ -46,9 +50,19 @@ def bearer(key):
 
 
 def create_model(relay, upstream_url, name, headers=ADMIN):
-    response = requests.post(relay.url + "/api/create", headers=headers, timeout=10, json={
-        "name": name, "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": upstream_url + "/v1", "remote_api_key": REMOTE_KEY})
+    response = requests.post(
+        relay.url + "/api/create",
+        headers=headers,
+        timeout=10,
+        json={
+            "name": name,
+            "from": "remote-model",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": upstream_url + "/v1",
+            "remote_api_key": REMOTE_KEY,
+        },
+    )
     assert response.status_code == 200, response.text
     return name
 
@@ -57,8 +71,9 @@ def create_key(relay, name=None, headers=ADMIN, **fields):
     """A client key made by the admin over HTTP: (name, secret)."""
     name = name or unique("key")
     for _ in range(5):
-        response = requests.post(relay.url + "/api/keys", headers=headers, timeout=10,
-                                 json={"name": name, **fields})
+        response = requests.post(
+            relay.url + "/api/keys", headers=headers, timeout=10, json={"name": name, **fields}
+        )
         # On SQLite a creation racing another worker's write fails with 503
         # (test_keys_made_in_parallel_are_all_made shows it): not what these tests test.
         if response.status_code != 503:
@@ -113,8 +128,11 @@ def log_lines(relay):
 
 
 def audit_lines(relay, obj=None):
-    return [line for line in log_lines(relay)
-            if line.get("audit") is True and (obj is None or line.get("object") == obj)]
+    return [
+        line
+        for line in log_lines(relay)
+        if line.get("audit") is True and (obj is None or line.get("object") == obj)
+    ]
 
 
 def metric(text, name, **labels):
@@ -133,16 +151,17 @@ def cli_runner(settings, secrets=()):
     """run(*args, expect=0): `ollama-relay` with the relay's RELAY_* settings
     (`expect` an exit code or a tuple of them). No output may hold a secret,
     or a traceback."""
+
     def run(*args, expect=0):
         env = dict(os.environ, **{k: str(v) for k, v in settings.items()})
-        result = subprocess.run([CLI, *args], env=env, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=60)
         for secret in (ADMIN_TOKEN, REMOTE_KEY, *secrets):
             assert secret not in result.stdout + result.stderr
         assert "Traceback" not in result.stderr, result.stderr
         expected = expect if isinstance(expect, tuple) else (expect,)
         assert result.returncode in expected, (result.stdout, result.stderr)
         return result
+
     return run
 
 

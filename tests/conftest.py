@@ -1,4 +1,5 @@
 """Fixtures: the app on each database (`app`, `client`), real servers (`relay`)."""
+
 import os
 import ssl
 import uuid
@@ -25,8 +26,12 @@ SECRET_KEY = Fernet.generate_key().decode()
 # the head of one such run, so the long ones start at once on different
 # workers and the rest flows around them, instead of adding their whole
 # length at the end of the run. Only the order changes.
-SLOW = ("test_ops_ansible.py::test_role_converges", "test_openapi.py::test_schemathesis",
-        "test_access_shared.py::test_usage_rows", "test_soak.py::")
+SLOW = (
+    "test_ops_ansible.py::test_role_converges",
+    "test_openapi.py::test_schemathesis",
+    "test_access_shared.py::test_usage_rows",
+    "test_soak.py::",
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -36,6 +41,7 @@ def pytest_collection_modifyitems(config, items):
 
     def rank(item):
         return next((i for i, name in enumerate(SLOW) if name in item.nodeid), len(SLOW))
+
     slow = sorted((item for item in items if rank(item) < len(SLOW)), key=rank)
     rest = [item for item in items if rank(item) == len(SLOW)]
     run = max(2, len(items) // workers // 4)
@@ -82,8 +88,11 @@ def postgres_schema_url():
             # connections (and a usage flusher) until the process exits:
             # end them here, or a few hundred tests use up the server's
             # max_connections (100 by default).
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE application_name = %s", (schema,))
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (schema,),
+            )
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
     url = f"{PG_URL}?options={quote('-csearch_path=' + schema)}&application_name={schema}"
@@ -114,10 +123,12 @@ def settings(database_url, tmp_path):
 @pytest.fixture
 def make_app(settings):
     """create_app() on this test's database, with settings overridden."""
+
     def make(**overrides):
         app = create_app(dict(settings, **overrides))
         app.config["TESTING"] = True
         return app
+
     return make
 
 
@@ -159,17 +170,20 @@ def gateway(tmp_path_factory):
     """One relay under gunicorn (SQLite) shared by the chat tests: they
     create the models they use, so no test depends on another's."""
     workdir = tmp_path_factory.mktemp("gateway")
-    server = GunicornServer({
-        "RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
-        "RELAY_INSTANCE_PATH": str(workdir / "instance"),
-        "RELAY_SECRET_KEY": SECRET_KEY,
-        "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
-        "RELAY_READ_TIMEOUT": "3",
-        # Many tests make the one fake upstream fail on purpose; none of them
-        # may put it in cool-down for the next (tests/test_fallbacks.py has
-        # relays of its own for that).
-        "RELAY_COOLDOWN_FAILURES": "1000000",
-    }, workdir)
+    server = GunicornServer(
+        {
+            "RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
+            "RELAY_INSTANCE_PATH": str(workdir / "instance"),
+            "RELAY_SECRET_KEY": SECRET_KEY,
+            "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+            "RELAY_READ_TIMEOUT": "3",
+            # Many tests make the one fake upstream fail on purpose; none of them
+            # may put it in cool-down for the next (tests/test_fallbacks.py has
+            # relays of its own for that).
+            "RELAY_COOLDOWN_FAILURES": "1000000",
+        },
+        workdir,
+    )
     yield server
     server.stop()
     # Every chat, Responses, Agents SDK and Codex test ran through this relay,
@@ -188,12 +202,19 @@ def remote_model(gateway, upstream):
     import requests
 
     def create(name="remote", remote_type="openai", path="/v1", **fields):
-        body = {"name": name, "from": "remote-model", "remote_type": remote_type,
-                "remote_host": upstream.url + path, "remote_api_key": GATEWAY_KEY,
-                "stream": False, **fields}
+        body = {
+            "name": name,
+            "from": "remote-model",
+            "remote_type": remote_type,
+            "remote_host": upstream.url + path,
+            "remote_api_key": GATEWAY_KEY,
+            "stream": False,
+            **fields,
+        }
         response = requests.post(gateway.url + "/api/create", json=body, timeout=10)
         assert response.status_code == 200, response.text
         return name
+
     return create
 
 
@@ -204,12 +225,17 @@ def relay_with(tmp_path):
     started = []
 
     def start(workers=2, env=None, **settings):
-        base = {"RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/relay.sqlite3",
-                "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-                "RELAY_SECRET_KEY": SECRET_KEY, "RELAY_REMOTE_ALLOWLIST": "127.0.0.1"}
-        started.append(GunicornServer({**base, **settings}, tmp_path, workers=workers,
-                                      extra_env=env))
+        base = {
+            "RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/relay.sqlite3",
+            "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
+            "RELAY_SECRET_KEY": SECRET_KEY,
+            "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+        }
+        started.append(
+            GunicornServer({**base, **settings}, tmp_path, workers=workers, extra_env=env)
+        )
         return started[-1]
+
     yield start
     for server in started:
         server.stop()

@@ -5,6 +5,7 @@ reply, or the default one. Every request is recorded with its headers and body.
 It also serves as a plain-HTTP forward proxy: a request line with an absolute
 URL is answered like any other and recorded with the host it named.
 """
+
 import json
 import socket
 import struct
@@ -56,6 +57,7 @@ class Reply:
     - `stall`: seconds to wait, headers sent, before the event at index
       `stall_at` (0: before the first one).
     """
+
     status: int = 200
     json: object = None
     text: str = None
@@ -150,9 +152,15 @@ class FakeUpstream:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        recorded = Recorded(handler.command, parts.path, parse_qs(parts.query),
-                            {k.lower(): v for k, v in handler.headers.items()}, body,
-                            host=parts.netloc, peer=handler.client_address)
+        recorded = Recorded(
+            handler.command,
+            parts.path,
+            parse_qs(parts.query),
+            {k.lower(): v for k, v in handler.headers.items()},
+            body,
+            host=parts.netloc,
+            peer=handler.client_address,
+        )
         self.requests.append(recorded)
         self._send(handler, self._next_reply(recorded))
 
@@ -209,7 +217,7 @@ class FakeUpstream:
             handler.send_header("Content-Length", str(len(payload)))
             handler.end_headers()
             if reply.cut_after is not None:
-                handler.wfile.write(payload[:reply.cut_after])
+                handler.wfile.write(payload[: reply.cut_after])
                 _cut(handler, reply.reset)
                 return
             handler.wfile.write(payload)
@@ -261,52 +269,83 @@ def _write_chunk(handler, data):
 
 # --- Canned OpenAI Chat Completions payloads -------------------------------
 
-def completion(content="Hello from upstream", model="remote-model", reasoning=None,
-               reasoning_field="reasoning_content", tool_calls=None, finish_reason=None,
-               usage=None):
+
+def completion(
+    content="Hello from upstream",
+    model="remote-model",
+    reasoning=None,
+    reasoning_field="reasoning_content",
+    tool_calls=None,
+    finish_reason=None,
+    usage=None,
+):
     message = {"role": "assistant", "content": content}
     if reasoning is not None:
         message[reasoning_field] = reasoning
     if tool_calls:
         message["tool_calls"] = [
-            {"id": call_id, "type": "function",
-             "function": {"name": name, "arguments": json.dumps(arguments)}}
-            for call_id, name, arguments in tool_calls]
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(arguments)},
+            }
+            for call_id, name, arguments in tool_calls
+        ]
     return {
-        "id": "chatcmpl-upstream1", "object": "chat.completion", "created": int(time.time()),
+        "id": "chatcmpl-upstream1",
+        "object": "chat.completion",
+        "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop")}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": finish_reason or ("tool_calls" if tool_calls else "stop"),
+            }
+        ],
         "usage": usage or {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
     }
 
 
 def chunk(delta=None, finish_reason=None, model="remote-model", usage=None, choices=True):
-    body = {"id": "chatcmpl-upstream1", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "delta": delta or {}, "logprobs": None,
-                         "finish_reason": finish_reason}] if choices else []}
+    body = {
+        "id": "chatcmpl-upstream1",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish_reason}
+        ]
+        if choices
+        else [],
+    }
     if usage is not None:
         body["usage"] = usage
     return body
 
 
-def text_stream(*pieces, reasoning=(), reasoning_field="reasoning_content",
-                finish_reason="stop", usage=None):
+def text_stream(
+    *pieces, reasoning=(), reasoning_field="reasoning_content", finish_reason="stop", usage=None
+):
     """Chunks as a typical provider sends them: role, reasoning, text, finish, usage."""
     chunks = [chunk({"role": "assistant", "content": ""})]
     chunks += [chunk({reasoning_field: piece}) for piece in reasoning]
     chunks += [chunk({"content": piece}) for piece in pieces]
     chunks.append(chunk({}, finish_reason=finish_reason))
-    chunks.append(chunk(choices=False, usage=usage or {
-        "prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}))
+    chunks.append(
+        chunk(
+            choices=False,
+            usage=usage or {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+        )
+    )
     return chunks
 
 
 def default_reply(recorded):
     body = recorded.body if isinstance(recorded.body, dict) else {}
     if recorded.path.startswith("/api/"):
-        return ollama_reply(recorded.path[len("/api/"):], body)
+        return ollama_reply(recorded.path[len("/api/") :], body)
     if recorded.path.endswith("/chat/completions"):
         if body.get("stream"):
             return Reply(sse=text_stream("Hello", " from", " upstream"))
@@ -314,34 +353,56 @@ def default_reply(recorded):
     if recorded.path.endswith("/embeddings"):
         inputs = body.get("input")
         inputs = inputs if isinstance(inputs, list) else [inputs]
-        return Reply(json={"object": "list", "model": body.get("model"),
-                           "data": [{"object": "embedding", "index": i,
-                                     "embedding": [0.1, 0.2, 0.3]}
-                                    for i in range(len(inputs))],
-                           "usage": {"prompt_tokens": 4, "total_tokens": 4}})
-    return Reply(status=404, json={"error": {"message": f"no route {recorded.path}",
-                                             "type": "invalid_request_error"}})
+        return Reply(
+            json={
+                "object": "list",
+                "model": body.get("model"),
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                    for i in range(len(inputs))
+                ],
+                "usage": {"prompt_tokens": 4, "total_tokens": 4},
+            }
+        )
+    return Reply(
+        status=404,
+        json={"error": {"message": f"no route {recorded.path}", "type": "invalid_request_error"}},
+    )
 
 
 # --- Canned Ollama-native payloads ------------------------------------------
 
+
 def ollama_reply(endpoint, body):
     model = body.get("model")
-    final = {"model": model, "created_at": "2026-01-01T00:00:00Z", "done": True,
-             "done_reason": "stop", "total_duration": 1000, "prompt_eval_count": 5,
-             "eval_count": 3}
+    final = {
+        "model": model,
+        "created_at": "2026-01-01T00:00:00Z",
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 1000,
+        "prompt_eval_count": 5,
+        "eval_count": 3,
+    }
     if endpoint == "chat":
-        parts = [{"model": model, "created_at": "2026-01-01T00:00:00Z", "done": False,
-                  "message": {"role": "assistant", "content": piece}}
-                 for piece in ("Hi", " from", " ollama")]
+        parts = [
+            {
+                "model": model,
+                "created_at": "2026-01-01T00:00:00Z",
+                "done": False,
+                "message": {"role": "assistant", "content": piece},
+            }
+            for piece in ("Hi", " from", " ollama")
+        ]
         final["message"] = {"role": "assistant", "content": ""}
         if body.get("stream", True):
             return Reply(ndjson=parts + [final])
         return Reply(json=dict(final, message={"role": "assistant", "content": "Hi from ollama"}))
     if endpoint == "generate":
         if body.get("stream", True):
-            return Reply(ndjson=[{"model": model, "response": "Hi", "done": False},
-                                 dict(final, response="")])
+            return Reply(
+                ndjson=[{"model": model, "response": "Hi", "done": False}, dict(final, response="")]
+            )
         return Reply(json=dict(final, response="Hi from ollama"))
     if endpoint == "embed":
         inputs = body.get("input")

@@ -7,6 +7,7 @@ client request (retries and fallbacks included) and the Outcome the client
 must see. A Surface knows how to ask and how to read each answer shape,
 checking the surface's own error shape on the way.
 """
+
 import json
 import os
 from dataclasses import dataclass
@@ -58,15 +59,18 @@ def _reset():
 
 
 def _failure(status, **headers):
-    return Reply(status=status, json={"error": {"message": f"remote says {status}"}},
-                 headers=headers)
+    return Reply(
+        status=status, json={"error": {"message": f"remote says {status}"}}, headers=headers
+    )
 
 
 _HEAD = [chunk({"role": "assistant", "content": ""}), chunk({"content": "Hello"})]
 _MORE = [chunk({"content": " world"}), chunk({}, finish_reason="stop")]
-_BAD_JSON = "data: {\"choices\": [{\"delta\": {\"content\": \"Hel\n\n"
-_BAD_UTF8 = (b'data: {"object":"chat.completion.chunk","choices":[{"index":0,'
-             b'"delta":{"content":"caf\xe9"},"finish_reason":null}]}\n\n')
+_BAD_JSON = 'data: {"choices": [{"delta": {"content": "Hel\n\n'
+_BAD_UTF8 = (
+    b'data: {"object":"chat.completion.chunk","choices":[{"index":0,'
+    b'"delta":{"content":"caf\xe9"},"finish_reason":null}]}\n\n'
+)
 _HTML = "<html><body><h1>Please sign in to the proxy</h1></body></html>"
 _GOOD = "Hello from upstream"  # what the fake answers by default
 ANSWERED = Outcome(200, answer=_GOOD)  # a request that meets no fault
@@ -78,60 +82,123 @@ def faults(stream, host):
     silent = f"{host} sent nothing for {READ_TIMEOUT}s (RELAY_READ_TIMEOUT)"
     too_long = f"{host} sent a stream line over RELAY_MAX_SSE_LINE_BYTES ({LINE_LIMIT} bytes)"
     found = [
-        Fault("reset-before-headers", [_reset()] * CALLS,
-              Outcome(502, f"{host} closed the connection before answering", calls=CALLS)),
-        Fault("html-200", [Reply(text=_HTML, headers={"Content-Type": "text/html"})],
-              Outcome(502, f"{host} answered with text/html, not "
-                           + ("a stream" if stream else "JSON"))),
+        Fault(
+            "reset-before-headers",
+            [_reset()] * CALLS,
+            Outcome(502, f"{host} closed the connection before answering", calls=CALLS),
+        ),
+        Fault(
+            "html-200",
+            [Reply(text=_HTML, headers={"Content-Type": "text/html"})],
+            Outcome(
+                502, f"{host} answered with text/html, not " + ("a stream" if stream else "JSON")
+            ),
+        ),
         # Longer than RELAY_RETRY_MAX_WAIT: straight to the client, which
         # needs the Retry-After to come back in time.
-        Fault("429-storm", [_failure(429, **{"Retry-After": "120"})],
-              Outcome(429, "API error (429): remote says 429", retry_after="120")),
-        Fault("5xx", [_failure(503)] * CALLS,
-              Outcome(503, "API error (503): remote says 503", calls=CALLS)),
+        Fault(
+            "429-storm",
+            [_failure(429, **{"Retry-After": "120"})],
+            Outcome(429, "API error (429): remote says 429", retry_after="120"),
+        ),
+        Fault(
+            "5xx",
+            [_failure(503)] * CALLS,
+            Outcome(503, "API error (503): remote says 503", calls=CALLS),
+        ),
         Fault("transient-reset", [_reset()], Outcome(200, answer=_GOOD, calls=2)),
         Fault("transient-5xx", [_failure(502)], Outcome(200, answer=_GOOD, calls=2)),
-        Fault("transient-429", [_failure(429, **{"Retry-After": "0"})],
-              Outcome(200, answer=_GOOD, calls=2)),
+        Fault(
+            "transient-429",
+            [_failure(429, **{"Retry-After": "0"})],
+            Outcome(200, answer=_GOOD, calls=2),
+        ),
         # The model's own remote keeps failing; its fallback (another path of
         # the same fake) answers.
-        Fault("fallback", [_reset()] * CALLS + [
-            Reply(sse=text_stream(FALLBACK_ANSWER)) if stream
-            else Reply(json=completion(FALLBACK_ANSWER))],
-            Outcome(200, answer=FALLBACK_ANSWER, calls=CALLS + 1)),
+        Fault(
+            "fallback",
+            [_reset()] * CALLS
+            + [
+                Reply(sse=text_stream(FALLBACK_ANSWER))
+                if stream
+                else Reply(json=completion(FALLBACK_ANSWER))
+            ],
+            Outcome(200, answer=FALLBACK_ANSWER, calls=CALLS + 1),
+        ),
     ]
     if not stream:
         return found + [
-            Fault("reset-mid-body", [Reply(json=completion(), cut_after=40, reset=True)],
-                  Outcome(502, broke)),
+            Fault(
+                "reset-mid-body",
+                [Reply(json=completion(), cut_after=40, reset=True)],
+                Outcome(502, broke),
+            ),
             Fault("stall", [Reply(json=completion(), delay=STALL)], Outcome(504, silent)),
-            Fault("malformed-json", [Reply(body=b'{"choices": [{"message": ')],
-                  Outcome(502, f"{host} answered with a body that is not JSON")),
-            Fault("10mb-line", [Reply(body=b"x" * TEN_MB)],
-                  Outcome(502, f"{host} answered with a body that is not JSON")),
-            Fault("invalid-utf8", [Reply(body=json.dumps(completion("café")).encode()
-                                         .replace(b"caf\\u00e9", b"caf\xe9"))],
-                  Outcome(502, f"{host} answered with a body that is not valid UTF-8")),
+            Fault(
+                "malformed-json",
+                [Reply(body=b'{"choices": [{"message": ')],
+                Outcome(502, f"{host} answered with a body that is not JSON"),
+            ),
+            Fault(
+                "10mb-line",
+                [Reply(body=b"x" * TEN_MB)],
+                Outcome(502, f"{host} answered with a body that is not JSON"),
+            ),
+            Fault(
+                "invalid-utf8",
+                [
+                    Reply(
+                        body=json.dumps(completion("café"))
+                        .encode()
+                        .replace(b"caf\\u00e9", b"caf\xe9")
+                    )
+                ],
+                Outcome(502, f"{host} answered with a body that is not valid UTF-8"),
+            ),
         ]
     late = dict(status=200, inband=True)
     return found + [
-        Fault("reset-mid-stream", [Reply(sse=_HEAD + _MORE, cut_after=2, reset=True)],
-              Outcome(message=broke, **late)),
+        Fault(
+            "reset-mid-stream",
+            [Reply(sse=_HEAD + _MORE, cut_after=2, reset=True)],
+            Outcome(message=broke, **late),
+        ),
         Fault("stall-first", [Reply(sse=_HEAD + _MORE, stall=STALL)], Outcome(504, silent)),
-        Fault("stall-later", [Reply(sse=_HEAD + _MORE, stall=STALL, stall_at=2)],
-              Outcome(message=silent, **late)),
-        Fault("malformed-json-first", [Reply(sse=[_BAD_JSON])],
-              Outcome(502, f"{host} sent a stream item that is not JSON")),
-        Fault("malformed-json-later", [Reply(sse=_HEAD + [_BAD_JSON])],
-              Outcome(message=f"{host} sent a stream item that is not JSON", **late)),
-        Fault("10mb-line-first", [Reply(sse=["data: " + "x" * TEN_MB], done=False)],
-              Outcome(502, too_long)),
-        Fault("10mb-line-later", [Reply(sse=_HEAD + ["data: " + "x" * TEN_MB], done=False)],
-              Outcome(message=too_long, **late)),
-        Fault("invalid-utf8-first", [Reply(sse=[_BAD_UTF8])],
-              Outcome(502, f"{host} sent a stream item that is not valid UTF-8")),
-        Fault("invalid-utf8-later", [Reply(sse=_HEAD + [_BAD_UTF8])],
-              Outcome(message=f"{host} sent a stream item that is not valid UTF-8", **late)),
+        Fault(
+            "stall-later",
+            [Reply(sse=_HEAD + _MORE, stall=STALL, stall_at=2)],
+            Outcome(message=silent, **late),
+        ),
+        Fault(
+            "malformed-json-first",
+            [Reply(sse=[_BAD_JSON])],
+            Outcome(502, f"{host} sent a stream item that is not JSON"),
+        ),
+        Fault(
+            "malformed-json-later",
+            [Reply(sse=_HEAD + [_BAD_JSON])],
+            Outcome(message=f"{host} sent a stream item that is not JSON", **late),
+        ),
+        Fault(
+            "10mb-line-first",
+            [Reply(sse=["data: " + "x" * TEN_MB], done=False)],
+            Outcome(502, too_long),
+        ),
+        Fault(
+            "10mb-line-later",
+            [Reply(sse=_HEAD + ["data: " + "x" * TEN_MB], done=False)],
+            Outcome(message=too_long, **late),
+        ),
+        Fault(
+            "invalid-utf8-first",
+            [Reply(sse=[_BAD_UTF8])],
+            Outcome(502, f"{host} sent a stream item that is not valid UTF-8"),
+        ),
+        Fault(
+            "invalid-utf8-later",
+            [Reply(sse=_HEAD + [_BAD_UTF8])],
+            Outcome(message=f"{host} sent a stream item that is not valid UTF-8", **late),
+        ),
     ]
 
 
@@ -141,6 +208,7 @@ def fault_names(stream):
 
 # --- The surfaces -------------------------------------------------------------
 
+
 def _sse(text):
     """(event type or None, parsed data) of each SSE event, [DONE] left out."""
     events = []
@@ -148,9 +216,9 @@ def _sse(text):
         kind, data = None, []
         for line in block.splitlines():
             if line.startswith("event: "):
-                kind = line[len("event: "):]
+                kind = line[len("event: ") :]
             elif line.startswith("data: "):
-                data.append(line[len("data: "):])
+                data.append(line[len("data: ") :])
         if data and data != ["[DONE]"]:
             events.append((kind, json.loads("\n".join(data))))
     return events
@@ -192,8 +260,12 @@ class Surface:
             return body["message"]["content"]
         if self.name == "responses":
             assert body["status"] == "completed"
-            return "".join(part["text"] for item in body["output"] if item["type"] == "message"
-                           for part in item["content"])
+            return "".join(
+                part["text"]
+                for item in body["output"]
+                if item["type"] == "message"
+                for part in item["content"]
+            )
         return "".join(block["text"] for block in body["content"] if block["type"] == "text")
 
     def streamed(self, response):
@@ -209,16 +281,18 @@ class Surface:
             return text, None
         events = _sse(response.text)
         if self.name == "chat":
-            text = "".join(e["choices"][0]["delta"].get("content") or ""
-                           for _, e in events if e.get("choices"))
+            text = "".join(
+                e["choices"][0]["delta"].get("content") or "" for _, e in events if e.get("choices")
+            )
             if "error" in events[-1][1]:
                 return text, _openai_error(events[-1][1], 502)
             assert response.text.endswith("data: [DONE]\n\n")
             return text, None
         if self.name == "responses":
             assert events[0][1]["type"] == "response.created"
-            text = "".join(e["delta"] for _, e in events
-                           if e["type"] == "response.output_text.delta")
+            text = "".join(
+                e["delta"] for _, e in events if e["type"] == "response.output_text.delta"
+            )
             last = events[-1][1]
             if last["type"] == "response.failed":
                 assert last["response"]["error"]["code"] == "server_error"
@@ -226,8 +300,11 @@ class Surface:
             assert last["type"] == "response.completed"
             return text, None
         assert events[0][0] == "message_start"
-        text = "".join(e["delta"]["text"] for kind, e in events
-                       if kind == "content_block_delta" and e["delta"]["type"] == "text_delta")
+        text = "".join(
+            e["delta"]["text"]
+            for kind, e in events
+            if kind == "content_block_delta" and e["delta"]["type"] == "text_delta"
+        )
         kind, last = events[-1]
         if kind == "error":
             assert last["type"] == "error" and last["error"]["type"] == "api_error"
@@ -275,6 +352,7 @@ SURFACES = [
 
 # --- A gunicorn worker, seen from /proc ------------------------------------------
 
+
 def children(pid):
     """The pids of a process's children (gunicorn's workers, for its master)."""
     found = []
@@ -302,7 +380,7 @@ def established_to(pid, port):
         except OSError:  # closed meanwhile
             continue
         if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
+            inodes.add(target[len("socket:[") : -1])
     count = 0
     for table in ("tcp", "tcp6"):
         with open(f"/proc/{pid}/net/{table}") as handle:

@@ -27,6 +27,7 @@ Public API: ``validate``, ``validate_stream_event``, ``stream_event_types``,
 ``stream_event_component``, ``required_fields``, ``component_names`` and the
 component-name constants below.
 """
+
 from __future__ import annotations
 
 import copy
@@ -105,7 +106,12 @@ PATH_SOURCES = {
     CHAT_COMPLETION_CHUNK: ("/chat/completions", "post", "200", "text/event-stream"),
     RESPONSE: ("/responses/{response_id}", "get", "200", "application/json"),
     RESPONSE_STREAM_EVENT: ("/responses", "post", "200", "text/event-stream"),
-    RESPONSE_INPUT_ITEMS: ("/responses/{response_id}/input_items", "get", "200", "application/json"),
+    RESPONSE_INPUT_ITEMS: (
+        "/responses/{response_id}/input_items",
+        "get",
+        "200",
+        "application/json",
+    ),
     MODELS_LIST: ("/models", "get", "200", "application/json"),
     MODEL: ("/models/{model}", "get", "200", "application/json"),
     EMBEDDINGS: ("/embeddings", "post", "200", "application/json"),
@@ -114,19 +120,44 @@ PATH_SOURCES = {
 }
 
 # Keywords whose values are not schemas (never rewrite inside them).
-_NON_SCHEMA_KEYS = frozenset({
-    "enum", "const", "default", "example", "examples", "required", "description",
-    "title", "discriminator", "format", "pattern", "x-oaiMeta", "xml", "externalDocs",
-})
+_NON_SCHEMA_KEYS = frozenset(
+    {
+        "enum",
+        "const",
+        "default",
+        "example",
+        "examples",
+        "required",
+        "description",
+        "title",
+        "discriminator",
+        "format",
+        "pattern",
+        "x-oaiMeta",
+        "xml",
+        "externalDocs",
+    }
+)
 # Keywords whose value is a map name -> schema.
-_SCHEMA_MAP_KEYS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+_SCHEMA_MAP_KEYS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
 # Keywords whose value is a list of schemas.
 _SCHEMA_LIST_KEYS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
 # Keywords that only annotate (a schema made only of these accepts anything).
-_ANNOTATION_KEYS = frozenset({
-    "description", "title", "default", "example", "examples", "deprecated",
-    "readOnly", "writeOnly", "externalDocs",
-})
+_ANNOTATION_KEYS = frozenset(
+    {
+        "description",
+        "title",
+        "default",
+        "example",
+        "examples",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "externalDocs",
+    }
+)
 
 
 def _is_annotation_only(schema):
@@ -325,7 +356,8 @@ def _narrow(error):
             for sub in error.context:
                 branches.setdefault(sub.relative_schema_path[0], []).append(sub)
             live = [
-                errs for errs in branches.values()
+                errs
+                for errs in branches.values()
                 if not any(_is_discriminator_miss(e, depth) for e in errs)
                 and not any(e.validator == "type" and len(e.absolute_path) == depth for e in errs)
             ]
@@ -411,7 +443,9 @@ def _stream_event_map():
                 values += _type_values(schemas[_ref_name(part)] if _ref_name(part) else part)
         for value in values:
             if value in mapping and mapping[value] != name:
-                raise AssertionError(f"event type {value!r} maps to both {mapping[value]} and {name}")
+                raise AssertionError(
+                    f"event type {value!r} maps to both {mapping[value]} and {name}"
+                )
             mapping[value] = name
     return mapping
 
@@ -426,15 +460,16 @@ def stream_event_component(event_type):
         return _stream_event_map()[event_type]
     except KeyError:
         raise AssertionError(
-            f"unknown Responses stream event type {event_type!r} "
-            f"(not in {RESPONSE_STREAM_EVENT})"
+            f"unknown Responses stream event type {event_type!r} (not in {RESPONSE_STREAM_EVENT})"
         ) from None
 
 
 def validate_stream_event(event):
     """Validate one Responses API streaming event (a dict with a `type`)."""
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        raise AssertionError(f"stream event must be an object with a string 'type': {_excerpt(event)}")
+        raise AssertionError(
+            f"stream event must be an object with a string 'type': {_excerpt(event)}"
+        )
     validate(event, stream_event_component(event["type"]))
 
 

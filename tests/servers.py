@@ -1,4 +1,5 @@
 """Real servers for end-to-end tests: the relay under gunicorn."""
+
 import os
 import signal
 import socket
@@ -25,13 +26,21 @@ class GunicornServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(workdir, f"gunicorn-{self.port}.log")
-        env = dict(os.environ, **{k: str(v) for k, v in settings.items()},
-                   RELAY_BIND=f"127.0.0.1:{self.port}", RELAY_WORKERS=str(workers),
-                   **(extra_env or {}))
+        env = dict(
+            os.environ,
+            **{k: str(v) for k, v in settings.items()},
+            RELAY_BIND=f"127.0.0.1:{self.port}",
+            RELAY_WORKERS=str(workers),
+            **(extra_env or {}),
+        )
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "ops/gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self._wait_ready()
 
     def _wait_ready(self, deadline=30):

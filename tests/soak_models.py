@@ -5,6 +5,7 @@ client dies mid-body, deletes, and chats with the models meanwhile. Each
 write goes into the Ledger with when it began and ended, for
 tests/soak_checks.py to tell which writes could have been the last.
 """
+
 import json
 import socket
 import threading
@@ -18,13 +19,19 @@ from tests.soak_workload import TIMEOUT
 
 CHURN = ["churn-0", "churn-1", "churn-2"]  # the names the model clients fight over
 
+
 def _model_fields(upstream, name, rng):
     kind = rng.choice(["openai", "ollama"])
-    fields = {"name": name, "from": f"remote-{rng.randrange(1000)}", "remote_type": kind,
-              # An Ollama remote is the fake's root (/api/chat); an OpenAI one a path.
-              "remote_host": upstream.url + ("/good/v1" if kind == "openai" else ""),
-              "system": f"sys-{uuid.uuid4().hex[:8]}", "stream": False,
-              "context_length": rng.choice([4096, 8192, 32768])}
+    fields = {
+        "name": name,
+        "from": f"remote-{rng.randrange(1000)}",
+        "remote_type": kind,
+        # An Ollama remote is the fake's root (/api/chat); an OpenAI one a path.
+        "remote_host": upstream.url + ("/good/v1" if kind == "openai" else ""),
+        "system": f"sys-{uuid.uuid4().hex[:8]}",
+        "stream": False,
+        "context_length": rng.choice([4096, 8192, 32768]),
+    }
     if rng.random() < 0.3:
         fields["fallbacks"] = ["good"]
     return fields
@@ -50,9 +57,12 @@ def interrupted_create(url, fields):
     payload = json.dumps(fields).encode()
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=TIMEOUT) as sock:
-        sock.sendall(f"POST /api/create HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode()
-                     + b"Content-Type: application/json\r\n"
-                     + f"Content-Length: {len(payload) + 64}\r\n\r\n".encode() + payload)
+        sock.sendall(
+            f"POST /api/create HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode()
+            + b"Content-Type: application/json\r\n"
+            + f"Content-Length: {len(payload) + 64}\r\n\r\n".encode()
+            + payload
+        )
         time.sleep(0.05)
         sock.shutdown(socket.SHUT_WR)
         try:
@@ -68,10 +78,17 @@ def model_client(url, upstream, budget, ledger, rng):
     name, roll = rng.choice(CHURN), rng.random()
     if roll < 0.1:
         if budget.take("model_client"):
-            answer = requests.post(url + "/v1/chat/completions", timeout=TIMEOUT, json={
-                "model": name, "messages": [{"role": "user", "content": "hi"}]})
-            ledger.add(answer.status_code, None if answer.status_code in (200, 404)
-                       else f"chat with {name}: {answer.status_code} {answer.text[:200]}")
+            answer = requests.post(
+                url + "/v1/chat/completions",
+                timeout=TIMEOUT,
+                json={"model": name, "messages": [{"role": "user", "content": "hi"}]},
+            )
+            ledger.add(
+                answer.status_code,
+                None
+                if answer.status_code in (200, 404)
+                else f"chat with {name}: {answer.status_code} {answer.text[:200]}",
+            )
         return
     if roll < 0.3:
         ops = [("delete", None)]
@@ -80,11 +97,14 @@ def model_client(url, upstream, budget, ledger, rng):
     elif roll < 0.55:
         ops = [("interrupted", _model_fields(upstream, name, rng))]
     else:  # a create, or a few replacing each other at once
-        ops = [("create", _model_fields(upstream, name, rng))
-               for _ in range(rng.choice([1, 1, 2, 3]))]
+        ops = [
+            ("create", _model_fields(upstream, name, rng)) for _ in range(rng.choice([1, 1, 2, 3]))
+        ]
     ops = [op for op in ops if budget.take("model_client")]
-    threads = [threading.Thread(target=_model_op, args=(url, name, op, fields, ledger))
-               for op, fields in ops]
+    threads = [
+        threading.Thread(target=_model_op, args=(url, name, op, fields, ledger))
+        for op, fields in ops
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -94,8 +114,9 @@ def model_client(url, upstream, budget, ledger, rng):
 def _model_op(url, name, op, fields, ledger):
     started = time.monotonic()
     if op == "delete":
-        status = requests.delete(url + "/api/delete", json={"model": name},
-                                 timeout=TIMEOUT).status_code
+        status = requests.delete(
+            url + "/api/delete", json={"model": name}, timeout=TIMEOUT
+        ).status_code
         expected = (200, 404)
     elif op == "interrupted":
         status, expected = interrupted_create(url, fields), (400, None)

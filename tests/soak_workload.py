@@ -3,6 +3,7 @@ the faults of tests/faults.py on every surface, stored Responses chained with
 previous_response_id (turns failing before headers or mid-stream, clients
 leaving, responses deleted) and the model writes of tests/soak_models.py, all
 at once. A Ledger records what each client saw, for tests/soak_checks.py."""
+
 import collections
 import json
 import random
@@ -19,8 +20,9 @@ TIMEOUT = 30  # a request still unanswered by then hung
 GOOD_SHARE = 0.5  # of fault-traffic requests that meet no fault
 CHAIN_MODEL = "chain"
 # The chain model has no fallback to serve "fallback"; 10 MB lines cost time only.
-CHAIN_FAULTS = {s: [n for n in fault_names(s) if n != "fallback" and "10mb" not in n]
-                for s in (False, True)}
+CHAIN_FAULTS = {
+    s: [n for n in fault_names(s) if n != "fallback" and "10mb" not in n] for s in (False, True)
+}
 
 
 class Upstream(FakeUpstream):
@@ -34,15 +36,17 @@ class Upstream(FakeUpstream):
 
     def __init__(self):
         super().__init__()
-        self.faults = {stream: {f.name: f for f in faults(stream, self.url)}
-                       for stream in (False, True)}
+        self.faults = {
+            stream: {f.name: f for f in faults(stream, self.url)} for stream in (False, True)
+        }
         self._calls = collections.Counter()
 
     def _next_reply(self, recorded):
         self.requests.clear()  # nobody reads them here: keep memory flat
         body = recorded.body if isinstance(recorded.body, dict) else {}
-        users = [_text(m.get("content")) for m in body.get("messages") or []
-                 if m.get("role") == "user"]
+        users = [
+            _text(m.get("content")) for m in body.get("messages") or [] if m.get("role") == "user"
+        ]
         last = users[-1] if users else ""
         name = last.split("fault:", 1)[1] if "fault:" in last else recorded.path.split("/")[1]
         fault = self.faults[bool(body.get("stream"))].get(name)
@@ -54,8 +58,11 @@ class Upstream(FakeUpstream):
             return fault.replies[attempt]
         if last.startswith(("turn:", "verify:")):
             text = echo(users)  # streamed in two pieces, as deltas add up
-            return Reply(sse=text_stream(*text.split(" ", 1))) if body.get("stream") else \
-                Reply(json=completion(text))
+            return (
+                Reply(sse=text_stream(*text.split(" ", 1)))
+                if body.get("stream")
+                else Reply(json=completion(text))
+            )
         return default_reply(recorded)
 
 
@@ -161,8 +168,9 @@ def ask_turn(url, model, text, previous, stream, store=True, leave_after=None):
         body["previous_response_id"] = previous
     response_id, pieces = None, []
     try:
-        with requests.post(url + "/v1/responses", json=body, timeout=TIMEOUT,
-                           stream=stream) as response:
+        with requests.post(
+            url + "/v1/responses", json=body, timeout=TIMEOUT, stream=stream
+        ) as response:
             if response.status_code != 200 or not stream:
                 data = response.json()
                 if response.status_code == 200 and data.get("status") == "completed":
@@ -171,7 +179,7 @@ def ask_turn(url, model, text, previous, stream, store=True, leave_after=None):
             for line in response.iter_lines():
                 if not line.startswith(b"data: "):
                     continue
-                event = json.loads(line[len(b"data: "):])
+                event = json.loads(line[len(b"data: ") :])
                 kind = event["type"]
                 if kind == "response.created":
                     response_id = event["response"]["id"]
@@ -191,8 +199,13 @@ def ask_turn(url, model, text, previous, stream, store=True, leave_after=None):
 
 
 def _output(response):
-    return "".join(part["text"] for item in response["output"] if item["type"] == "message"
-                   for part in item["content"] if part["type"] == "output_text")
+    return "".join(
+        part["text"]
+        for item in response["output"]
+        if item["type"] == "message"
+        for part in item["content"]
+        if part["type"] == "output_text"
+    )
 
 
 def chain_client(url, upstream, budget, ledger, rng):
@@ -221,8 +234,9 @@ def chain_client(url, upstream, budget, ledger, rng):
             racing.start()
             acked_here.remove(tip)  # deleted once only
         try:
-            outcome, rid, output, status = ask_turn(url, CHAIN_MODEL, text, tip, stream,
-                                                    leave_after=leave)
+            outcome, rid, output, status = ask_turn(
+                url, CHAIN_MODEL, text, tip, stream, leave_after=leave
+            )
         except (AssertionError, ValueError, KeyError) as exc:
             ledger.add("bad stream", f"turn {text} after {tip}: {exc!r}")
             return
@@ -250,8 +264,12 @@ def chain_client(url, upstream, budget, ledger, rng):
 
 def _delete(url, rid, ledger):
     deleted = requests.delete(f"{url}/v1/responses/{rid}", timeout=TIMEOUT)
-    ledger.add(deleted.status_code, None if deleted.status_code == 200 else
-               f"DELETE {rid} (acknowledged): {deleted.status_code}")
+    ledger.add(
+        deleted.status_code,
+        None
+        if deleted.status_code == 200
+        else f"DELETE {rid} (acknowledged): {deleted.status_code}",
+    )
     with ledger.lock:
         ledger.deleted.add(rid)
         ledger.counts["responses deleted"] += 1
@@ -260,16 +278,25 @@ def _delete(url, rid, ledger):
 def create_models(url, upstream):
     """The models of the fault traffic (one per fault) and of the chains."""
     names = set(fault_names(False)) | set(fault_names(True))
-    models = [{"name": "good", "remote_host": f"{upstream.url}/good/v1"},
-              {"name": CHAIN_MODEL, "remote_host": f"{upstream.url}/good/v1"},
-              {"name": "backup", "remote_host": f"{upstream.url}/fallback/backup/v1"}]
-    models += [{"name": name, "remote_host": f"{upstream.url}/{name}/v1",
-                **({"fallbacks": ["backup"]} if name == "fallback" else {})}
-               for name in sorted(names)]
+    models = [
+        {"name": "good", "remote_host": f"{upstream.url}/good/v1"},
+        {"name": CHAIN_MODEL, "remote_host": f"{upstream.url}/good/v1"},
+        {"name": "backup", "remote_host": f"{upstream.url}/fallback/backup/v1"},
+    ]
+    models += [
+        {
+            "name": name,
+            "remote_host": f"{upstream.url}/{name}/v1",
+            **({"fallbacks": ["backup"]} if name == "fallback" else {}),
+        }
+        for name in sorted(names)
+    ]
     for fields in models:
-        requests.post(url + "/api/create", timeout=TIMEOUT, json={
-            "from": "remote-model", "remote_type": "openai", "stream": False,
-            **fields}).raise_for_status()
+        requests.post(
+            url + "/api/create",
+            timeout=TIMEOUT,
+            json={"from": "remote-model", "remote_type": "openai", "stream": False, **fields},
+        ).raise_for_status()
 
 
 def run(url, upstream, requests_, seconds, clients=8, seed=0):
@@ -277,6 +304,7 @@ def run(url, upstream, requests_, seconds, clients=8, seed=0):
     the rest on chains and model writes) until the budget is spent."""
     budget, ledger = Budget(requests_, seconds), Ledger()
     from tests.soak_models import model_client  # which imports this module
+
     kinds = [fault_client, chain_client, fault_client, model_client]
 
     def loop(index):

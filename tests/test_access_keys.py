@@ -4,6 +4,7 @@ expiry and revocation, stored responses per key, metrics and audit.
 One relay under gunicorn (two gevent workers, admin token set) serves the
 module; every test makes its own keys, so none depends on another.
 """
+
 import datetime
 import hashlib
 import json
@@ -15,17 +16,32 @@ import openai
 import pytest
 import requests
 
-from tests.access_helpers import (ADMIN, ADMIN_TOKEN, CHAT, REMOTE_KEY, accepted_everywhere,
-                                  audit_lines, bearer,
-                                  cli_runner, create_key, create_model, metric, ollama_client,
-                                  refused_everywhere, sdk, start_relay, status_with, tag_names,
-                                  unique, until)
+from tests.access_helpers import (
+    ADMIN,
+    ADMIN_TOKEN,
+    CHAT,
+    REMOTE_KEY,
+    accepted_everywhere,
+    audit_lines,
+    bearer,
+    cli_runner,
+    create_key,
+    create_model,
+    metric,
+    ollama_client,
+    refused_everywhere,
+    sdk,
+    start_relay,
+    status_with,
+    tag_names,
+    unique,
+    until,
+)
 
 SECOND_ADMIN_TOKEN = "second-admin-TOKEN-0f9e8d7c6b5a"
 # Every client key the module's relay handed out: none may reach its log.
 HANDED_OUT = []
-KEY_FIELDS = {"name", "models", "rpm", "tpm", "expires", "created_at", "last_used_at",
-              "revoked"}
+KEY_FIELDS = {"name", "models", "rpm", "tpm", "expires", "created_at", "last_used_at", "revoked"}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +72,7 @@ def openai_error(response):
 
 
 # --- who may call ------------------------------------------------------------
+
 
 def test_probes_and_the_version_need_no_key(secured):
     for path in ("/", "/api/version", "/healthz", "/readyz", "/metrics"):
@@ -99,13 +116,18 @@ def test_a_client_key_chats_through_both_clients(secured, upstream):
     client = sdk(secured, key)
     answer = client.chat.completions.create(model="alpha", **CHAT)
     assert answer.choices[0].message.content == "Hello from upstream"
-    pieces = [c.choices[0].delta.content or "" for c in
-              client.chat.completions.create(model="alpha", stream=True, **CHAT) if c.choices]
+    pieces = [
+        c.choices[0].delta.content or ""
+        for c in client.chat.completions.create(model="alpha", stream=True, **CHAT)
+        if c.choices
+    ]
     assert "".join(pieces) == "Hello from upstream"
 
     native = ollama_client(secured, key)
-    assert native.chat(model="alpha", messages=CHAT["messages"]).message.content == \
-        "Hello from upstream"
+    assert (
+        native.chat(model="alpha", messages=CHAT["messages"]).message.content
+        == "Hello from upstream"
+    )
     parts = native.chat(model="alpha", messages=CHAT["messages"], stream=True)
     assert "".join(p.message.content for p in parts) == "Hello from upstream"
     # The remote gets the provider's key the relay keeps, never the client's.
@@ -136,9 +158,12 @@ def test_unknown_keys_are_refused_without_being_quoted(secured):
             response = requests.get(secured.url + path, headers=bearer(presented))
             assert response.status_code == 401
             assert presented not in response.text
-        assert openai_error(requests.get(secured.url + "/v1/models",
-                                         headers={"x-api-key": presented}))["code"] == \
-            "invalid_api_key"
+        assert (
+            openai_error(
+                requests.get(secured.url + "/v1/models", headers={"x-api-key": presented})
+            )["code"]
+            == "invalid_api_key"
+        )
 
 
 def test_either_admin_token_may_do_everything(secured, upstream):
@@ -146,15 +171,22 @@ def test_either_admin_token_may_do_everything(secured, upstream):
         headers = bearer(token)
         name = unique("admin-made")
         create_model(secured, upstream.url, name, headers=headers)
-        copied = requests.post(secured.url + "/api/copy", headers=headers,
-                               json={"source": name, "destination": name + "-copy"})
+        copied = requests.post(
+            secured.url + "/api/copy",
+            headers=headers,
+            json={"source": name, "destination": name + "-copy"},
+        )
         assert copied.status_code == 200
         assert {name + ":latest", name + "-copy:latest"} <= set(tag_names(secured, headers))
         answer = sdk(secured, token).chat.completions.create(model=name + "-copy", **CHAT)
         assert answer.choices[0].message.content == "Hello from upstream"
         for model in (name, name + "-copy"):
-            assert requests.delete(secured.url + "/api/delete", headers=headers,
-                                   json={"model": model}).status_code == 200
+            assert (
+                requests.delete(
+                    secured.url + "/api/delete", headers=headers, json={"model": model}
+                ).status_code
+                == 200
+            )
         assert requests.get(secured.url + "/api/keys", headers=headers).status_code == 200
         assert requests.get(secured.url + "/api/usage", headers=headers).status_code == 200
         assert name + ":latest" not in tag_names(secured, headers)
@@ -165,8 +197,17 @@ def test_management_is_for_the_admin_only(secured, upstream):
     headers = bearer(key)
     name = unique("not-yours")
     attempts = [
-        ("POST", "/api/create", {"name": name, "from": "x", "remote_type": "openai",
-                                 "remote_host": upstream.url + "/v1", "stream": False}),
+        (
+            "POST",
+            "/api/create",
+            {
+                "name": name,
+                "from": "x",
+                "remote_type": "openai",
+                "remote_host": upstream.url + "/v1",
+                "stream": False,
+            },
+        ),
         ("DELETE", "/api/delete", {"model": "alpha"}),
         ("POST", "/api/copy", {"source": "alpha", "destination": name}),
         ("GET", "/api/keys", None),
@@ -191,26 +232,44 @@ def test_management_is_for_the_admin_only(secured, upstream):
     assert status_with(secured, key) == 200
     listed = requests.get(secured.url + "/api/keys", headers=ADMIN).json()["keys"]
     assert name not in [k["name"] for k in listed]
-    assert not [line for line in audit_lines(secured)
-                if line["actor"] == key_name or line["object"].startswith(name)]
+    assert not [
+        line
+        for line in audit_lines(secured)
+        if line["actor"] == key_name or line["object"].startswith(name)
+    ]
 
 
 # --- keys over HTTP ------------------------------------------------------------
 
+
 def test_create_list_revoke_and_reuse_a_name(secured):
     name = unique("team")
-    created = requests.post(secured.url + "/api/keys", headers=ADMIN, json={
-        "name": name, "models": ["alpha", "beta:latest"], "rpm": 60, "tpm": 1000,
-        "expires": "2099-01-01T02:00:00+02:00"})
+    created = requests.post(
+        secured.url + "/api/keys",
+        headers=ADMIN,
+        json={
+            "name": name,
+            "models": ["alpha", "beta:latest"],
+            "rpm": 60,
+            "tpm": 1000,
+            "expires": "2099-01-01T02:00:00+02:00",
+        },
+    )
     assert created.status_code == 200, created.text
     body = created.json()
     key = body.pop("key")
     HANDED_OUT.append(key)
     assert re.fullmatch(r"orl-[A-Za-z0-9_-]{40,}", key)
     assert set(body) == KEY_FIELDS
-    assert (body["name"], body["models"], body["rpm"], body["tpm"], body["expires"],
-            body["last_used_at"], body["revoked"]) == (
-        name, ["alpha:latest", "beta:latest"], 60, 1000, "2099-01-01T00:00:00Z", None, False)
+    assert (
+        body["name"],
+        body["models"],
+        body["rpm"],
+        body["tpm"],
+        body["expires"],
+        body["last_used_at"],
+        body["revoked"],
+    ) == (name, ["alpha:latest", "beta:latest"], 60, 1000, "2099-01-01T00:00:00Z", None, False)
 
     listing = requests.get(secured.url + "/api/keys", headers=ADMIN)
     for secret in (key, key[4:20], hashlib.sha256(key.encode()).hexdigest()):
@@ -225,11 +284,15 @@ def test_create_list_revoke_and_reuse_a_name(secured):
     assert (revoked.status_code, revoked.json()) == (200, {"name": name, "revoked": True})
     twice = requests.delete(secured.url + "/api/keys", headers=ADMIN, json={"name": name})
     assert twice.status_code == 409
-    unknown = requests.delete(secured.url + "/api/keys", headers=ADMIN,
-                              json={"name": unique("nobody")})
+    unknown = requests.delete(
+        secured.url + "/api/keys", headers=ADMIN, json={"name": unique("nobody")}
+    )
     assert unknown.status_code == 404
-    (listed,) = [k for k in requests.get(secured.url + "/api/keys", headers=ADMIN)
-                 .json()["keys"] if k["name"] == name]
+    (listed,) = [
+        k
+        for k in requests.get(secured.url + "/api/keys", headers=ADMIN).json()["keys"]
+        if k["name"] == name
+    ]
     assert listed["revoked"] is True
 
     # The name is free again; the old key stays dead.
@@ -253,11 +316,13 @@ def test_a_new_key_works_at_once_everywhere(secured):
 def test_keys_made_in_parallel_are_all_made(secured):
     # A provisioning script creating a team's keys with a few threads.
     def make(_):
-        response = requests.post(secured.url + "/api/keys", headers=ADMIN,
-                                 json={"name": unique("batch")})
+        response = requests.post(
+            secured.url + "/api/keys", headers=ADMIN, json={"name": unique("batch")}
+        )
         if response.status_code == 200:
             HANDED_OUT.append(response.json()["key"])
         return response.status_code, response.text
+
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(make, range(24)))
     assert [a for a in answers if a[0] != 200] == []
@@ -270,6 +335,7 @@ def test_the_listing_says_when_a_key_was_last_used(secured):
     def last_used():
         keys = requests.get(secured.url + "/api/keys", headers=ADMIN).json()["keys"]
         return next(k["last_used_at"] for k in keys if k["name"] == name)
+
     until(lambda: last_used() is not None, "last_used_at is filled in")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", last_used())
 
@@ -277,8 +343,10 @@ def test_the_listing_says_when_a_key_was_last_used(secured):
 def test_revocation_reaches_every_worker(secured):
     name, key = new_key(secured)
     assert status_with(secured, key) == 200
-    assert requests.delete(secured.url + "/api/keys", headers=ADMIN,
-                           json={"name": name}).status_code == 200
+    assert (
+        requests.delete(secured.url + "/api/keys", headers=ADMIN, json={"name": name}).status_code
+        == 200
+    )
     until(lambda: refused_everywhere(secured, key), "revoked key refused by every worker")
     for path in ("/v1/models", "/api/tags"):
         response = requests.get(secured.url + path, headers=bearer(key))
@@ -287,19 +355,24 @@ def test_revocation_reaches_every_worker(secured):
 
 
 def test_a_key_expires_at_its_date_time(secured):
-    moment = (datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-              + datetime.timedelta(seconds=4))
+    moment = datetime.datetime.now(datetime.timezone.utc).replace(
+        microsecond=0
+    ) + datetime.timedelta(seconds=4)
     name, key = new_key(secured, expires=moment.isoformat().replace("+00:00", "Z"))
     first = status_with(secured, key)
     if datetime.datetime.now(datetime.timezone.utc) < moment:
         assert first == 200  # answered before the key expired
     until(lambda: refused_everywhere(secured, key), "the expired key is refused")
-    response = requests.post(secured.url + "/v1/chat/completions", headers=bearer(key),
-                             json={"model": "alpha", **CHAT})
+    response = requests.post(
+        secured.url + "/v1/chat/completions", headers=bearer(key), json={"model": "alpha", **CHAT}
+    )
     assert openai_error(response)["code"] == "invalid_api_key"
     assert "expired" in response.json()["error"]["message"] and key not in response.text
-    (listed,) = [k for k in requests.get(secured.url + "/api/keys", headers=ADMIN)
-                 .json()["keys"] if k["name"] == name]
+    (listed,) = [
+        k
+        for k in requests.get(secured.url + "/api/keys", headers=ADMIN).json()["keys"]
+        if k["name"] == name
+    ]
     assert listed["expires"] == moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -317,12 +390,16 @@ def test_keys_made_and_revoked_by_the_cli_reach_the_running_relay(secured):
     assert name in listed and key not in listed and "orl-" not in listed
     assert run("keys", "revoke", name).stdout == f"revoked {name}\n"
     until(lambda: refused_everywhere(secured, key), "the relay refuses the revoked key")
-    (row,) = [k for k in requests.get(secured.url + "/api/keys", headers=ADMIN)
-              .json()["keys"] if k["name"] == name]
+    (row,) = [
+        k
+        for k in requests.get(secured.url + "/api/keys", headers=ADMIN).json()["keys"]
+        if k["name"] == name
+    ]
     assert row["revoked"] is True and row["models"] == ["beta:latest"]
 
 
 # --- a key limited to models -----------------------------------------------------
+
 
 def test_a_key_limited_to_one_model(secured, upstream):
     _, key = new_key(secured, models=["alpha"])
@@ -351,9 +428,11 @@ def test_a_key_limited_to_one_model(secured, upstream):
             assert excinfo.value.status_code == 403, what
             assert excinfo.value.body["code"] == "model_not_allowed", what
             assert model.split(":")[0] in excinfo.value.body["message"], what
-        for what, call in {"chat": lambda: native.chat(model=model, messages=CHAT["messages"]),
-                           "show": lambda: native.show(model),
-                           "embed": lambda: native.embed(model=model, input="a")}.items():
+        for what, call in {
+            "chat": lambda: native.chat(model=model, messages=CHAT["messages"]),
+            "show": lambda: native.show(model),
+            "embed": lambda: native.embed(model=model, input="a"),
+        }.items():
             with pytest.raises(ollama.ResponseError) as excinfo:
                 call()
             assert excinfo.value.status_code == 403, what
@@ -364,31 +443,38 @@ def test_a_key_limited_to_one_model(secured, upstream):
 
 # --- stored responses per key ------------------------------------------------------
 
+
 def test_stored_responses_belong_to_the_key_that_made_them(secured, upstream):
     _, alice_key = new_key(secured)
     _, bob_key = new_key(secured)
     alice, bob, admin = sdk(secured, alice_key), sdk(secured, bob_key), sdk(secured, ADMIN_TOKEN)
     first = alice.responses.create(model="alpha", input="remember: teal")
     assert alice.responses.retrieve(first.id).id == first.id
-    assert [i.content[0].text for i in alice.responses.input_items.list(first.id).data] == \
-        ["remember: teal"]
+    assert [i.content[0].text for i in alice.responses.input_items.list(first.id).data] == [
+        "remember: teal"
+    ]
 
-    unknown = requests.get(secured.url + "/v1/responses/resp_0123456789abcdef",
-                           headers=bearer(bob_key))
-    for call in (lambda: bob.responses.retrieve(first.id),
-                 lambda: bob.responses.input_items.list(first.id),
-                 lambda: bob.responses.delete(first.id)):
+    unknown = requests.get(
+        secured.url + "/v1/responses/resp_0123456789abcdef", headers=bearer(bob_key)
+    )
+    for call in (
+        lambda: bob.responses.retrieve(first.id),
+        lambda: bob.responses.input_items.list(first.id),
+        lambda: bob.responses.delete(first.id),
+    ):
         with pytest.raises(openai.NotFoundError) as excinfo:
             call()
         # As if it did not exist: the same answer as for an id nobody made.
         assert excinfo.value.body["message"] == unknown.json()["error"]["message"].replace(
-            "resp_0123456789abcdef", first.id)
+            "resp_0123456789abcdef", first.id
+        )
     with pytest.raises(openai.NotFoundError) as excinfo:
         bob.responses.create(model="alpha", input="what colour?", previous_response_id=first.id)
     assert excinfo.value.body["param"] == "previous_response_id"
 
-    follow_up = alice.responses.create(model="alpha", input="what colour?",
-                                       previous_response_id=first.id)
+    follow_up = alice.responses.create(
+        model="alpha", input="what colour?", previous_response_id=first.id
+    )
     assert "remember: teal" in json.dumps(upstream.last.body["messages"])
 
     # The admin sees and deletes everything; the admin's own are not the keys'.
@@ -408,8 +494,10 @@ def test_stored_responses_belong_to_the_key_that_made_them(secured, upstream):
 def test_a_new_key_under_a_revoked_keys_name_does_not_see_its_responses(secured):
     name, old_key = new_key(secured)
     stored = sdk(secured, old_key).responses.create(model="alpha", input="private notes")
-    assert requests.delete(secured.url + "/api/keys", headers=ADMIN,
-                           json={"name": name}).status_code == 200
+    assert (
+        requests.delete(secured.url + "/api/keys", headers=ADMIN, json={"name": name}).status_code
+        == 200
+    )
     _, new_key_secret = create_key(secured, name)
     HANDED_OUT.append(new_key_secret)
     until(lambda: accepted_everywhere(secured, new_key_secret), "the new key works")
@@ -420,17 +508,26 @@ def test_a_new_key_under_a_revoked_keys_name_does_not_see_its_responses(secured)
 
 # --- metrics and audit ---------------------------------------------------------------
 
+
 def test_metrics_count_requests_and_tokens_per_key(secured, upstream):
     name, key = new_key(secured)
     sdk(secured, key).chat.completions.create(model="alpha", **CHAT)
     sdk(secured, ADMIN_TOKEN).chat.completions.create(model="alpha", **CHAT)
     text = requests.get(secured.url + "/metrics").text
-    assert metric(text, "relay_requests_total", key=name, route="/v1/chat/completions",
-                  model="alpha:latest", status="200") == 1
+    assert (
+        metric(
+            text,
+            "relay_requests_total",
+            key=name,
+            route="/v1/chat/completions",
+            model="alpha:latest",
+            status="200",
+        )
+        == 1
+    )
     assert metric(text, "relay_tokens_total", key=name, direction="in") == 11
     assert metric(text, "relay_tokens_total", key=name, direction="out") == 7
-    assert metric(text, "relay_requests_total", key="admin",
-                  route="/v1/chat/completions") >= 1
+    assert metric(text, "relay_requests_total", key="admin", route="/v1/chat/completions") >= 1
     assert key not in text and ADMIN_TOKEN not in text
 
 
@@ -438,31 +535,49 @@ def test_management_is_audited_and_no_secret_is_logged(secured, upstream):
     model = unique("audited")
     create_model(secured, upstream.url, model)
     create_model(secured, upstream.url, model)  # a replacement
-    requests.post(secured.url + "/api/copy", headers=bearer(SECOND_ADMIN_TOKEN),
-                  json={"source": model, "destination": model + "-2"})
+    requests.post(
+        secured.url + "/api/copy",
+        headers=bearer(SECOND_ADMIN_TOKEN),
+        json={"source": model, "destination": model + "-2"},
+    )
     for name in (model, model + "-2"):
         requests.delete(secured.url + "/api/delete", headers=ADMIN, json={"model": name})
     key_name, key = new_key(secured, models=[model])
     requests.delete(secured.url + "/api/keys", headers=ADMIN, json={"name": key_name})
     # Refused attempts, with secrets in every header: no audit line, no secret logged.
     _, client_key = new_key(secured)
-    for headers in (bearer(client_key), {"x-api-key": ADMIN_TOKEN[:-1] + "Z"},
-                    {"api-key": "orl-wrong-" + REMOTE_KEY}):
+    for headers in (
+        bearer(client_key),
+        {"x-api-key": ADMIN_TOKEN[:-1] + "Z"},
+        {"api-key": "orl-wrong-" + REMOTE_KEY},
+    ):
         requests.delete(secured.url + "/api/delete", headers=headers, json={"model": model})
 
     names = {model, model + ":latest", model + "-2", model + "-2:latest"}
     lines = [line for line in audit_lines(secured) if line["object"] in names]
     assert [(line["actor"], line["action"], line["object"].split(":")[0]) for line in lines] == [
-        ("admin", "model.create", model), ("admin", "model.replace", model),
-        ("admin", "model.copy", model + "-2"), ("admin", "model.delete", model),
-        ("admin", "model.delete", model + "-2")]
+        ("admin", "model.create", model),
+        ("admin", "model.replace", model),
+        ("admin", "model.copy", model + "-2"),
+        ("admin", "model.delete", model),
+        ("admin", "model.delete", model + "-2"),
+    ]
     assert [line["action"] for line in audit_lines(secured, key_name)] == [
-        "key.create", "key.revoke"]
+        "key.create",
+        "key.revoke",
+    ]
     for line in audit_lines(secured, key_name) + lines:
         assert line["logger"] == "app.audit" and line["audit"] is True
     log = secured.log()
-    for secret in (ADMIN_TOKEN, SECOND_ADMIN_TOKEN, REMOTE_KEY, key, client_key,
-                   ADMIN_TOKEN[:-1] + "Z", key[4:20]):
+    for secret in (
+        ADMIN_TOKEN,
+        SECOND_ADMIN_TOKEN,
+        REMOTE_KEY,
+        key,
+        client_key,
+        ADMIN_TOKEN[:-1] + "Z",
+        key[4:20],
+    ):
         assert secret not in log
 
 
@@ -473,4 +588,6 @@ def test_the_audit_names_a_model_alike_in_every_action(secured, upstream):
     create_model(secured, upstream.url, model)
     requests.delete(secured.url + "/api/delete", headers=ADMIN, json={"model": model})
     assert [line["action"] for line in audit_lines(secured, model + ":latest")] == [
-        "model.create", "model.delete"]
+        "model.create",
+        "model.delete",
+    ]

@@ -8,6 +8,7 @@ every worker. Bounds come from the README: a key created or revoked anywhere
 takes effect everywhere within 2 seconds; workers write usage (and the tokens
 that count against `tpm`) every second.
 """
+
 import concurrent.futures
 import datetime
 import json
@@ -39,27 +40,39 @@ FLUSH_DEADLINE = 10.0
 
 # --- servers -------------------------------------------------------------------
 
+
 def start_relay(settings, workdir, workers=2):
     """A GunicornServer whose access log names the worker (pid) of each request id."""
     access_log = os.path.join(workdir, f"access-{uuid.uuid4().hex[:8]}.log")
-    server = GunicornServer(settings, workdir, workers=workers, extra_env={
-        "RELAY_ACCESS_LOG": access_log,
-        "GUNICORN_CMD_ARGS": "--access-logformat 'pid=%(p)s status=%(s)s rid=%({x-request-id}i)s'",
-    })
+    server = GunicornServer(
+        settings,
+        workdir,
+        workers=workers,
+        extra_env={
+            "RELAY_ACCESS_LOG": access_log,
+            "GUNICORN_CMD_ARGS": "--access-logformat "
+            "'pid=%(p)s status=%(s)s rid=%({x-request-id}i)s'",
+        },
+    )
     server.access_log = access_log
     return server
 
 
 def base_settings(database_url, workdir, **extra):
-    return {"RELAY_DATABASE_URL": database_url, "RELAY_INSTANCE_PATH": str(workdir / "instance"),
-            "RELAY_SECRET_KEY": SECRET_KEY, "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
-            "RELAY_READ_TIMEOUT": "10",
-            # An upstream 500 reaches the client as it is (the relay would
-            # otherwise retry it): these tests count errors, not retries.
-            "RELAY_RETRIES": "0",
-            # 2 relays x 2 workers beside 3 other test processes: PostgreSQL
-            # allows 100 connections in all.
-            "RELAY_DATABASE_MAX_CONNECTIONS": "5", **extra}
+    return {
+        "RELAY_DATABASE_URL": database_url,
+        "RELAY_INSTANCE_PATH": str(workdir / "instance"),
+        "RELAY_SECRET_KEY": SECRET_KEY,
+        "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+        "RELAY_READ_TIMEOUT": "10",
+        # An upstream 500 reaches the client as it is (the relay would
+        # otherwise retry it): these tests count errors, not retries.
+        "RELAY_RETRIES": "0",
+        # 2 relays x 2 workers beside 3 other test processes: PostgreSQL
+        # allows 100 connections in all.
+        "RELAY_DATABASE_MAX_CONNECTIONS": "5",
+        **extra,
+    }
 
 
 class Cluster:
@@ -95,12 +108,14 @@ def sqlite_relay(tmp_path):
         started.append(start_relay(settings, tmp_path))
         started[-1].settings = settings
         return started[-1]
+
     yield start
     for server in started:
         server.stop()
 
 
 # --- helpers -------------------------------------------------------------------
+
 
 def cli(settings, *args, expect=0):
     env = dict(os.environ, **{k: str(v) for k, v in settings.items()})
@@ -115,17 +130,27 @@ def bearer(key):
 
 
 def create_model(relay, upstream, name, headers=None):
-    response = requests.post(relay.url + "/api/create", headers=headers, timeout=10, json={
-        "name": name, "from": "remote-model", "remote_type": "openai",
-        "remote_host": upstream.url + "/v1", "remote_api_key": "sk-upstream-123456",
-        "stream": False})
+    response = requests.post(
+        relay.url + "/api/create",
+        headers=headers,
+        timeout=10,
+        json={
+            "name": name,
+            "from": "remote-model",
+            "remote_type": "openai",
+            "remote_host": upstream.url + "/v1",
+            "remote_api_key": "sk-upstream-123456",
+            "stream": False,
+        },
+    )
     assert response.status_code == 200, response.text
     return name
 
 
 def create_key(relay, name, **fields):
-    response = requests.post(relay.url + "/api/keys", headers=ADMIN, timeout=10,
-                             json={"name": name, **fields})
+    response = requests.post(
+        relay.url + "/api/keys", headers=ADMIN, timeout=10, json={"name": name, **fields}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["name"] == name and body["key"].startswith("orl-")
@@ -159,8 +184,7 @@ def fresh_get(relay, path, key, rid):
     return requests.get(relay.url + path, timeout=10, headers={**bearer(key), "X-Request-ID": rid})
 
 
-def every_worker_answers(relay, key, status, tag, send=None, check=None, at_least=20,
-                         at_most=300):
+def every_worker_answers(relay, key, status, tag, send=None, check=None, at_least=20, at_most=300):
     """Send requests on fresh connections until both workers of `relay` have
     answered (at least `at_least` requests); every answer must have `status`
     (and pass `check`). By default the request is GET /v1/models, which uses
@@ -184,8 +208,9 @@ def every_worker_answers(relay, key, status, tag, send=None, check=None, at_leas
                 pids[pid] = pids.get(pid, 0) + 1
             if len(pids) >= 2:
                 return pids
-    raise AssertionError(f"{sent} requests on fresh connections reached only the workers "
-                         f"{pids} of {relay.url}")
+    raise AssertionError(
+        f"{sent} requests on fresh connections reached only the workers {pids} of {relay.url}"
+    )
 
 
 def known_everywhere(relays, key, created, verify=False):
@@ -237,9 +262,12 @@ def ollama_client(relay, key):
 
 
 def chat(relay, key, model, tag="chat"):
-    return requests.post(relay.url + "/v1/chat/completions", timeout=30,
-                         headers={**bearer(key), "X-Request-ID": request_id(tag)},
-                         json={"model": model, **CHAT})
+    return requests.post(
+        relay.url + "/v1/chat/completions",
+        timeout=30,
+        headers={**bearer(key), "X-Request-ID": request_id(tag)},
+        json={"model": model, **CHAT},
+    )
 
 
 def check_retry_headers(response, kind, limit):
@@ -249,11 +277,13 @@ def check_retry_headers(response, kind, limit):
     assert headers[f"x-ratelimit-limit-{kind}"] == str(limit)
     remaining = headers[f"x-ratelimit-remaining-{kind}"]
     assert re.fullmatch(r"\d+", remaining) and int(remaining) <= limit
-    assert re.fullmatch(r"\d+ms|\d+s|\d+m\d+s", headers[f"x-ratelimit-reset-{kind}"]), \
-        headers[f"x-ratelimit-reset-{kind}"]
+    assert re.fullmatch(r"\d+ms|\d+s|\d+m\d+s", headers[f"x-ratelimit-reset-{kind}"]), headers[
+        f"x-ratelimit-reset-{kind}"
+    ]
 
 
 # --- revocation ----------------------------------------------------------------
+
 
 def test_key_created_and_revoked_on_one_relay_takes_effect_on_every_worker_of_both(cluster):
     first, second = cluster.relays
@@ -263,8 +293,9 @@ def test_key_created_and_revoked_on_one_relay_takes_effect_on_every_worker_of_bo
     # Every worker of both relays has the key cached as valid.
     known_everywhere(cluster.relays, key, created, verify=True)
 
-    response = requests.delete(first.url + "/api/keys", headers=ADMIN, timeout=10,
-                               json={"name": "revoke-me"})
+    response = requests.delete(
+        first.url + "/api/keys", headers=ADMIN, timeout=10, json={"name": "revoke-me"}
+    )
     assert response.status_code == 200, response.text
     assert response.json() == {"name": "revoke-me", "revoked": True}
     revoked = time.monotonic()
@@ -275,8 +306,9 @@ def test_key_created_and_revoked_on_one_relay_takes_effect_on_every_worker_of_bo
             if response.status_code == 401:
                 break
             assert response.status_code == 200
-            assert time.monotonic() - revoked < KEY_SYNC_SECONDS + 0.5, \
+            assert time.monotonic() - revoked < KEY_SYNC_SECONDS + 0.5, (
                 f"{relay.url} still accepts the revoked key"
+            )
             time.sleep(0.05)
     # Past the bound, every worker of each relay refuses it, on both surfaces.
     time.sleep(max(0.0, revoked + KEY_SYNC_SECONDS - time.monotonic()))
@@ -287,8 +319,9 @@ def test_key_created_and_revoked_on_one_relay_takes_effect_on_every_worker_of_bo
         error = refused.json()["error"]
         assert error["code"] == "invalid_api_key" and "revoked" in error["message"]
         assert key not in refused.text
-        native = requests.post(relay.url + "/api/chat", headers=bearer(key), timeout=10,
-                               json={"model": "any", **CHAT})
+        native = requests.post(
+            relay.url + "/api/chat", headers=bearer(key), timeout=10, json={"model": "any", **CHAT}
+        )
         assert native.status_code == 401
         assert isinstance(native.json()["error"], str) and "revoked" in native.json()["error"]
 
@@ -310,6 +343,7 @@ def test_cli_revocation_reaches_every_worker_on_sqlite(sqlite_relay):
 
 # --- rate limits ---------------------------------------------------------------
 
+
 def test_rpm_limit_holds_across_two_relays_of_two_workers(cluster, upstream):
     first, second = cluster.relays
     model = create_model(first, upstream, "rpm-model", ADMIN)
@@ -325,9 +359,12 @@ def test_rpm_limit_holds_across_two_relays_of_two_workers(cluster, upstream):
     def call(index):
         relay = cluster.relays[index % 2]
         rid = request_id(f"burst{index % 2}")
-        response = requests.post(relay.url + "/v1/chat/completions", timeout=30,
-                                 headers={**bearer(key), "X-Request-ID": rid},
-                                 json={"model": model, **CHAT})
+        response = requests.post(
+            relay.url + "/v1/chat/completions",
+            timeout=30,
+            headers={**bearer(key), "X-Request-ID": rid},
+            json={"model": model, **CHAT},
+        )
         return index % 2, rid, response
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
@@ -356,8 +393,12 @@ def test_rpm_limit_holds_across_two_relays_of_two_workers(cluster, upstream):
 
     # Over the limit, on each surface and through the clients.
     assert chat(first, single, model).status_code == 200
-    refused = requests.post(second.url + "/api/chat", headers=bearer(single), timeout=10,
-                            json={"model": model, "stream": False, **CHAT})
+    refused = requests.post(
+        second.url + "/api/chat",
+        headers=bearer(single),
+        timeout=10,
+        json={"model": model, "stream": False, **CHAT},
+    )
     assert refused.status_code == 429
     assert isinstance(refused.json()["error"], str) and "rpm" in refused.json()["error"]
     check_retry_headers(refused, "requests", 1)
@@ -369,18 +410,32 @@ def test_rpm_limit_holds_across_two_relays_of_two_workers(cluster, upstream):
     assert excinfo.value.body["type"] == "requests"
     assert excinfo.value.body["code"] == "rate_limit_exceeded"
     assert int(excinfo.value.response.headers["Retry-After"]) >= 1
-    refused = requests.post(first.url + "/v1/responses", headers=bearer(single), timeout=10,
-                            json={"model": model, "input": "hi"})
+    refused = requests.post(
+        first.url + "/v1/responses",
+        headers=bearer(single),
+        timeout=10,
+        json={"model": model, "input": "hi"},
+    )
     assert refused.status_code == 429 and refused.json()["error"]["type"] == "requests"
-    refused = requests.post(second.url + "/api/generate", headers=bearer(single), timeout=10,
-                            json={"model": model, "prompt": "hi", "stream": False})
+    refused = requests.post(
+        second.url + "/api/generate",
+        headers=bearer(single),
+        timeout=10,
+        json={"model": model, "prompt": "hi", "stream": False},
+    )
     assert refused.status_code == 429 and isinstance(refused.json()["error"], str)
-    refused = requests.post(first.url + "/api/embed", headers=bearer(single), timeout=10,
-                            json={"model": model, "input": "hi"})
+    refused = requests.post(
+        first.url + "/api/embed",
+        headers=bearer(single),
+        timeout=10,
+        json={"model": model, "input": "hi"},
+    )
     assert refused.status_code == 429
     # What uses no model is not limited.
-    assert requests.get(second.url + "/api/tags", headers=bearer(single),
-                        timeout=10).status_code == 200
+    assert (
+        requests.get(second.url + "/api/tags", headers=bearer(single), timeout=10).status_code
+        == 200
+    )
 
 
 def test_a_larger_burst_passes_no_more_than_the_limit_and_its_refill(cluster, upstream):
@@ -391,9 +446,12 @@ def test_a_larger_burst_passes_no_more_than_the_limit_and_its_refill(cluster, up
     known_everywhere(cluster.relays, key, time.monotonic())
 
     def call(index):
-        return requests.post(cluster.relays[index % 2].url + "/v1/chat/completions",
-                             headers=bearer(key), timeout=30,
-                             json={"model": model, **CHAT}).status_code
+        return requests.post(
+            cluster.relays[index % 2].url + "/v1/chat/completions",
+            headers=bearer(key),
+            timeout=30,
+            json={"model": model, **CHAT},
+        ).status_code
 
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=80) as pool:
@@ -401,8 +459,9 @@ def test_a_larger_burst_passes_no_more_than_the_limit_and_its_refill(cluster, up
     # Not a timing assertion: the time the burst took only widens the bound.
     refill = int((time.monotonic() - started) * 20 / 60) + 1
     assert statuses.count(200) + statuses.count(429) == 80, statuses
-    assert 18 <= statuses.count(200) <= 20 + refill, \
+    assert 18 <= statuses.count(200) <= 20 + refill, (
         f"{statuses.count(200)} of 80 requests passed an rpm of 20 (+{refill} refill)"
+    )
 
 
 def test_tpm_limit_refuses_on_every_worker_once_usage_exceeds_it(cluster, upstream):
@@ -419,12 +478,17 @@ def test_tpm_limit_refuses_on_every_worker_once_usage_exceeds_it(cluster, upstre
     # A worker that has not yet seen those tokens may let a request through
     # (at most one sync bound); after that, every worker refuses.
     def refused_everywhere():
-        statuses = [chat(relay, key, model, "tpm-poll").status_code
-                    for relay in cluster.relays for _ in range(4)]
+        statuses = [
+            chat(relay, key, model, "tpm-poll").status_code
+            for relay in cluster.relays
+            for _ in range(4)
+        ]
         assert set(statuses) <= {200, 429}, statuses
         return set(statuses) == {429}
-    assert poll(refused_everywhere, deadline=6.0, interval=0.3), \
+
+    assert poll(refused_everywhere, deadline=6.0, interval=0.3), (
         "requests still pass a key whose usage exceeded its tpm"
+    )
     time.sleep(max(0.0, used + 2 * KEY_SYNC_SECONDS - time.monotonic()))
     passed_before = len(upstream.requests)
 
@@ -437,23 +501,37 @@ def test_tpm_limit_refuses_on_every_worker_once_usage_exceeds_it(cluster, upstre
         assert "x-ratelimit-limit-requests" not in response.headers  # no rpm on this key
 
     for relay in cluster.relays:
+
         def send(rid, relay=relay):
-            return requests.post(relay.url + "/v1/chat/completions", timeout=30,
-                                 headers={**bearer(key), "X-Request-ID": rid},
-                                 json={"model": model, **CHAT})
+            return requests.post(
+                relay.url + "/v1/chat/completions",
+                timeout=30,
+                headers={**bearer(key), "X-Request-ID": rid},
+                json={"model": model, **CHAT},
+            )
+
         every_worker_answers(relay, key, 429, "tpm-after", send=send, check=over_tokens)
     assert len(upstream.requests) == passed_before, "a refused request reached the remote"
 
-    native = requests.post(second.url + "/api/chat", headers=bearer(key), timeout=10,
-                           json={"model": model, "stream": False, **CHAT})
+    native = requests.post(
+        second.url + "/api/chat",
+        headers=bearer(key),
+        timeout=10,
+        json={"model": model, "stream": False, **CHAT},
+    )
     assert native.status_code == 429
     assert "tpm" in native.json()["error"]
-    embeddings = requests.post(first.url + "/v1/embeddings", headers=bearer(key), timeout=10,
-                               json={"model": model, "input": "a"})
+    embeddings = requests.post(
+        first.url + "/v1/embeddings",
+        headers=bearer(key),
+        timeout=10,
+        json={"model": model, "input": "a"},
+    )
     assert embeddings.status_code == 429
 
 
 # --- usage ---------------------------------------------------------------------
+
 
 def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluster, upstream):
     first, second = cluster.relays
@@ -465,16 +543,22 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
     messages = CHAT["messages"]
 
     def usage_of(tokens_in, tokens_out):
-        return {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
-                "total_tokens": tokens_in + tokens_out}
+        return {
+            "prompt_tokens": tokens_in,
+            "completion_tokens": tokens_out,
+            "total_tokens": tokens_in + tokens_out,
+        }
 
     # 1. Chat Completions through the OpenAI SDK, whole and streamed.
     upstream.reply(Reply(json=completion(usage=usage_of(11, 7))))
-    assert sdk(first, key).chat.completions.create(model=model, messages=messages).usage \
-        .prompt_tokens == 11
+    assert (
+        sdk(first, key).chat.completions.create(model=model, messages=messages).usage.prompt_tokens
+        == 11
+    )
     upstream.reply(Reply(sse=text_stream("Hel", "lo", usage=usage_of(21, 2))))
-    pieces = list(sdk(second, key).chat.completions.create(model=model, messages=messages,
-                                                            stream=True))
+    pieces = list(
+        sdk(second, key).chat.completions.create(model=model, messages=messages, stream=True)
+    )
     assert "".join(c.choices[0].delta.content or "" for c in pieces if c.choices) == "Hello"
     # 2. Ollama's /api/chat through ollama-python, whole and streamed.
     upstream.reply(Reply(json=completion(usage=usage_of(3, 5))))
@@ -494,16 +578,20 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
     upstream.reply(Reply(status=500, json={"error": {"message": "boom"}}))
     with pytest.raises(openai.APIStatusError):
         sdk(first, key).chat.completions.create(model=model, messages=messages)
-    upstream.reply(Reply(sse=text_stream("one", "two", "three", usage=usage_of(50, 50)),
-                         cut_after=2))
+    upstream.reply(
+        Reply(sse=text_stream("one", "two", "three", usage=usage_of(50, 50)), cut_after=2)
+    )
     with pytest.raises(openai.APIError):
-        list(sdk(second, key).chat.completions.create(model=model, messages=messages,
-                                                      stream=True))
+        list(sdk(second, key).chat.completions.create(model=model, messages=messages, stream=True))
     # 5. A stream the client leaves while the remote is still sending.
     upstream.reply(Reply(sse=[chunk({"role": "assistant", "content": "Hel"})], hold=True))
-    abandoned = requests.post(first.url + "/v1/chat/completions", stream=True, timeout=30,
-                              headers=bearer(key),
-                              json={"model": other, "stream": True, **CHAT})
+    abandoned = requests.post(
+        first.url + "/v1/chat/completions",
+        stream=True,
+        timeout=30,
+        headers=bearer(key),
+        json={"model": other, "stream": True, **CHAT},
+    )
     assert abandoned.status_code == 200
     next(abandoned.iter_lines())
     abandoned.close()
@@ -514,24 +602,54 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
 
     today = utc_today().isoformat()
     expected = [
-        {"key": "meter", "model": "meter-a:latest", "day": today, "requests": 8,
-         "input_tokens": 11 + 21 + 3 + 13 + 100 + 1000,
-         "output_tokens": 7 + 2 + 5 + 17 + 200 + 2000, "errors": 2},
-        {"key": "meter", "model": "meter-b:latest", "day": today, "requests": 1,
-         "input_tokens": 0, "output_tokens": 0},
+        {
+            "key": "meter",
+            "model": "meter-a:latest",
+            "day": today,
+            "requests": 8,
+            "input_tokens": 11 + 21 + 3 + 13 + 100 + 1000,
+            "output_tokens": 7 + 2 + 5 + 17 + 200 + 2000,
+            "errors": 2,
+        },
+        {
+            "key": "meter",
+            "model": "meter-b:latest",
+            "day": today,
+            "requests": 1,
+            "input_tokens": 0,
+            "output_tokens": 0,
+        },
     ]
 
     def comparable(rows):
         # Whether an abandoned stream is an error is not the contract: drop it.
-        return [{k: v for k, v in row.items() if not (row["model"] == "meter-b:latest"
-                                                      and k == "errors")} for row in rows]
-    rows = poll(lambda: comparable(usage(second, key="meter")) == expected
-                and usage(second, key="meter"))
+        return [
+            {
+                k: v
+                for k, v in row.items()
+                if not (row["model"] == "meter-b:latest" and k == "errors")
+            }
+            for row in rows
+        ]
+
+    rows = poll(
+        lambda: comparable(usage(second, key="meter")) == expected and usage(second, key="meter")
+    )
     assert comparable(usage(second, key="meter")) == expected
-    admin_rows = poll(lambda: [r for r in usage(first, key="admin")
-                               if r["model"] == "meter-admin:latest"])
-    assert admin_rows == [{"key": "admin", "model": "meter-admin:latest", "day": today,
-                           "requests": 1, "input_tokens": 4, "output_tokens": 6, "errors": 0}]
+    admin_rows = poll(
+        lambda: [r for r in usage(first, key="admin") if r["model"] == "meter-admin:latest"]
+    )
+    assert admin_rows == [
+        {
+            "key": "admin",
+            "model": "meter-admin:latest",
+            "day": today,
+            "requests": 1,
+            "input_tokens": 4,
+            "output_tokens": 6,
+            "errors": 0,
+        }
+    ]
 
     # The filters: `since` is a UTC day, inclusive; `key` one key.
     yesterday = (utc_today() - datetime.timedelta(days=1)).isoformat()
@@ -541,44 +659,73 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
     assert usage(first, key="meter", since=tomorrow) == []
     assert usage(first, key="nobody") == []
     assert {r["key"] for r in usage(first, since=today)} >= {"meter", "admin"}
-    bad = requests.get(first.url + "/api/usage", params={"since": "yesterday"}, headers=ADMIN,
-                       timeout=10)
+    bad = requests.get(
+        first.url + "/api/usage", params={"since": "yesterday"}, headers=ADMIN, timeout=10
+    )
     assert bad.status_code == 400
     # Usage is the admin's: a client key gets 403.
-    assert requests.get(first.url + "/api/usage", headers=bearer(key),
-                        timeout=10).status_code == 403
+    assert (
+        requests.get(first.url + "/api/usage", headers=bearer(key), timeout=10).status_code == 403
+    )
 
     # The CLI reads the same rows.
     def cli_rows(*args):
         return json.loads(cli(cluster.settings, "usage", "--json", *args).stdout)
+
     assert cli_rows("--key", "meter") == rows
     assert cli_rows("--key", "meter", "--since", today) == rows
     assert cli_rows("--key", "meter", "--since", tomorrow) == []
     # Everything: other tests' workers may still be writing, so until both agree.
     assert poll(lambda: cli_rows() == usage(first)), (cli_rows(), usage(first))
     table = cli(cluster.settings, "usage", "--key", "meter").stdout.splitlines()
-    assert table[0].split("\t") == ["day", "key", "model", "requests", "input_tokens",
-                                    "output_tokens", "errors"]
+    assert table[0].split("\t") == [
+        "day",
+        "key",
+        "model",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "errors",
+    ]
     assert table[1].split("\t") == [today, "meter", "meter-a:latest", "8", "1148", "2231", "2"]
 
 
 def test_usage_without_auth_counts_under_dash_on_sqlite(sqlite_relay, upstream):
     relay = sqlite_relay()
     model = create_model(relay, upstream, "open-model")
-    upstream.reply(Reply(json=completion(usage={"prompt_tokens": 2, "completion_tokens": 3,
-                                                "total_tokens": 5})),
-                   Reply(sse=text_stream("x", usage={"prompt_tokens": 7, "completion_tokens": 1,
-                                                     "total_tokens": 8})))
+    upstream.reply(
+        Reply(
+            json=completion(usage={"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5})
+        ),
+        Reply(
+            sse=text_stream(
+                "x", usage={"prompt_tokens": 7, "completion_tokens": 1, "total_tokens": 8}
+            )
+        ),
+    )
     ollama.Client(host=relay.url).chat(model=model, messages=CHAT["messages"], stream=False)
-    list(openai.OpenAI(base_url=relay.url + "/v1/", api_key="ollama", max_retries=0)
-         .chat.completions.create(model=model, messages=CHAT["messages"], stream=True))
+    list(
+        openai.OpenAI(
+            base_url=relay.url + "/v1/", api_key="ollama", max_retries=0
+        ).chat.completions.create(model=model, messages=CHAT["messages"], stream=True)
+    )
     upstream.reply(Reply(status=500, json={"error": {"message": "boom"}}))
-    failed = requests.post(relay.url + "/api/chat", json={"model": model, "stream": False,
-                                                          **CHAT}, timeout=30)
+    failed = requests.post(
+        relay.url + "/api/chat", json={"model": model, "stream": False, **CHAT}, timeout=30
+    )
     assert failed.status_code >= 500
 
-    expected = [{"key": "-", "model": "open-model:latest", "day": utc_today().isoformat(),
-                 "requests": 3, "input_tokens": 9, "output_tokens": 4, "errors": 1}]
+    expected = [
+        {
+            "key": "-",
+            "model": "open-model:latest",
+            "day": utc_today().isoformat(),
+            "requests": 3,
+            "input_tokens": 9,
+            "output_tokens": 4,
+            "errors": 1,
+        }
+    ]
     rows = poll(lambda: usage(relay, headers=None) == expected and expected)
     assert usage(relay, headers=None) == expected
     assert rows == expected
@@ -588,6 +735,7 @@ def test_usage_without_auth_counts_under_dash_on_sqlite(sqlite_relay, upstream):
 
 # --- last used -----------------------------------------------------------------
 
+
 def _last_used(listing, name):
     [row] = [k for k in listing if k["name"] == name]
     return row["last_used_at"]
@@ -595,9 +743,11 @@ def _last_used(listing, name):
 
 def _recent(timestamp):
     moment = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=datetime.timezone.utc)
+        tzinfo=datetime.timezone.utc
+    )
     return abs(datetime.datetime.now(datetime.timezone.utc) - moment) < datetime.timedelta(
-        minutes=5)
+        minutes=5
+    )
 
 
 def test_keys_list_shows_last_used_after_a_model_request(cluster, upstream):
@@ -607,6 +757,7 @@ def test_keys_list_shows_last_used_after_a_model_request(cluster, upstream):
 
     def listed():
         return requests.get(first.url + "/api/keys", headers=ADMIN, timeout=10).json()["keys"]
+
     assert _last_used(listed(), "seen") is None
     known_everywhere([second], key, time.monotonic())
     assert chat(second, key, model).status_code == 200
@@ -627,7 +778,9 @@ def test_keys_list_shows_last_used_after_requests_that_use_no_model(sqlite_relay
     known_everywhere([relay], key, time.monotonic(), verify=True)
 
     def stamp():
-        return _last_used(json.loads(cli(relay.settings, "keys", "list", "--json").stdout),
-                          "lister")
+        return _last_used(
+            json.loads(cli(relay.settings, "keys", "list", "--json").stdout), "lister"
+        )
+
     value = poll(stamp)
     assert value and _recent(value), "keys list never showed last_used_at"

@@ -3,6 +3,7 @@
 Exit codes: 0 success, 1 a lookup or check failed, 2 bad usage or configuration.
 Every run is checked for the API key: no output may ever contain it.
 """
+
 import json
 import os
 import subprocess
@@ -25,14 +26,17 @@ CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 def runner(settings):
     def run(*args, expect=0, input=None, **env):
-        full_env = dict(os.environ, **{k: str(v) for k, v in {**settings, **env}.items()},
-                        CLI_TEST_KEY=KEY)
-        result = subprocess.run([CLI, *args], env=full_env, input=input, capture_output=True,
-                                text=True, timeout=60)
+        full_env = dict(
+            os.environ, **{k: str(v) for k, v in {**settings, **env}.items()}, CLI_TEST_KEY=KEY
+        )
+        result = subprocess.run(
+            [CLI, *args], env=full_env, input=input, capture_output=True, text=True, timeout=60
+        )
         assert KEY not in result.stdout + result.stderr
         assert "Traceback" not in result.stderr, result.stderr
         assert result.returncode == expect, (result.stdout, result.stderr)
         return result
+
     return run
 
 
@@ -45,17 +49,34 @@ def cli(settings, app):
 @pytest.fixture
 def sqlite_cli(tmp_path):
     """For what does not depend on the database: usage and configuration errors."""
-    run = runner({"RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
-                  "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-                  "RELAY_SECRET_KEY": SECRET_KEY, "RELAY_REMOTE_ALLOWLIST": "127.0.0.1"})
+    run = runner(
+        {
+            "RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",
+            "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
+            "RELAY_SECRET_KEY": SECRET_KEY,
+            "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+        }
+    )
     run("db", "upgrade")
     return run
 
 
 def create(cli, name, host, remote_type="openai", *extra, expect=0):
-    return cli("models", "create", name, "--from", "remote-model", "--remote-host", host,
-               "--remote-type", remote_type, "--api-key-env", "CLI_TEST_KEY", *extra,
-               expect=expect)
+    return cli(
+        "models",
+        "create",
+        name,
+        "--from",
+        "remote-model",
+        "--remote-host",
+        host,
+        "--remote-type",
+        remote_type,
+        "--api-key-env",
+        "CLI_TEST_KEY",
+        *extra,
+        expect=expect,
+    )
 
 
 def stored_keys(app):
@@ -65,26 +86,43 @@ def stored_keys(app):
 
 def rows(app):
     with app.app_context():
-        return [(m.name, m.api_key, m.modified_at) for m in RemoteModel.select()
-                .order_by(RemoteModel.id)]
+        return [
+            (m.name, m.api_key, m.modified_at)
+            for m in RemoteModel.select().order_by(RemoteModel.id)
+        ]
 
 
 # --- models ------------------------------------------------------------------
 
+
 def test_models_create_list_show_delete(cli, app, upstream):
-    result = create(cli, "m", upstream.url + "/v1", "openai", "--system", "Be brief.",
-                    "--parameter", "temperature=0.2", "--parameter", "stop=<end>",
-                    "--parameter", "stop=###")
+    result = create(
+        cli,
+        "m",
+        upstream.url + "/v1",
+        "openai",
+        "--system",
+        "Be brief.",
+        "--parameter",
+        "temperature=0.2",
+        "--parameter",
+        "stop=<end>",
+        "--parameter",
+        "stop=###",
+    )
     assert result.stdout == "created m:latest\n"
     cli("models", "create", "local", "--from", "llama3", "--remote-host", upstream.url)
 
     listed = cli("models", "list").stdout
     assert listed.splitlines() == [
         f"local:latest\tollama\tllama3\t{upstream.url}",
-        f"m:latest\topenai\tremote-model\t{upstream.url}/v1"]
+        f"m:latest\topenai\tremote-model\t{upstream.url}/v1",
+    ]
     as_json = json.loads(cli("models", "list", "--json").stdout)
     assert [(m["name"], m["has_api_key"]) for m in as_json] == [
-        ("local:latest", False), ("m:latest", True)]
+        ("local:latest", False),
+        ("m:latest", True),
+    ]
 
     shown = json.loads(cli("models", "show", "m").stdout)
     assert shown == app.test_client().post("/api/show", json={"model": "m"}).get_json()
@@ -104,8 +142,17 @@ def test_models_list_empty(cli):
 
 def test_api_key_from_env_or_stdin_is_encrypted_with_the_relays_key(cli, app, upstream):
     create(cli, "from-env", upstream.url + "/v1")
-    cli("models", "create", "from-stdin", "--from", "x", "--remote-host", upstream.url,
-        "--api-key-stdin", input=KEY + "\n")
+    cli(
+        "models",
+        "create",
+        "from-stdin",
+        "--from",
+        "x",
+        "--remote-host",
+        upstream.url,
+        "--api-key-stdin",
+        input=KEY + "\n",
+    )
     keyring = app.extensions["relay.keyring"]
     tokens = stored_keys(app)
     assert keyring.decrypt(tokens["from-env:latest"]) == KEY
@@ -118,16 +165,19 @@ def test_create_applies_the_remote_host_policy(cli):
     assert cli("models", "list").stdout == ""
 
 
-@pytest.mark.parametrize("args, names", [
-    (["--remote-type", "anthropic"], "--remote-type"),
-    (["--remote-host", "ftp://example.com"], "--remote-host"),
-    (["--from", ""], "--from"),
-    (["--parameter", "temperature"], "--parameter"),
-    (["--api-key-env", "NO_SUCH_VARIABLE_HERE"], "--api-key-env"),
-    (["--api-key-env", "CLI_TEST_KEY", "--api-key-stdin"], "--api-key-stdin"),
-    # Keys never come from argv: there is no such option, and it is not echoed.
-    (["--api-key", KEY], "--api-key"),
-])
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["--remote-type", "anthropic"], "--remote-type"),
+        (["--remote-host", "ftp://example.com"], "--remote-host"),
+        (["--from", ""], "--from"),
+        (["--parameter", "temperature"], "--parameter"),
+        (["--api-key-env", "NO_SUCH_VARIABLE_HERE"], "--api-key-env"),
+        (["--api-key-env", "CLI_TEST_KEY", "--api-key-stdin"], "--api-key-stdin"),
+        # Keys never come from argv: there is no such option, and it is not echoed.
+        (["--api-key", KEY], "--api-key"),
+    ],
+)
 def test_create_bad_usage_exits_2_naming_the_option(sqlite_cli, args, names):
     base = ["models", "create", "m", "--from", "x", "--remote-host", "https://example.com/v1"]
     result = sqlite_cli(*base, *args, expect=2)
@@ -137,21 +187,24 @@ def test_create_bad_usage_exits_2_naming_the_option(sqlite_cli, args, names):
 def test_missing_remote_host_and_invalid_names_exit_2(sqlite_cli):
     missing = sqlite_cli("models", "create", "m", "--from", "x", expect=2)
     assert "--remote-host" in missing.stderr
-    for args in (["create", "no spaces!", "--from", "x", "--remote-host", "https://h.example"],
-                 ["show", "no spaces!"], ["delete", "no spaces!"]):
+    for args in (
+        ["create", "no spaces!", "--from", "x", "--remote-host", "https://h.example"],
+        ["show", "no spaces!"],
+        ["delete", "no spaces!"],
+    ):
         bad = sqlite_cli("models", *args, expect=2)
         assert "'NAME'" in bad.stderr and "not a valid model name" in bad.stderr
 
 
 # --- secrets rotate ----------------------------------------------------------
 
+
 def test_secrets_rotate_moves_every_key_to_the_first_key(cli, app, make_app, upstream):
     old, new = SECRET_KEY, Fernet.generate_key().decode()
     create(cli, "m", upstream.url + "/v1")
     cli("models", "create", "keyless", "--from", "x", "--remote-host", upstream.url)
     # A derived model (HTTP API) shares its parent's token; it is rotated too.
-    app.test_client().post("/api/create", json={"name": "derived", "from": "m",
-                                                "stream": False})
+    app.test_client().post("/api/create", json={"name": "derived", "from": "m", "stream": False})
     before = stored_keys(app)
 
     result = cli("secrets", "rotate", RELAY_SECRET_KEY=f"{new},{old}")
@@ -192,6 +245,7 @@ def test_secrets_rotate_changes_nothing_if_one_key_cannot_be_decrypted(cli, app,
 
 # --- check -------------------------------------------------------------------
 
+
 def test_check_passes_probing_each_remote_with_its_key(cli, upstream):
     create(cli, "a-openai", upstream.url + "/v1?tenant=t1")
     create(cli, "b-ollama", upstream.url, "ollama")
@@ -203,10 +257,13 @@ def test_check_passes_probing_each_remote_with_its_key(cli, upstream):
         "ok\tconfig: settings are valid",
         "ok\tdatabase: answers, schema is current",
         f"ok\tmodel 'a-openai:latest': {upstream.url} reachable (HTTP 200)",
-        f"ok\tmodel 'b-ollama:latest': {upstream.url} reachable (HTTP 404)"]
+        f"ok\tmodel 'b-ollama:latest': {upstream.url} reachable (HTTP 404)",
+    ]
     probes = [(r.method, r.path, r.query, r.headers["authorization"]) for r in upstream.requests]
-    assert probes == [("GET", "/v1/models", {"tenant": ["t1"]}, f"Bearer {KEY}"),
-                      ("GET", "/api/version", {}, f"Bearer {KEY}")]
+    assert probes == [
+        ("GET", "/v1/models", {"tenant": ["t1"]}, f"Bearer {KEY}"),
+        ("GET", "/api/version", {}, f"Bearer {KEY}"),
+    ]
 
 
 def test_check_with_no_models_passes(cli):
@@ -217,12 +274,16 @@ def test_check_fails_on_a_rejected_key_without_printing_it(cli, upstream):
     create(cli, "a-openai", upstream.url + "/v1")
     create(cli, "b-ollama", upstream.url, "ollama")
     # A provider that echoes the key it refused: the relay scrubs it.
-    upstream.reply(Reply(status=401, json={"error": {"message": f"Incorrect API key {KEY}"}}),
-                   Reply(status=403, json={"error": "forbidden"}))
+    upstream.reply(
+        Reply(status=401, json={"error": {"message": f"Incorrect API key {KEY}"}}),
+        Reply(status=403, json={"error": "forbidden"}),
+    )
     result = cli("check", expect=1)
     lines = result.stdout.splitlines()
-    assert lines[2] == (f"FAIL\tmodel 'a-openai:latest': key rejected by {upstream.url}: "
-                        f"API error (401): Incorrect API key ***")
+    assert lines[2] == (
+        f"FAIL\tmodel 'a-openai:latest': key rejected by {upstream.url}: "
+        f"API error (401): Incorrect API key ***"
+    )
     assert lines[3].startswith("FAIL\tmodel 'b-ollama:latest': key rejected")
     assert "check failed: 2 of 4 checks failed" in result.stderr
 

@@ -1,4 +1,5 @@
 """The model API through gunicorn (gevent workers), with the real ollama client and curl."""
+
 import shlex
 import subprocess
 import threading
@@ -43,7 +44,9 @@ def test_ollama_python_list_show_copy_delete(relay):
 
     assert client.copy("dashscope-model", "backup").status == "success"
     assert sorted(m.model for m in client.list().models) == [
-        "backup:latest", "dashscope-model:latest"]
+        "backup:latest",
+        "dashscope-model:latest",
+    ]
 
     assert client.delete("dashscope-model").status == "success"
     assert [m.model for m in client.list().models] == ["backup:latest"]
@@ -56,8 +59,12 @@ def test_ollama_python_list_show_copy_delete(relay):
 
 def test_replacing_a_model_never_hides_it_from_readers(relay):
     run_seed_curl(relay)
-    body = {"name": "dashscope-model", "remote_type": "openai", "stream": False,
-            "remote_host": "https://dashscope.aliyuncs.com/compatible-mode/v1"}
+    body = {
+        "name": "dashscope-model",
+        "remote_type": "openai",
+        "stream": False,
+        "remote_host": "https://dashscope.aliyuncs.com/compatible-mode/v1",
+    }
     stop = threading.Event()
     seen = []
 
@@ -72,11 +79,17 @@ def test_replacing_a_model_never_hides_it_from_readers(relay):
         reader.start()
     with requests.Session() as session:
         for i in range(20):
-            response = session.post(relay.url + "/api/create", json=dict(body, **{"from": f"qwen-{i}"}))
+            response = session.post(
+                relay.url + "/api/create", json=dict(body, **{"from": f"qwen-{i}"})
+            )
             assert response.status_code == 200
     stop.set()
     for reader in readers:
         reader.join()
     assert seen and all(status == 200 for status, _ in seen)
-    assert requests.post(relay.url + "/api/show", json={"model": "dashscope-model"}).json()[
-        "remote_model"] == "qwen-19"
+    assert (
+        requests.post(relay.url + "/api/show", json={"model": "dashscope-model"}).json()[
+            "remote_model"
+        ]
+        == "qwen-19"
+    )

@@ -3,6 +3,7 @@
 Real gunicorn with ops/gunicorn.conf.py, as production starts it: a refused
 start exits non-zero, says what to set, and never listens.
 """
+
 import os
 import signal
 import socket
@@ -18,24 +19,43 @@ from tests.servers import ROOT, free_port
 ADMIN_TOKEN = "exposure-test-admin-token-0123456789"
 ADVICE = "Set RELAY_ADMIN_TOKEN to require keys, or RELAY_ALLOW_UNAUTHENTICATED=1"
 # The settings this file is about, whatever the environment running the tests holds.
-OURS = ("RELAY_BIND", "RELAY_ADMIN_TOKEN", "RELAY_ALLOW_UNAUTHENTICATED",
-        "RELAY_TRUSTED_PROXIES", "RELAY_ALLOWED_HOSTS")
+OURS = (
+    "RELAY_BIND",
+    "RELAY_ADMIN_TOKEN",
+    "RELAY_ALLOW_UNAUTHENTICATED",
+    "RELAY_TRUSTED_PROXIES",
+    "RELAY_ALLOWED_HOSTS",
+)
 
 
 class Gunicorn:
     def __init__(self, tmp_path, args=(), **settings):
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in OURS}
-        env.update(RELAY_DATABASE_URL=f"sqlite:///{tmp_path}/relay.sqlite3",
-                   RELAY_INSTANCE_PATH=str(tmp_path / "instance"),
-                   RELAY_SECRET_KEY=Fernet.generate_key().decode(), RELAY_WORKERS="1")
+        env.update(
+            RELAY_DATABASE_URL=f"sqlite:///{tmp_path}/relay.sqlite3",
+            RELAY_INSTANCE_PATH=str(tmp_path / "instance"),
+            RELAY_SECRET_KEY=Fernet.generate_key().decode(),
+            RELAY_WORKERS="1",
+        )
         env.update({k: v.format(port=self.port) for k, v in settings.items()})
         self.log_path = tmp_path / f"gunicorn-{self.port}.log"
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "ops/gunicorn.conf.py",
-             *(arg.format(port=self.port) for arg in args), "wsgi:app"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "ops/gunicorn.conf.py",
+                *(arg.format(port=self.port) for arg in args),
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def log(self):
         return self.log_path.read_text()
@@ -64,7 +84,7 @@ class Gunicorn:
                 if bind.startswith("unix:"):
                     sock = socket.socket(socket.AF_UNIX)
                     sock.settimeout(5)
-                    sock.connect(bind[len("unix:"):])
+                    sock.connect(bind[len("unix:") :])
                 else:
                     host, port = bind.rsplit(":", 1)
                     sock = socket.create_connection((host, int(port)), timeout=5)
@@ -95,6 +115,7 @@ def gunicorn(tmp_path):
     def start(*args, **settings):
         started.append(Gunicorn(tmp_path, args, **settings))
         return started[-1]
+
     yield start
     for server in started:
         server.stop()
@@ -120,8 +141,9 @@ def test_command_line_bind_is_the_one_checked(gunicorn):
     assert_refused(server, "it would listen on 0.0.0.0:")
 
 
-@pytest.mark.parametrize("bind", ["[::]:{port}", "relay.example.com:{port}", ":{port}",
-                                  "10.20.30.40:{port}"])
+@pytest.mark.parametrize(
+    "bind", ["[::]:{port}", "relay.example.com:{port}", ":{port}", "10.20.30.40:{port}"]
+)
 def test_other_network_binds_refuse(gunicorn, bind):
     # Refused before binding, so the address need not even exist here.
     assert_refused(gunicorn(RELAY_BIND=bind), f"it would listen on {bind.format(port='')}")
@@ -144,11 +166,15 @@ def test_command_line_loopback_bind_wins_over_a_network_one(gunicorn):
     assert server.serves(), server.log()
 
 
-@pytest.mark.parametrize("settings", [
-    {"RELAY_ALLOW_UNAUTHENTICATED": "1"},
-    {"RELAY_ALLOW_UNAUTHENTICATED": "true"},
-    {"RELAY_ADMIN_TOKEN": ADMIN_TOKEN},
-], ids=["allow-1", "allow-true", "admin-token"])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"RELAY_ALLOW_UNAUTHENTICATED": "1"},
+        {"RELAY_ALLOW_UNAUTHENTICATED": "true"},
+        {"RELAY_ADMIN_TOKEN": ADMIN_TOKEN},
+    ],
+    ids=["allow-1", "allow-true", "admin-token"],
+)
 def test_network_bind_starts_with_a_token_or_the_flag(gunicorn, settings):
     server = gunicorn(RELAY_BIND="0.0.0.0:{port}", **settings)
     assert server.serves(), server.log()
@@ -159,10 +185,11 @@ def test_trusted_proxies_without_token_refuse_even_on_loopback(gunicorn):
     assert_refused(server, "RELAY_TRUSTED_PROXIES=1 says clients reach it through a proxy")
 
 
-@pytest.mark.parametrize("settings", [
-    {"RELAY_ALLOW_UNAUTHENTICATED": "1"},
-    {"RELAY_ADMIN_TOKEN": ADMIN_TOKEN},
-], ids=["allow", "admin-token"])
+@pytest.mark.parametrize(
+    "settings",
+    [{"RELAY_ALLOW_UNAUTHENTICATED": "1"}, {"RELAY_ADMIN_TOKEN": ADMIN_TOKEN}],
+    ids=["allow", "admin-token"],
+)
 def test_trusted_proxies_start_with_a_token_or_the_flag(gunicorn, settings):
     server = gunicorn(RELAY_BIND="127.0.0.1:{port}", RELAY_TRUSTED_PROXIES="1", **settings)
     assert server.serves(), server.log()

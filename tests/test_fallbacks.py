@@ -1,5 +1,6 @@
 """Fallback models and cool-down: when a model's remote keeps failing, the
 client is served by the next model in its list, under the name it asked for."""
+
 import json
 import os
 import subprocess
@@ -28,25 +29,37 @@ def backup():
 
 
 def create(relay, name, host, **fields):
-    response = requests.post(relay.url + "/api/create", json={
-        "name": name, "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": host + "/v1", **fields})
+    response = requests.post(
+        relay.url + "/api/create",
+        json={
+            "name": name,
+            "from": "remote-model",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": host + "/v1",
+            **fields,
+        },
+    )
     return response
 
 
 @pytest.fixture
 def relay(relay_with, upstream, backup):
     backup.reset()
-    relay = relay_with(workers=1, RELAY_RETRIES="1", RELAY_COOLDOWN_FAILURES="3",
-                       RELAY_COOLDOWN_SECONDS="60")
+    relay = relay_with(
+        workers=1, RELAY_RETRIES="1", RELAY_COOLDOWN_FAILURES="3", RELAY_COOLDOWN_SECONDS="60"
+    )
     assert create(relay, "backup", backup.url).status_code == 200
     assert create(relay, "main", upstream.url, fallbacks=["backup"]).status_code == 200
     return relay
 
 
 def access_lines(relay):
-    return [json.loads(line) for line in relay.log().splitlines()
-            if line.startswith("{") and '"message": "request"' in line]
+    return [
+        json.loads(line)
+        for line in relay.log().splitlines()
+        if line.startswith("{") and '"message": "request"' in line
+    ]
 
 
 def test_show_lists_the_fallbacks(relay):
@@ -55,12 +68,12 @@ def test_show_lists_the_fallbacks(relay):
     assert shown["fallback_on_auth_errors"] is False
 
 
-def test_a_failing_remote_is_served_by_its_fallback_under_the_asked_name(relay, upstream,
-                                                                         backup):
+def test_a_failing_remote_is_served_by_its_fallback_under_the_asked_name(relay, upstream, backup):
     upstream.reply(failure(503), failure(503))
     backup.reply(Reply(json=completion("from the other region")))
-    client = openai.OpenAI(base_url=relay.url + "/v1", api_key="x", max_retries=0,
-                           _strict_response_validation=True)
+    client = openai.OpenAI(
+        base_url=relay.url + "/v1", api_key="x", max_retries=0, _strict_response_validation=True
+    )
     answer = client.chat.completions.create(model="main", **CHAT)
     assert answer.choices[0].message.content == "from the other region"
     assert answer.model == "main"
@@ -68,8 +81,9 @@ def test_a_failing_remote_is_served_by_its_fallback_under_the_asked_name(relay, 
     assert access_lines(relay)[-1]["model"] == "backup:latest"
 
 
-@pytest.mark.parametrize("surface", ["/v1/chat/completions", "/api/chat", "/v1/responses",
-                                     "/v1/messages"])
+@pytest.mark.parametrize(
+    "surface", ["/v1/chat/completions", "/api/chat", "/v1/responses", "/v1/messages"]
+)
 def test_every_surface_falls_back_streaming_too(relay, upstream, backup, surface):
     upstream.reply(failure(502), failure(502))
     backup.reply(Reply(sse=text_stream("streamed", " fallback")))
@@ -93,8 +107,12 @@ def test_auth_errors_fall_back_only_when_the_model_says_so(relay, upstream, back
     upstream.reply(failure(401))
     response = requests.post(relay.url + "/v1/chat/completions", json={"model": "main", **CHAT})
     assert response.status_code == 401 and backup.requests == []
-    assert create(relay, "main", upstream.url, fallbacks=["backup"],
-                  fallback_on_auth_errors=True).status_code == 200
+    assert (
+        create(
+            relay, "main", upstream.url, fallbacks=["backup"], fallback_on_auth_errors=True
+        ).status_code
+        == 200
+    )
     upstream.reply(failure(401))
     response = requests.post(relay.url + "/v1/chat/completions", json={"model": "main", **CHAT})
     assert response.status_code == 200 and len(backup.requests) == 1
@@ -103,8 +121,9 @@ def test_auth_errors_fall_back_only_when_the_model_says_so(relay, upstream, back
 def test_when_every_model_fails_the_client_gets_the_error(relay, upstream, backup):
     upstream.reply(failure(503), failure(503))
     backup.reply(failure(500), failure(500))
-    response = requests.post(relay.url + "/api/chat", json={"model": "main", "stream": False,
-                                                            **CHAT})
+    response = requests.post(
+        relay.url + "/api/chat", json={"model": "main", "stream": False, **CHAT}
+    )
     assert response.status_code == 500
     assert response.json() == {"error": "API error (500): primary says 500"}
 
@@ -112,14 +131,22 @@ def test_when_every_model_fails_the_client_gets_the_error(relay, upstream, backu
 def test_a_remote_that_keeps_failing_cools_down(relay, upstream, backup):
     for _ in range(3):
         upstream.reply(failure(503), failure(503))
-        assert requests.post(relay.url + "/v1/chat/completions",
-                             json={"model": "main", **CHAT}).status_code == 200
+        assert (
+            requests.post(
+                relay.url + "/v1/chat/completions", json={"model": "main", **CHAT}
+            ).status_code
+            == 200
+        )
     tried = len(upstream.requests)
     assert tried == 6
     # Cooling down: the next requests go straight to the fallback.
     for _ in range(3):
-        assert requests.post(relay.url + "/v1/chat/completions",
-                             json={"model": "main", **CHAT}).status_code == 200
+        assert (
+            requests.post(
+                relay.url + "/v1/chat/completions", json={"model": "main", **CHAT}
+            ).status_code
+            == 200
+        )
     assert len(upstream.requests) == tried and len(backup.requests) == 6
     metrics = requests.get(relay.url + "/metrics").text
     assert "relay_remotes_cooling_down 1.0" in metrics
@@ -149,9 +176,25 @@ def test_fallback_chains_cannot_loop(relay, upstream):
 def test_the_cli_creates_fallbacks(relay, upstream, tmp_path):
     # The relay's own settings: the CLI works on the same database.
     env = dict(os.environ, **relay.settings)
-    result = subprocess.run([CLI, "models", "create", "azure-east", "--from", "gpt-4o",
-                             "--remote-host", upstream.url + "/v1", "--remote-type", "openai",
-                             "--fallback", "backup"], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            CLI,
+            "models",
+            "create",
+            "azure-east",
+            "--from",
+            "gpt-4o",
+            "--remote-host",
+            upstream.url + "/v1",
+            "--remote-type",
+            "openai",
+            "--fallback",
+            "backup",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     shown = requests.post(relay.url + "/api/show", json={"model": "azure-east"}).json()
     assert shown["fallbacks"] == ["backup:latest"]

@@ -8,14 +8,24 @@ answer after a retry or fallback) within a request timeout; the last test
 then checks the worker those cases ran on: its connections to the remote
 back within the pool, its memory bounded, and /api/tags answering at once.
 """
+
 import pytest
 import requests
 
 from app.remotes.http.client import POOL_MAXSIZE
 from tests.conftest import SECRET_KEY
 from tests.fake_upstream import FakeUpstream, Reply, completion
-from tests.faults import FALLBACK_ANSWER, RELAY_SETTINGS, SURFACES, check_answer, \
-    children, established_to, fault_names, faults, rss_bytes
+from tests.faults import (
+    FALLBACK_ANSWER,
+    RELAY_SETTINGS,
+    SURFACES,
+    check_answer,
+    children,
+    established_to,
+    fault_names,
+    faults,
+    rss_bytes,
+)
 from tests.servers import GunicornServer
 
 # Each case ends within this, or fails: the slowest legitimate one waits a
@@ -38,20 +48,33 @@ def upstream():
 def relay(tmp_path_factory, upstream):
     workdir = tmp_path_factory.mktemp("fault-injection")
     # One worker: every case runs on the process the last test looks at.
-    server = GunicornServer({
-        "RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
-        "RELAY_INSTANCE_PATH": str(workdir / "instance"),
-        "RELAY_SECRET_KEY": SECRET_KEY, **RELAY_SETTINGS,
-    }, workdir, workers=1)
+    server = GunicornServer(
+        {
+            "RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
+            "RELAY_INSTANCE_PATH": str(workdir / "instance"),
+            "RELAY_SECRET_KEY": SECRET_KEY,
+            **RELAY_SETTINGS,
+        },
+        workdir,
+        workers=1,
+    )
     create = [
         {"name": "faulty"},
         {"name": "backup", "remote_host": upstream.url + "/backup/v1"},
         {"name": "primary", "fallbacks": ["backup"]},
     ]
     for fields in create:
-        response = requests.post(server.url + "/api/create", timeout=CASE_TIMEOUT, json={
-            "from": "remote-model", "remote_type": "openai", "stream": False,
-            "remote_host": upstream.url + "/v1", **fields})
+        response = requests.post(
+            server.url + "/api/create",
+            timeout=CASE_TIMEOUT,
+            json={
+                "from": "remote-model",
+                "remote_type": "openai",
+                "stream": False,
+                "remote_host": upstream.url + "/v1",
+                **fields,
+            },
+        )
         assert response.status_code == 200, response.text
     (server.worker,) = children(server.process.pid)
     yield server
@@ -62,8 +85,9 @@ def relay(tmp_path_factory, upstream):
 
 # Whole answers: on a "new" connection, or one the pool "kept" open. Streams
 # take one path either way.
-CASES = [(fault, False, connection) for fault in fault_names(False)
-         for connection in ("new", "kept")] + [(fault, True, None) for fault in fault_names(True)]
+CASES = [
+    (fault, False, connection) for fault in fault_names(False) for connection in ("new", "kept")
+] + [(fault, True, None) for fault in fault_names(True)]
 
 
 def _leave_the_pool(relay, upstream, surface, connection):
@@ -78,8 +102,11 @@ def _leave_the_pool(relay, upstream, surface, connection):
 
 
 @pytest.mark.parametrize("surface", SURFACES, ids=repr)
-@pytest.mark.parametrize("fault, stream, connection", CASES,
-                         ids=[f"{f}-{'stream' if s else 'whole-' + c}" for f, s, c in CASES])
+@pytest.mark.parametrize(
+    "fault, stream, connection",
+    CASES,
+    ids=[f"{f}-{'stream' if s else 'whole-' + c}" for f, s, c in CASES],
+)
 def test_fault(relay, upstream, surface, fault, stream, connection):
     (fault,) = [f for f in faults(stream, upstream.url) if f.name == fault]
     expected = fault.outcome

@@ -6,6 +6,7 @@
 - The CLI calls the domain, never a surface's views.
 - No import cycle between the relay's modules.
 """
+
 import ast
 import pathlib
 
@@ -15,8 +16,18 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 APP = ROOT / "app"
 
 WEB = {"flask", "werkzeug", "jinja2"}
-IO = {"requests", "urllib3", "http", "socket", "ssl", "peewee", "playhouse", "psycopg",
-      "gevent", "gunicorn"}
+IO = {
+    "requests",
+    "urllib3",
+    "http",
+    "socket",
+    "ssl",
+    "peewee",
+    "playhouse",
+    "psycopg",
+    "gevent",
+    "gunicorn",
+}
 # Modules of a surface that convert or shape data; the rest (views, schemas,
 # a store) are glue.
 CONVERTER_NAMES = {"chat", "lines", "request", "stream", "items", "objects", "errors"}
@@ -42,8 +53,11 @@ def _top_level_imports(tree):
 def _imports(name, everywhere=False):
     """(modules of the relay, outside top-level packages) that `name` imports."""
     tree = ast.parse(MODULES[name].read_text())
-    nodes = ([n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
-             if everywhere else _top_level_imports(tree))
+    nodes = (
+        [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        if everywhere
+        else _top_level_imports(tree)
+    )
     inner, outer = set(), set()
     for node in nodes:
         if isinstance(node, ast.Import):
@@ -79,8 +93,11 @@ def _closure(name):
 
 def _converters():
     names = [n for n in MODULES if n.startswith("app.chat.")]
-    names += [n for n in MODULES if n.startswith("app.surfaces.")
-              and n.rsplit(".", 1)[-1] in CONVERTER_NAMES]
+    names += [
+        n
+        for n in MODULES
+        if n.startswith("app.surfaces.") and n.rsplit(".", 1)[-1] in CONVERTER_NAMES
+    ]
     return sorted(names)
 
 
@@ -88,8 +105,17 @@ def test_the_layout_has_a_package_per_surface_and_per_shared_part():
     packages = {n for n, p in MODULES.items() if p.name == "__init__.py"}
     for surface in ("ollama", "openai", "responses", "anthropic", "admin"):
         assert f"app.surfaces.{surface}" in packages
-    for part in ("chat", "catalog", "access", "remotes", "remotes.http", "storage",
-                 "observability", "cli", "web"):
+    for part in (
+        "chat",
+        "catalog",
+        "access",
+        "remotes",
+        "remotes.http",
+        "storage",
+        "observability",
+        "cli",
+        "web",
+    ):
         assert f"app.{part}" in packages
     # Besides create_app's package: settings, error types, fallback routing.
     loose = {n for n, p in MODULES.items() if n.count(".") == 1 and p.name != "__init__.py"}
@@ -127,7 +153,7 @@ def test_no_import_cycle():
             if target not in MODULES:
                 continue
             if state.get(target) == "grey":
-                cycle = stack[stack.index(target):] + [target]
+                cycle = stack[stack.index(target) :] + [target]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if target not in state:
                 visit(target)

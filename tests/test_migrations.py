@@ -1,4 +1,5 @@
 """Schema migrations: `ollama-relay db upgrade`, concurrent starts, up and down."""
+
 import fcntl
 import os
 import sqlite3
@@ -34,12 +35,21 @@ def test_concurrent_upgrades_apply_each_migration_once(settings, app):
         Runner(db.database.obj, db.MIGRATIONS_DIR).down(target=ALL[0])
         assert db.pending_migrations() == ALL
     env = dict(os.environ, **{k: str(v) for k, v in settings.items()})
-    procs = [subprocess.Popen([CLI, "db", "upgrade"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [CLI, "db", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, [err for _, err in outputs]
     assert sorted(out.strip() for out, _ in outputs) == (
-        ["applied: " + ", ".join(ALL)] + ["schema is current"] * 5)
+        ["applied: " + ", ".join(ALL)] + ["schema is current"] * 5
+    )
     with app.app_context():
         assert db.pending_migrations() == []
 
@@ -49,16 +59,23 @@ def test_a_fresh_sqlite_file_waits_for_the_process_migrating_it(tmp_path):
     the first, not fail to boot. Here the test is the first: it holds the
     migration lock and a write on the new file, not yet in WAL mode."""
     path = tmp_path / "fresh.sqlite3"
-    settings = {"RELAY_DATABASE_URL": f"sqlite:///{path}",
-                "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-                "RELAY_SECRET_KEY": SECRET_KEY}
+    settings = {
+        "RELAY_DATABASE_URL": f"sqlite:///{path}",
+        "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
+        "RELAY_SECRET_KEY": SECRET_KEY,
+    }
     env = dict(os.environ, **settings)
     with open(f"{path}.migrate-lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         first = sqlite3.connect(path, isolation_level=None)
         first.execute("BEGIN IMMEDIATE")
-        second = subprocess.Popen([CLI, "db", "upgrade"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        second = subprocess.Popen(
+            [CLI, "db", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1)  # the second connects meanwhile unless it waits for the lock
         first.execute("COMMIT")
         first.close()
@@ -88,12 +105,15 @@ def test_responses_stored_before_the_item_index_can_be_referenced(app):
         runner.down(target="0004_items_and_model_info")
         db.database.execute_sql(
             "INSERT INTO stored_response (id, model, created_at, input_items, history, "
-            "response) VALUES ('resp_old', 'm:latest', CURRENT_TIMESTAMP, '[]', '[]', %s)"
-            .replace("%s", db.database.param),
-            (json.dumps({"id": "resp_old", "output": [{"id": "msg_old", "type": "message"}]}),))
+            "response) VALUES ('resp_old', 'm:latest', CURRENT_TIMESTAMP, '[]', '[]', %s)".replace(
+                "%s", db.database.param
+            ),
+            (json.dumps({"id": "resp_old", "output": [{"id": "msg_old", "type": "message"}]}),),
+        )
         runner.up()
         assert responses_store.output_items(["msg_old"], 30) == {
-            "msg_old": {"id": "msg_old", "type": "message"}}
+            "msg_old": {"id": "msg_old", "type": "message"}
+        }
 
 
 def test_cli_reports_a_bad_setting_with_exit_code_2(settings):
@@ -134,54 +154,99 @@ def test_stored_conversations_survive_the_move_to_linked_turns(app, upstream):
         # Its previous response was deleted before the upgrade.
         ("resp_d", "resp_gone", turns[0] + turns[3]),
         # Continued from resp_a, then resp_a was continued again: a fork.
-        ("resp_e", "resp_a", turns[0] + turns[3])]
+        ("resp_e", "resp_a", turns[0] + turns[3]),
+    ]
     with app.app_context():
         runner = Runner(db.database.obj, db.MIGRATIONS_DIR)
         runner.down(target="0006_linked_responses")
         for row_id, previous, history in old:
-            response = {"id": row_id, "object": "response", "model": "remote:latest",
-                        "output": [{"id": f"msg_{row_id}", "type": "message"}]}
+            response = {
+                "id": row_id,
+                "object": "response",
+                "model": "remote:latest",
+                "output": [{"id": f"msg_{row_id}", "type": "message"}],
+            }
             db.database.execute_sql(
                 "INSERT INTO stored_response (id, model, previous_response_id, created_at, "
                 "input_items, history, response, owner) VALUES (?, 'remote:latest', ?, "
                 "CURRENT_TIMESTAMP, ?, ?, ?, '-')".replace("?", db.database.param),
-                (row_id, previous, json.dumps([{"id": f"in_{row_id}"}]), json.dumps(history),
-                 json.dumps(response)))
+                (
+                    row_id,
+                    previous,
+                    json.dumps([{"id": f"in_{row_id}"}]),
+                    json.dumps(history),
+                    json.dumps(response),
+                ),
+            )
             db.database.execute_sql(
-                "INSERT INTO response_item (item_id, response_id) VALUES (?, ?)"
-                .replace("?", db.database.param), (f"msg_{row_id}", row_id))
+                "INSERT INTO response_item (item_id, response_id) VALUES (?, ?)".replace(
+                    "?", db.database.param
+                ),
+                (f"msg_{row_id}", row_id),
+            )
         assert runner.up() == ["0006_linked_responses"]
-        stored = {row_id: (parent, json.loads(messages)) for row_id, parent, messages in
-                  db.database.execute_sql("SELECT id, parent_id, messages FROM stored_response")}
-    assert stored == {"resp_a": (None, turns[0]), "resp_b": ("resp_a", turns[1]),
-                      "resp_c": ("resp_b", turns[2]), "resp_d": (None, turns[0] + turns[3]),
-                      "resp_e": ("resp_a", turns[3])}
+        stored = {
+            row_id: (parent, json.loads(messages))
+            for row_id, parent, messages in db.database.execute_sql(
+                "SELECT id, parent_id, messages FROM stored_response"
+            )
+        }
+    assert stored == {
+        "resp_a": (None, turns[0]),
+        "resp_b": ("resp_a", turns[1]),
+        "resp_c": ("resp_b", turns[2]),
+        "resp_d": (None, turns[0] + turns[3]),
+        "resp_e": ("resp_a", turns[3]),
+    }
 
     client = app.test_client()
-    assert client.post("/api/create", json={
-        "name": "remote", "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": upstream.url + "/v1"}).status_code == 200
+    assert (
+        client.post(
+            "/api/create",
+            json={
+                "name": "remote",
+                "from": "remote-model",
+                "remote_type": "openai",
+                "stream": False,
+                "remote_host": upstream.url + "/v1",
+            },
+        ).status_code
+        == 200
+    )
     for row_id, _, history in old:
         fetched = client.get(f"/v1/responses/{row_id}")
         assert fetched.status_code == 200 and fetched.get_json()["id"] == row_id
         assert client.get(f"/v1/responses/{row_id}/input_items").get_json()["data"] == [
-            {"id": f"in_{row_id}"}]
-        follow = client.post("/v1/responses", json={
-            "model": "remote", "input": "next", "previous_response_id": row_id})
+            {"id": f"in_{row_id}"}
+        ]
+        follow = client.post(
+            "/v1/responses",
+            json={"model": "remote", "input": "next", "previous_response_id": row_id},
+        )
         assert follow.status_code == 200, follow.get_data(as_text=True)
         assert upstream.last.body["messages"] == history + [user("next")]
     # Deleting the start of a conversation converted from the old layout
     # keeps the later turns working, as before.
     assert client.delete("/v1/responses/resp_a").status_code == 200
-    assert client.post("/v1/responses", json={
-        "model": "remote", "input": "again", "previous_response_id": "resp_c"}).status_code == 200
+    assert (
+        client.post(
+            "/v1/responses",
+            json={"model": "remote", "input": "again", "previous_response_id": "resp_c"},
+        ).status_code
+        == 200
+    )
     assert upstream.last.body["messages"] == turns[0] + turns[1] + turns[2] + [user("again")]
     # And back down: every row has its whole history again.
     with app.app_context():
         runner = Runner(db.database.obj, db.MIGRATIONS_DIR)
         runner.down(target="0006_linked_responses")
         history = db.database.execute_sql(
-            "SELECT history FROM stored_response WHERE id = 'resp_c'").fetchone()[0]
+            "SELECT history FROM stored_response WHERE id = 'resp_c'"
+        ).fetchone()[0]
         assert json.loads(history) == turns[0] + turns[1] + turns[2]
-        assert db.database.execute_sql(
-            "SELECT COUNT(*) FROM stored_response WHERE id = 'resp_a'").fetchone()[0] == 0
+        assert (
+            db.database.execute_sql(
+                "SELECT COUNT(*) FROM stored_response WHERE id = 'resp_a'"
+            ).fetchone()[0]
+            == 0
+        )

@@ -6,6 +6,7 @@ second (a new model at once). Gunicorn with two gevent workers; fresh
 connections so that requests reach both. Two relays with instance
 directories of their own on one database file stand for two hosts.
 """
+
 import time
 
 import requests
@@ -19,24 +20,33 @@ SLACK_SECONDS = 1.0  # a loaded CI machine: the bound plus this, then fail
 
 
 def create(relay, upstream, remote_model):
-    response = requests.post(relay.url + "/api/create", timeout=10, json={
-        "name": "cached", "from": remote_model, "remote_type": "openai",
-        "remote_host": upstream.url + "/v1"})
+    response = requests.post(
+        relay.url + "/api/create",
+        timeout=10,
+        json={
+            "name": "cached",
+            "from": remote_model,
+            "remote_type": "openai",
+            "remote_host": upstream.url + "/v1",
+        },
+    )
     assert response.status_code == 200, response.text
 
 
 def ask(relay):
     with requests.Session() as fresh:  # a new connection: either worker
-        return fresh.post(relay.url + "/v1/chat/completions", timeout=10,
-                          json={"model": "cached", **CHAT})
+        return fresh.post(
+            relay.url + "/v1/chat/completions", timeout=10, json={"model": "cached", **CHAT}
+        )
 
 
 def asked(relay, upstream, times=10):
     """(statuses, remote models the upstream was asked for) of `times` requests."""
     since = len(upstream.requests)
     statuses = [ask(relay).status_code for _ in range(times)]
-    return statuses, {r.body["model"] for r in upstream.requests[since:]
-                      if isinstance(r.body, dict)}
+    return statuses, {
+        r.body["model"] for r in upstream.requests[since:] if isinstance(r.body, dict)
+    }
 
 
 def test_every_worker_of_the_host_sees_a_change_at_once(relay_with, upstream):
@@ -45,13 +55,14 @@ def test_every_worker_of_the_host_sees_a_change_at_once(relay_with, upstream):
     assert asked(relay, upstream) == ([200] * 10, {"first"})
     create(relay, upstream, "second")
     assert asked(relay, upstream) == ([200] * 10, {"second"})
-    assert requests.delete(relay.url + "/api/delete", json={"model": "cached"},
-                           timeout=10).status_code == 200
+    assert (
+        requests.delete(relay.url + "/api/delete", json={"model": "cached"}, timeout=10).status_code
+        == 200
+    )
     assert asked(relay, upstream)[0] == [404] * 10
 
 
-def test_signal_files_an_earlier_version_left_empty_still_signal(relay_with, upstream,
-                                                                 tmp_path):
+def test_signal_files_an_earlier_version_left_empty_still_signal(relay_with, upstream, tmp_path):
     """The earlier version touched empty `.changed-*` files; this one keeps a
     count in them. An instance directory upgraded in place still tells every
     worker of the host at once."""
@@ -80,9 +91,17 @@ def test_another_host_sees_a_change_within_a_second(tmp_path, upstream):
         for name in ("one", "two"):
             workdir = tmp_path / name
             workdir.mkdir()
-            hosts.append(GunicornServer({
-                "RELAY_DATABASE_URL": database, "RELAY_INSTANCE_PATH": str(workdir / "instance"),
-                "RELAY_SECRET_KEY": SECRET_KEY, "RELAY_REMOTE_ALLOWLIST": "127.0.0.1"}, workdir))
+            hosts.append(
+                GunicornServer(
+                    {
+                        "RELAY_DATABASE_URL": database,
+                        "RELAY_INSTANCE_PATH": str(workdir / "instance"),
+                        "RELAY_SECRET_KEY": SECRET_KEY,
+                        "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+                    },
+                    workdir,
+                )
+            )
         one, two = hosts
         create(one, upstream, "first")
         assert asked(two, upstream) == ([200] * 10, {"first"})  # new: at once

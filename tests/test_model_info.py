@@ -1,6 +1,7 @@
 """What IDE clients read to size prompts and pick features: context length and
 capabilities in /api/show and /api/tags (VS Code Copilot assumes 4,096 tokens
 without a context length; Open WebUI sends images only to `vision` models)."""
+
 import ollama
 import requests
 
@@ -48,39 +49,71 @@ def test_an_embedding_model_says_so(client):
 
 def test_derived_and_copied_models_keep_the_metadata_unless_they_set_their_own(client):
     create(client, context_length=200000, capabilities=["completion", "vision"])
-    create(client, name="derived", remote_host=None, remote_type=None, remote_api_key=None,
-           **{"from": "dashscope-model"})
+    create(
+        client,
+        name="derived",
+        remote_host=None,
+        remote_type=None,
+        remote_api_key=None,
+        **{"from": "dashscope-model"},
+    )
     assert shown(client, "derived")["model_info"]["remote.context_length"] == 200000
     assert shown(client, "derived")["capabilities"] == ["completion", "vision"]
-    create(client, name="narrow", remote_host=None, remote_type=None, remote_api_key=None,
-           context_length=8192, **{"from": "dashscope-model"})
+    create(
+        client,
+        name="narrow",
+        remote_host=None,
+        remote_type=None,
+        remote_api_key=None,
+        context_length=8192,
+        **{"from": "dashscope-model"},
+    )
     assert shown(client, "narrow")["model_info"]["remote.context_length"] == 8192
     client.post("/api/copy", json={"source": "dashscope-model", "destination": "twin"})
     assert shown(client, "twin")["capabilities"] == ["completion", "vision"]
 
 
 def test_bad_metadata_is_a_400_naming_the_field(client):
-    for field, value in (("context_length", 0), ("context_length", "big"),
-                         ("capabilities", ["telepathy"]), ("capabilities", "vision")):
-        response = client.post("/api/create", json=dict(SEED_CREATE, stream=False,
-                                                         **{field: value}))
+    for field, value in (
+        ("context_length", 0),
+        ("context_length", "big"),
+        ("capabilities", ["telepathy"]),
+        ("capabilities", "vision"),
+    ):
+        response = client.post(
+            "/api/create", json=dict(SEED_CREATE, stream=False, **{field: value})
+        )
         assert response.status_code == 400, (field, value)
         assert field in response.get_json()["error"]
 
 
 def test_ollama_python_reads_them(relay, upstream):
     # ollama-python's create() knows no remote fields: create over HTTP.
-    assert requests.post(relay.url + "/api/create", json={
-        "model": "vision-model", "from": "qwen-vl", "stream": False,
-        "remote_host": upstream.url + "/v1", "remote_type": "openai",
-        "context_length": 262144, "capabilities": ["completion", "vision"]}).status_code == 200
+    assert (
+        requests.post(
+            relay.url + "/api/create",
+            json={
+                "model": "vision-model",
+                "from": "qwen-vl",
+                "stream": False,
+                "remote_host": upstream.url + "/v1",
+                "remote_type": "openai",
+                "context_length": 262144,
+                "capabilities": ["completion", "vision"],
+            },
+        ).status_code
+        == 200
+    )
     client = ollama.Client(host=relay.url)
     info = client.show("vision-model")
     assert info.modelinfo["remote.context_length"] == 262144
     assert info.capabilities == ["completion", "vision"]
     # ollama-python 0.6's list() drops fields it does not know; the wire has them.
-    (listed,) = [m for m in requests.get(relay.url + "/api/tags").json()["models"]
-                 if m["model"] == "vision-model:latest"]
+    (listed,) = [
+        m
+        for m in requests.get(relay.url + "/api/tags").json()["models"]
+        if m["model"] == "vision-model:latest"
+    ]
     assert listed["capabilities"] == ["completion", "vision"]
 
 

@@ -1,4 +1,5 @@
 """Ollama's model management API and /v1/models, on SQLite and PostgreSQL."""
+
 import json
 
 import pytest
@@ -45,7 +46,9 @@ def test_create_accepts_model_as_well_as_name(client):
 
 def test_remote_type_defaults_to_ollama_and_key_is_optional(client):
     create(client, remote_type=None, remote_api_key=None, name="internal")
-    assert client.post("/api/show", json={"model": "internal"}).get_json()["remote_type"] == "ollama"
+    assert (
+        client.post("/api/show", json={"model": "internal"}).get_json()["remote_type"] == "ollama"
+    )
 
 
 def test_tags_list_normalised_names_with_remote_fields(client):
@@ -81,9 +84,16 @@ def test_name_and_name_latest_reach_the_same_model(client):
 
 def test_derived_model_inherits_remote_and_overrides_defaults(client):
     create(client, parameters={"temperature": 0.2, "top_p": 0.9}, system="base")
-    response = client.post("/api/create", json={
-        "model": "careful", "from": "dashscope-model", "system": "Be careful.",
-        "parameters": {"temperature": 0.0}, "stream": False})
+    response = client.post(
+        "/api/create",
+        json={
+            "model": "careful",
+            "from": "dashscope-model",
+            "system": "Be careful.",
+            "parameters": {"temperature": 0.0},
+            "stream": False,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     body = client.post("/api/show", json={"model": "careful"}).get_json()
     assert body["remote_model"] == "qwen-plus"
@@ -163,9 +173,14 @@ def test_v1_models_lists_and_gets(client):
 def test_v1_unknown_model_is_openai_shaped_404(client):
     response = client.get("/v1/models/ghost")
     assert response.status_code == 404
-    assert response.get_json() == {"error": {
-        "message": "model 'ghost' not found", "type": "not_found_error",
-        "param": "model", "code": "model_not_found"}}
+    assert response.get_json() == {
+        "error": {
+            "message": "model 'ghost' not found",
+            "type": "not_found_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+    }
 
 
 @pytest.mark.parametrize("path", ["/api/pull", "/api/push"])
@@ -190,8 +205,10 @@ def test_no_response_contains_the_key(client):
     create(client, remote_api_key=key)
     client.post("/api/copy", json={"source": "dashscope-model", "destination": "twin"})
     bodies = [
-        client.get("/api/tags"), client.post("/api/show", json={"model": "dashscope-model"}),
-        client.post("/api/show", json={"model": "twin"}), client.get("/v1/models"),
+        client.get("/api/tags"),
+        client.post("/api/show", json={"model": "dashscope-model"}),
+        client.post("/api/show", json={"model": "twin"}),
+        client.get("/v1/models"),
         client.get("/v1/models/twin"),
         client.post("/api/create", json=dict(SEED_CREATE, remote_api_key=key)),
     ]

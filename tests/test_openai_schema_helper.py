@@ -1,4 +1,5 @@
 """The OpenAI-schema test helper itself works (tests/openai_schema.py)."""
+
 import copy
 import time
 
@@ -109,7 +110,9 @@ def test_chat_stream_chunk_finish_reason_is_required_but_nullable():
         "object": "chat.completion.chunk",
         "created": 1700000000,
         "model": "llama3",
-        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}],
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}
+        ],
     }
     oas.validate(chunk, oas.CHAT_COMPLETION_CHUNK)
     del chunk["choices"][0]["finish_reason"]
@@ -144,9 +147,16 @@ def test_stream_event_map_covers_the_union():
     union = oas.raw_document()["components"]["schemas"][oas.RESPONSE_STREAM_EVENT]
     members = {b["$ref"].rsplit("/", 1)[-1] for b in union.get("anyOf", union.get("oneOf", []))}
     assert set(types.values()) == members
-    for t in ("response.created", "response.in_progress", "response.completed",
-              "response.output_item.added", "response.content_part.added",
-              "response.output_text.done", "response.function_call_arguments.delta", "error"):
+    for t in (
+        "response.created",
+        "response.in_progress",
+        "response.completed",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.done",
+        "response.function_call_arguments.delta",
+        "error",
+    ):
         assert t in types
 
 
@@ -161,9 +171,20 @@ def test_lifecycle_event_carries_full_response():
 # --- Response object ----------------------------------------------------------------
 def test_response_required_fields():
     assert oas.required_fields(oas.RESPONSE) == [
-        "id", "object", "created_at", "error", "incomplete_details", "instructions",
-        "model", "tools", "output", "parallel_tool_calls", "metadata", "tool_choice",
-        "temperature", "top_p",
+        "id",
+        "object",
+        "created_at",
+        "error",
+        "incomplete_details",
+        "instructions",
+        "model",
+        "tools",
+        "output",
+        "parallel_tool_calls",
+        "metadata",
+        "tool_choice",
+        "temperature",
+        "top_p",
     ]
 
 
@@ -214,17 +235,27 @@ def test_models_embeddings_error_bodies():
     oas.validate(model, oas.MODEL)
     oas.validate({"object": "list", "data": [model]}, oas.MODELS_LIST)
     oas.validate(
-        {"object": "list", "model": "nomic", "data": [{"object": "embedding", "index": 0, "embedding": [0.1]}],
-         "usage": {"prompt_tokens": 1, "total_tokens": 1}},
+        {
+            "object": "list",
+            "model": "nomic",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.1]}],
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        },
         oas.EMBEDDINGS,
     )
-    oas.validate({"error": {"message": "x", "type": "invalid_request_error", "param": None, "code": None}},
-                 oas.ERROR_RESPONSE)
+    oas.validate(
+        {"error": {"message": "x", "type": "invalid_request_error", "param": None, "code": None}},
+        oas.ERROR_RESPONSE,
+    )
     with pytest.raises(AssertionError, match="param"):
-        oas.validate({"error": {"message": "x", "type": "invalid_request_error", "code": None}},
-                     oas.ERROR_RESPONSE)
+        oas.validate(
+            {"error": {"message": "x", "type": "invalid_request_error", "code": None}},
+            oas.ERROR_RESPONSE,
+        )
     with pytest.raises(AssertionError):
-        oas.validate({"object": "list", "data": [dict(model, created="yesterday")]}, oas.MODELS_LIST)
+        oas.validate(
+            {"object": "list", "data": [dict(model, created="yesterday")]}, oas.MODELS_LIST
+        )
 
 
 def test_unknown_component_raises_keyerror():
@@ -237,19 +268,25 @@ def test_fix_nullable_variants():
     fix = oas._fix
     assert fix({"type": "string", "nullable": True}) == {"type": ["string", "null"]}
     assert fix({"type": "string", "enum": ["a"], "nullable": True}) == {
-        "type": ["string", "null"], "enum": ["a", None]}
+        "type": ["string", "null"],
+        "enum": ["a", None],
+    }
     ref = fix({"$ref": "#/components/schemas/X", "nullable": True})
     assert ref == {"anyOf": [{"type": "null"}, {"$ref": "#/components/schemas/X"}]}
     hoisted = fix({"allOf": [{"$ref": "#/components/schemas/X"}, {"nullable": True}]})
     assert hoisted == {"anyOf": [{"type": "null"}, {"allOf": [{"$ref": "#/components/schemas/X"}]}]}
     assert fix({"oneOf": [{"type": "string"}], "nullable": True}) == {
-        "anyOf": [{"type": "null"}, {"anyOf": [{"type": "string"}]}]}
+        "anyOf": [{"type": "null"}, {"anyOf": [{"type": "string"}]}]
+    }
     assert fix({"type": "integer", "nullable": False}) == {"type": "integer"}
     assert fix({"type": "number", "minimum": 0, "exclusiveMinimum": True}) == {
-        "type": "number", "exclusiveMinimum": 0}
+        "type": "number",
+        "exclusiveMinimum": 0,
+    }
     # A property literally named "nullable" / "oneOf" is left alone.
     assert fix({"properties": {"nullable": {"type": "boolean"}}}) == {
-        "properties": {"nullable": {"type": "boolean"}}}
+        "properties": {"nullable": {"type": "boolean"}}
+    }
 
 
 def test_no_nullable_or_oneof_left_in_fixed_document():

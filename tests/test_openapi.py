@@ -1,5 +1,6 @@
 """GET /openapi.json: a valid OpenAPI 3.1 document that describes every route,
 and that the relay keeps to under schemathesis (tests/fuzzing.py)."""
+
 import re
 import time
 
@@ -20,9 +21,13 @@ SEED = 20260101
 
 def _flask_routes(tmp_path):
     """(METHOD, /path/{param}) of every route the app serves."""
-    app = create_app({"RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/routes.sqlite3",
-                      "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-                      "RELAY_SECRET_KEY": SECRET_KEY})
+    app = create_app(
+        {
+            "RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/routes.sqlite3",
+            "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
+            "RELAY_SECRET_KEY": SECRET_KEY,
+        }
+    )
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
@@ -50,8 +55,9 @@ def test_document_is_valid_openapi_and_describes_every_route(relay_with, tmp_pat
     version = requests.get(relay.url + "/api/version", timeout=10).json()["version"]
     assert document["info"]["version"] == version
 
-    documented = {(method.upper(), path) for path, item in document["paths"].items()
-                  for method in item}
+    documented = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
+    }
     served = _flask_routes(tmp_path)
     assert served - documented == set(), "routes missing from app/api/openapi.py"
     assert documented - served == set(), "documented routes the app does not serve"
@@ -64,8 +70,13 @@ def test_document_is_valid_openapi_and_describes_every_route(relay_with, tmp_pat
             for status, answer in operation["responses"].items():
                 if status[0] in "45" and path != "/readyz":
                     schema = answer["content"]["application/json"]["schema"]["$ref"]
-                    shape = ("AnthropicError" if path.startswith("/v1/messages")
-                             else "OpenAIError" if path.startswith("/v1/") else "OllamaError")
+                    shape = (
+                        "AnthropicError"
+                        if path.startswith("/v1/messages")
+                        else "OpenAIError"
+                        if path.startswith("/v1/")
+                        else "OllamaError"
+                    )
                     assert schema.endswith("/" + shape), (method, path, status)
     security = document["components"]["securitySchemes"]
     assert security["bearer"]["scheme"] == "bearer"
@@ -80,15 +91,15 @@ def test_document_is_built_once_per_app(relay_with):
 
 
 def test_schemathesis_finds_no_server_error_and_no_departure_from_the_document(
-        settings, upstream, tmp_path):
+    settings, upstream, tmp_path
+):
     # On each database: PostgreSQL refuses values (NUL, 64-bit numbers) that SQLite takes.
     relay = GunicornServer(dict(settings, **fuzzing.relay_settings()), tmp_path)
     try:
         fuzzing.create_models(relay.url, upstream.url)
         started = time.monotonic()
         # Each request has its own timeout (a hang fails that case); this bounds the run.
-        result = fuzzing.run(relay.url, EXAMPLES, SEED, tmp_path / "report", workers=2,
-                             timeout=240)
+        result = fuzzing.run(relay.url, EXAMPLES, SEED, tmp_path / "report", workers=2, timeout=240)
         took = time.monotonic() - started
     finally:
         relay.stop()

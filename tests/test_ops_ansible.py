@@ -5,6 +5,7 @@ ansible-core and ansible-lint live in their own virtualenv (versions pinned
 in ops/ansible/requirements.txt; .ci/run installs them into .venv-ops), not
 in the relay's. OLLAMA_RELAY_OPS_VENV points elsewhere.
 """
+
 import json
 import os
 import pwd
@@ -30,9 +31,12 @@ HAVE_ANSIBLE = os.access(os.path.join(OPS_BIN, "ansible-playbook"), os.X_OK)
 def needs_ansible():
     # .ci/run installs it, so in CI a missing ansible is a failure, not a skip.
     if not HAVE_ANSIBLE:
-        reason = (f"no ansible in {OPS_VENV}: python3 -m venv .venv-ops && "
-                  ".venv-ops/bin/pip install -r ops/ansible/requirements.txt (.ci/run does)")
+        reason = (
+            f"no ansible in {OPS_VENV}: python3 -m venv .venv-ops && "
+            ".venv-ops/bin/pip install -r ops/ansible/requirements.txt (.ci/run does)"
+        )
         (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(reason)
+
 
 # The interpreter the role builds the relay's virtualenv from. The service
 # user must be able to run it, which a pyenv under /root is not.
@@ -40,14 +44,20 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def tool_env():
-    return dict(os.environ, PATH=OPS_BIN + os.pathsep + os.environ["PATH"],
-                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0",
-                ANSIBLE_RETRY_FILES_ENABLED="0")
+    return dict(
+        os.environ,
+        PATH=OPS_BIN + os.pathsep + os.environ["PATH"],
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        PY_COLORS="0",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+    )
 
 
 def run(command, cwd, timeout=900):
-    return subprocess.run(command, cwd=cwd, env=tool_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        command, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def recap(output):
@@ -65,15 +75,20 @@ def changed_tasks(output):
 def write_inventory(directory):
     path = os.path.join(directory, "inventory.ini")
     with open(path, "w") as handle:
-        handle.write("[ollama_relay]\n"
-                     "localhost ansible_connection=local "
-                     f"ansible_python_interpreter={OPS_BIN}/python\n")
+        handle.write(
+            "[ollama_relay]\n"
+            "localhost ansible_connection=local "
+            f"ansible_python_interpreter={OPS_BIN}/python\n"
+        )
     return path
 
 
 def test_ansible_lint_production_profile_is_clean():
-    result = run([os.path.join(OPS_BIN, "ansible-lint"), "--offline", "--profile", "production"],
-                 cwd=ANSIBLE_DIR, timeout=300)
+    result = run(
+        [os.path.join(OPS_BIN, "ansible-lint"), "--offline", "--profile", "production"],
+        cwd=ANSIBLE_DIR,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "0 failure(s), 0 warning(s)" in result.stdout + result.stderr
 
@@ -84,25 +99,46 @@ def render(tmp_path, template, **variables):
     playbook = tmp_path / "render.yml"
     overrides = tmp_path / "overrides.json"
     overrides.write_text(json.dumps(variables))
-    playbook.write_text(json.dumps([{
-        "name": "Render", "hosts": "localhost", "gather_facts": False,
-        # The later file wins (play `vars` would lose to vars_files).
-        "vars_files": [os.path.join(ROLE, "defaults", "main.yml"), str(overrides)],
-        "tasks": [{"name": "Render", "ansible.builtin.template": {
-            "src": os.path.join(ROLE, "templates", template), "dest": str(out),
-            "mode": "0644"}}],
-    }]))
-    result = run([os.path.join(OPS_BIN, "ansible-playbook"), "-i", write_inventory(tmp_path),
-                  str(playbook)], cwd=tmp_path, timeout=120)
+    playbook.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "Render",
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    # The later file wins (play `vars` would lose to vars_files).
+                    "vars_files": [os.path.join(ROLE, "defaults", "main.yml"), str(overrides)],
+                    "tasks": [
+                        {
+                            "name": "Render",
+                            "ansible.builtin.template": {
+                                "src": os.path.join(ROLE, "templates", template),
+                                "dest": str(out),
+                                "mode": "0644",
+                            },
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    result = run(
+        [os.path.join(OPS_BIN, "ansible-playbook"), "-i", write_inventory(tmp_path), str(playbook)],
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     return out.read_text()
 
 
-@pytest.mark.parametrize("template, shipped", [
-    ("nginx-site.conf.j2", "ops/nginx/ollama-relay.conf"),
-    ("ollama-relay.service.j2", "ops/systemd/ollama-relay.service"),
-    ("gunicorn.env.j2", "ops/systemd/gunicorn.env"),
-])
+@pytest.mark.parametrize(
+    "template, shipped",
+    [
+        ("nginx-site.conf.j2", "ops/nginx/ollama-relay.conf"),
+        ("ollama-relay.service.j2", "ops/systemd/ollama-relay.service"),
+        ("gunicorn.env.j2", "ops/systemd/gunicorn.env"),
+    ],
+)
 def test_shipped_files_are_the_role_rendered_with_its_defaults(tmp_path, template, shipped):
     """ops/nginx and ops/systemd serve installs without Ansible; they must not
     drift from what the role renders."""
@@ -119,45 +155,75 @@ ADMIN_TOKEN = "relay-admin-token-for-the-ansible-test"
 
 
 def test_access_settings_land_in_relay_env_only_when_set(tmp_path):
-    text = render(tmp_path, "relay.env.j2", ollama_relay_secret_key="k",
-                  ollama_relay_admin_token=ADMIN_TOKEN,
-                  ollama_relay_origins=["https://chat.internal", "https://ide.internal"],
-                  ollama_relay_allowed_hosts=["relay.internal"])
+    text = render(
+        tmp_path,
+        "relay.env.j2",
+        ollama_relay_secret_key="k",
+        ollama_relay_admin_token=ADMIN_TOKEN,
+        ollama_relay_origins=["https://chat.internal", "https://ide.internal"],
+        ollama_relay_allowed_hosts=["relay.internal"],
+    )
     assert f"RELAY_ADMIN_TOKEN='{ADMIN_TOKEN}'\n" in text
     assert "RELAY_ORIGINS='https://chat.internal,https://ide.internal'\n" in text
     assert "RELAY_ALLOWED_HOSTS='relay.internal'\n" in text
     assert "RELAY_ALLOW_UNAUTHENTICATED" not in text
 
-    text = render(tmp_path, "relay.env.j2", ollama_relay_secret_key="k",
-                  ollama_relay_allow_unauthenticated=True)
+    text = render(
+        tmp_path,
+        "relay.env.j2",
+        ollama_relay_secret_key="k",
+        ollama_relay_allow_unauthenticated=True,
+    )
     assert "RELAY_ALLOW_UNAUTHENTICATED='1'\n" in text
     for name in ("RELAY_ADMIN_TOKEN", "RELAY_ORIGINS", "RELAY_ALLOWED_HOSTS"):
         assert name not in text
 
 
-REFUSAL = ("Set ollama_relay_admin_token (from Vault; comma separated tokens of 16 characters "
-           "or more) so that the relay requires keys, or set "
-           "ollama_relay_allow_unauthenticated: true to serve without them on purpose.")
+REFUSAL = (
+    "Set ollama_relay_admin_token (from Vault; comma separated tokens of 16 characters "
+    "or more) so that the relay requires keys, or set "
+    "ollama_relay_allow_unauthenticated: true to serve without them on purpose."
+)
 
 
-@pytest.mark.parametrize("access", [
-    {},
-    {"ollama_relay_allow_unauthenticated": False, "ollama_relay_admin_token": " , "},
-    {"ollama_relay_admin_token": f"{ADMIN_TOKEN},short"},
-], ids=["no-token", "empty-token", "short-token"])
+@pytest.mark.parametrize(
+    "access",
+    [
+        {},
+        {"ollama_relay_allow_unauthenticated": False, "ollama_relay_admin_token": " , "},
+        {"ollama_relay_admin_token": f"{ADMIN_TOKEN},short"},
+    ],
+    ids=["no-token", "empty-token", "short-token"],
+)
 def test_play_refuses_a_relay_without_keys_unless_told(tmp_path, access):
     """No admin token and no ollama_relay_allow_unauthenticated: the play
     stops before it changes anything, and says what to set."""
-    variables = {"ollama_relay_source_path": str(tmp_path),
-                 "ollama_relay_secret_key": Fernet.generate_key().decode(), **access}
+    variables = {
+        "ollama_relay_source_path": str(tmp_path),
+        "ollama_relay_secret_key": Fernet.generate_key().decode(),
+        **access,
+    }
     vars_file = tmp_path / "vars.json"
     vars_file.write_text(json.dumps(variables))
-    result = run([os.path.join(OPS_BIN, "ansible-playbook"), "-i", write_inventory(tmp_path),
-                  os.path.join(ANSIBLE_DIR, "site.yml"), "-e", f"@{vars_file}",
-                  "-e", "ansible_become=false"], cwd=tmp_path, timeout=300)
+    result = run(
+        [
+            os.path.join(OPS_BIN, "ansible-playbook"),
+            "-i",
+            write_inventory(tmp_path),
+            os.path.join(ANSIBLE_DIR, "site.yml"),
+            "-e",
+            f"@{vars_file}",
+            "-e",
+            "ansible_become=false",
+        ],
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode != 0
-    assert "TASK [ollama_relay : Check that the relay requires keys, or is open on purpose]" \
+    assert (
+        "TASK [ollama_relay : Check that the relay requires keys, or is open on purpose]"
         in result.stdout
+    )
     assert REFUSAL in result.stdout
     assert recap(result.stdout)["changed"] == 0
     assert ADMIN_TOKEN not in result.stdout + result.stderr
@@ -165,8 +231,13 @@ def test_play_refuses_a_relay_without_keys_unless_told(tmp_path, access):
 
 def export_working_tree(dest):
     """The working tree as a release would hold it: no VCS, venvs or caches."""
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", "__pycache__", "*.egg-info", ".pytest_cache", "instance", "build"))
+    shutil.copytree(
+        ROOT,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "__pycache__", "*.egg-info", ".pytest_cache", "instance", "build"
+        ),
+    )
 
 
 @pytest.fixture
@@ -179,8 +250,10 @@ def prefix():
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the role sets root ownership and drops "
-                    "privileges with setpriv: converging needs root")
+@pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="the role sets root ownership and drops privileges with setpriv: converging needs root",
+)
 @pytest.mark.skipif(not os.access(SYSTEM_PYTHON, os.X_OK), reason=f"{SYSTEM_PYTHON} missing")
 def test_role_converges_then_changes_nothing(prefix):
     source = os.path.join(prefix, "source")
@@ -207,10 +280,17 @@ def test_role_converges_then_changes_nothing(prefix):
     vars_file = os.path.join(prefix, "vars.json")
     with open(vars_file, "w") as handle:
         json.dump(variables, handle)
-    command = [os.path.join(OPS_BIN, "ansible-playbook"), "-i", write_inventory(prefix),
-               os.path.join(ANSIBLE_DIR, "site.yml"), "-e", "@" + vars_file,
-               # Already root: the play's `become` would only need sudo.
-               "-e", "ansible_become=false"]
+    command = [
+        os.path.join(OPS_BIN, "ansible-playbook"),
+        "-i",
+        write_inventory(prefix),
+        os.path.join(ANSIBLE_DIR, "site.yml"),
+        "-e",
+        "@" + vars_file,
+        # Already root: the play's `become` would only need sudo.
+        "-e",
+        "ansible_become=false",
+    ]
 
     first = run(command, cwd=prefix)
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
@@ -250,10 +330,15 @@ def test_role_converges_then_changes_nothing(prefix):
 def test_tool_versions_match_the_pins():
     """The test ran the versions ops/ansible/requirements.txt pins."""
     with open(os.path.join(ANSIBLE_DIR, "requirements.txt")) as handle:
-        pins = dict(line.strip().split("==") for line in handle
-                    if "==" in line and not line.startswith("#"))
-    result = subprocess.run([os.path.join(OPS_BIN, "python"), "-m", "pip", "list",
-                             "--format=json"], capture_output=True, text=True, timeout=120)
+        pins = dict(
+            line.strip().split("==") for line in handle if "==" in line and not line.startswith("#")
+        )
+    result = subprocess.run(
+        [os.path.join(OPS_BIN, "python"), "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     installed = {item["name"].lower(): item["version"] for item in json.loads(result.stdout)}
     for name, version in pins.items():
         assert installed.get(name.lower()) == version, (name, installed.get(name.lower()))

@@ -6,6 +6,7 @@ is provably draining (it alone of the old workers is left, and for TERM the
 port no longer accepts connections); only then is the rest of the stream
 released, and the client must receive all of it, ending with `data: [DONE]`.
 """
+
 import json
 import os
 import signal
@@ -69,9 +70,17 @@ class HeldStream:
     after its first event until `release()`."""
 
     def __init__(self, relay, upstream):
-        created = requests.post(relay.url + "/api/create", timeout=30, json={
-            "name": "slow", "from": "remote-model", "remote_type": "openai",
-            "remote_host": upstream.url + "/v1", "stream": False})
+        created = requests.post(
+            relay.url + "/api/create",
+            timeout=30,
+            json={
+                "name": "slow",
+                "from": "remote-model",
+                "remote_type": "openai",
+                "remote_host": upstream.url + "/v1",
+                "stream": False,
+            },
+        )
         assert created.status_code == 200, created.text
         self.gate = threading.Event()
         upstream.reply(Reply(sse=text_stream(*PIECES), gate=self.gate))
@@ -81,10 +90,16 @@ class HeldStream:
         # response's socket open for as long as the Response object lives.
         self.session = requests.Session()
         self.response = self.session.post(
-            relay.url + "/v1/chat/completions", stream=True, timeout=(10, 90),
+            relay.url + "/v1/chat/completions",
+            stream=True,
+            timeout=(10, 90),
             headers={"Connection": "close"},
-            json={"model": "slow", "stream": True,
-                  "messages": [{"role": "user", "content": "take your time"}]})
+            json={
+                "model": "slow",
+                "stream": True,
+                "messages": [{"role": "user", "content": "take your time"}],
+            },
+        )
         assert self.response.status_code == 200, self.response.text
         self.lines = self.response.iter_lines(decode_unicode=True)
         self.first = next(line for line in self.lines if line.startswith("data: "))
@@ -109,6 +124,7 @@ def held_stream(relay, upstream):
     def start():
         streams.append(HeldStream(relay, upstream))
         return streams[-1]
+
     yield start
     for stream in streams:  # never leave the fake upstream waiting on a gate
         stream.gate.set()
@@ -116,13 +132,15 @@ def held_stream(relay, upstream):
 
 def assert_complete(events):
     assert events[-1] == "data: [DONE]", events
-    chunks = [json.loads(line[len("data: "):]) for line in events[:-1]]
+    chunks = [json.loads(line[len("data: ") :]) for line in events[:-1]]
     assert not any("error" in chunk for chunk in chunks), events
-    text = "".join(choice["delta"].get("content") or ""
-                   for chunk in chunks for choice in chunk["choices"])
+    text = "".join(
+        choice["delta"].get("content") or "" for chunk in chunks for choice in chunk["choices"]
+    )
     assert text == "".join(PIECES)
-    assert any(choice.get("finish_reason") == "stop"
-               for chunk in chunks for choice in chunk["choices"])
+    assert any(
+        choice.get("finish_reason") == "stop" for chunk in chunks for choice in chunk["choices"]
+    )
 
 
 def test_term_lets_the_stream_in_flight_finish_then_the_master_exits(relay, held_stream):
@@ -155,11 +173,14 @@ def test_hup_lets_the_stream_in_flight_finish_and_new_requests_are_served(relay,
     # Two new workers, and of the old ones only the one holding the stream.
     wait_until(lambda: len(children(master) - old) == 2, "two new workers are up")
     wait_until(lambda: len(children(master) & old) == 1, "the idle old worker exits")
-    draining, = children(master) & old
+    (draining,) = children(master) & old
 
     # New requests are served meanwhile, by the new workers.
-    response = requests.post(relay.url + "/v1/chat/completions", timeout=30, json={
-        "model": "slow", "messages": [{"role": "user", "content": "hi"}]})
+    response = requests.post(
+        relay.url + "/v1/chat/completions",
+        timeout=30,
+        json={"model": "slow", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert response.status_code == 200, response.text
     assert draining in children(master)
 
@@ -169,8 +190,11 @@ def test_hup_lets_the_stream_in_flight_finish_and_new_requests_are_served(relay,
     assert len(children(master)) == 2
     assert relay.process.poll() is None
 
-    response = requests.post(relay.url + "/v1/chat/completions", timeout=30, json={
-        "model": "slow", "messages": [{"role": "user", "content": "hi"}]})
+    response = requests.post(
+        relay.url + "/v1/chat/completions",
+        timeout=30,
+        json={"model": "slow", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == "Hello from upstream"
     assert "Worker graceful timeout" not in relay.log()

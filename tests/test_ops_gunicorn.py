@@ -1,4 +1,5 @@
 """ops/gunicorn.conf.py as gunicorn itself reads it."""
+
 import ast
 import os
 import subprocess
@@ -8,9 +9,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def gunicorn(*args, **env):
-    return subprocess.run([sys.executable, "-m", "gunicorn", "-c", "ops/gunicorn.conf.py", *args,
-                           "wsgi:app"], cwd=ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "ops/gunicorn.conf.py", *args, "wsgi:app"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def settings(*args, **env):
@@ -37,7 +43,10 @@ def test_defaults_suit_long_streams():
 def test_environment_overrides_and_command_line_bind_wins():
     config = settings(RELAY_WORKERS="3", RELAY_GRACEFUL_TIMEOUT="45", RELAY_BIND="0.0.0.0:9000")
     assert (config["workers"], config["graceful_timeout"], config["bind"]) == (
-        "3", "45", "['0.0.0.0:9000']")
+        "3",
+        "45",
+        "['0.0.0.0:9000']",
+    )
     config = settings("--bind", "127.0.0.1:9999", RELAY_BIND="0.0.0.0:9000")
     assert config["bind"] == "['127.0.0.1:9999']"
 
@@ -45,8 +54,13 @@ def test_environment_overrides_and_command_line_bind_wins():
 def test_config_imports_no_app_code():
     with open(os.path.join(ROOT, "ops", "gunicorn.conf.py")) as handle:
         tree = ast.parse(handle.read())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom)}
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+    }
     assert not imported & {"app", "wsgi", "migrations"}

@@ -6,6 +6,7 @@ requests on Linux does not exempt loopback from HTTPS_PROXY by itself: only
 NO_PROXY does. So the upstream can stay at https://127.0.0.1:<port> and the
 proxy's own access log tells whether it carried the call.
 """
+
 import re
 import signal
 import subprocess
@@ -15,10 +16,17 @@ import time
 import pytest
 import requests
 
-
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
-PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY",
-                   "https_proxy", "http_proxy", "all_proxy", "no_proxy")
+PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+    "no_proxy",
+)
 
 
 class ForwardProxy:
@@ -33,13 +41,33 @@ class ForwardProxy:
         self.log_path = workdir / "proxy.log"
         self._output = open(workdir / "proxy.out", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", "0",
-             "--port-file", str(port_file), "--log-file", str(self.log_path),
-             "--log-level", "INFO", "--num-workers", "1", "--num-acceptors", "1",
-             # Keep its certificate and cache directories out of $HOME.
-             "--data-dir", str(workdir / "proxy-data"),
-             "--cache-dir", str(workdir / "proxy-cache")],
-            stdout=self._output, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "proxy",
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--port-file",
+                str(port_file),
+                "--log-file",
+                str(self.log_path),
+                "--log-level",
+                "INFO",
+                "--num-workers",
+                "1",
+                "--num-acceptors",
+                "1",
+                # Keep its certificate and cache directories out of $HOME.
+                "--data-dir",
+                str(workdir / "proxy-data"),
+                "--cache-dir",
+                str(workdir / "proxy-cache"),
+            ],
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+        )
         end = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().strip()):
             if self.process.poll() is not None or time.monotonic() > end:
@@ -49,14 +77,17 @@ class ForwardProxy:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def output(self):
-        return (self.log_path.read_text() if self.log_path.exists() else "") + \
-            open(self._output.name).read()
+        return (self.log_path.read_text() if self.log_path.exists() else "") + open(
+            self._output.name
+        ).read()
 
     def tunnels(self):
         """[(host:port, bytes)] for every CONNECT the proxy has finished."""
         text = self.log_path.read_text() if self.log_path.exists() else ""
-        return [(target, int(size)) for target, size in
-                re.findall(r" - CONNECT (\S+) - (\d+) bytes", text)]
+        return [
+            (target, int(size))
+            for target, size in re.findall(r" - CONNECT (\S+) - (\d+) bytes", text)
+        ]
 
     def wait_for_tunnel(self, target, timeout=15):
         end = time.monotonic() + timeout
@@ -84,8 +115,6 @@ def forward_proxy(tmp_path):
     proxy.stop()
 
 
-
-
 @pytest.fixture
 def proxied_relay(relay_with, monkeypatch):
     """proxied_relay(env={...}, **settings): one gunicorn worker whose environment
@@ -98,12 +127,22 @@ def proxied_relay(relay_with, monkeypatch):
 
 
 def chat(relay, upstream_url):
-    created = requests.post(relay.url + "/api/create", timeout=30, json={
-        "name": "corp", "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": upstream_url + "/v1", "remote_api_key": "sk-proxy-test-123456"})
+    created = requests.post(
+        relay.url + "/api/create",
+        timeout=30,
+        json={
+            "name": "corp",
+            "from": "remote-model",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": upstream_url + "/v1",
+            "remote_api_key": "sk-proxy-test-123456",
+        },
+    )
     assert created.status_code == 200, created.text
-    return requests.post(relay.url + "/v1/chat/completions", timeout=60,
-                         json={"model": "corp", **CHAT})
+    return requests.post(
+        relay.url + "/v1/chat/completions", timeout=60, json={"model": "corp", **CHAT}
+    )
 
 
 def target(upstream):
@@ -111,15 +150,17 @@ def target(upstream):
 
 
 def test_https_proxy_from_the_environment_with_the_corporate_ca(
-        proxied_relay, forward_proxy, tls_upstream):
+    proxied_relay, forward_proxy, tls_upstream
+):
     upstream, ca_file = tls_upstream
-    relay = proxied_relay(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": ""},
-                       RELAY_CA_BUNDLE=ca_file)
+    relay = proxied_relay(
+        env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": ""}, RELAY_CA_BUNDLE=ca_file
+    )
     response = chat(relay, upstream.url)
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == "Hello from upstream"
     relay.stop()  # closes the pooled tunnel: proxy.py logs a tunnel when it ends
-    (_, size), = forward_proxy.wait_for_tunnel(target(upstream))
+    ((_, size),) = forward_proxy.wait_for_tunnel(target(upstream))
     assert size > 0
 
 
@@ -130,12 +171,13 @@ def test_outbound_proxy_setting_with_the_corporate_ca(proxied_relay, forward_pro
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == "Hello from upstream"
     relay.stop()
-    (_, size), = forward_proxy.wait_for_tunnel(target(upstream))
+    ((_, size),) = forward_proxy.wait_for_tunnel(target(upstream))
     assert size > 0
 
 
 def test_through_the_proxy_without_the_ca_is_a_clear_tls_error(
-        proxied_relay, forward_proxy, tls_upstream):
+    proxied_relay, forward_proxy, tls_upstream
+):
     # The environment's REQUESTS_CA_BUNDLE (the system store, if set) does
     # not know the corporate CA, and no RELAY_CA_BUNDLE is given.
     upstream, _ = tls_upstream
@@ -144,7 +186,8 @@ def test_through_the_proxy_without_the_ca_is_a_clear_tls_error(
     assert response.status_code == 502, response.text
     assert response.json()["error"]["message"] == (
         f"TLS error talking to {upstream.url}: certificate verify failed "
-        f"(a corporate CA bundle can be set with RELAY_CA_BUNDLE)")
+        f"(a corporate CA bundle can be set with RELAY_CA_BUNDLE)"
+    )
     # The handshake failed inside the proxy's tunnel, not on a direct line.
     forward_proxy.wait_for_tunnel(target(upstream))
 
@@ -153,11 +196,15 @@ def test_through_the_proxy_without_the_ca_is_a_clear_tls_error(
 def test_no_proxy_bypasses_the_proxy(proxied_relay, forward_proxy, tls_upstream, through):
     upstream, ca_file = tls_upstream
     if through == "HTTPS_PROXY":
-        relay = proxied_relay(env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": "127.0.0.1"},
-                              RELAY_CA_BUNDLE=ca_file)
+        relay = proxied_relay(
+            env={"HTTPS_PROXY": forward_proxy.url, "NO_PROXY": "127.0.0.1"}, RELAY_CA_BUNDLE=ca_file
+        )
     else:
-        relay = proxied_relay(env={"NO_PROXY": "127.0.0.1"}, RELAY_CA_BUNDLE=ca_file,
-                              RELAY_OUTBOUND_PROXY=forward_proxy.url)
+        relay = proxied_relay(
+            env={"NO_PROXY": "127.0.0.1"},
+            RELAY_CA_BUNDLE=ca_file,
+            RELAY_OUTBOUND_PROXY=forward_proxy.url,
+        )
     response = chat(relay, upstream.url)
     assert response.status_code == 200, response.text
     relay.stop()

@@ -4,6 +4,7 @@ Nothing here starts the unit (test machines have no systemd as PID 1); the
 values that decide whether a stop or reload cuts streams are checked against
 ops/gunicorn.conf.py, and gunicorn itself is shown to send READY=1.
 """
+
 import os
 import re
 import runpy
@@ -103,12 +104,15 @@ def test_secrets_come_from_an_environment_file_and_the_service_is_confined():
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     # verify insists that ExecStart exists: point it at this checkout's venv.
     with open(UNIT) as handle:
-        text = handle.read().replace("/opt/ollama-relay/venv/bin/gunicorn",
-                                     os.path.join(os.path.dirname(sys.executable), "gunicorn"))
+        text = handle.read().replace(
+            "/opt/ollama-relay/venv/bin/gunicorn",
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+        )
     unit = tmp_path / "ollama-relay.service"
     unit.write_text(text)
-    result = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
     # verify exits 0 on unknown keys or bad values and only prints them.
     assert result.returncode == 0, result.stderr
     assert result.stdout + result.stderr == ""
@@ -118,8 +122,12 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
 def test_hardening_keeps_the_exposure_low():
     # systemd's own score of the sandbox, 0 (confined) to 10 (exposed);
     # this unit scores 1.7 on systemd 252. Fail if a change pushes it past 3.
-    result = subprocess.run([SYSTEMD_ANALYZE, "security", "--offline=yes", "--threshold=30", UNIT],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "security", "--offline=yes", "--threshold=30", UNIT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
 
 
@@ -129,11 +137,16 @@ def test_gunicorn_tells_systemd_it_is_ready(tmp_path):
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(path)
         sock.settimeout(30)
-        server = GunicornServer({
-            "RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/relay.sqlite3",
-            "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-            "RELAY_SECRET_KEY": Fernet.generate_key().decode(),
-        }, tmp_path, workers=1, extra_env={"NOTIFY_SOCKET": path})
+        server = GunicornServer(
+            {
+                "RELAY_DATABASE_URL": f"sqlite:///{tmp_path}/relay.sqlite3",
+                "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
+                "RELAY_SECRET_KEY": Fernet.generate_key().decode(),
+            },
+            tmp_path,
+            workers=1,
+            extra_env={"NOTIFY_SOCKET": path},
+        )
         try:
             message = sock.recv(4096).decode()
         finally:

@@ -6,6 +6,7 @@ to the client and, with Azure remotes, the `api-key` header to that service.
 Each test puts a second fake upstream behind the Location: zero requests
 recorded there proves nothing went to it.
 """
+
 import os
 import re
 import socket
@@ -44,25 +45,30 @@ def target(target_server):
 
 
 def redirect(location, status=307):
-    return Reply(status=status, headers={"Location": location},
-                 json={"error": "moved"})
+    return Reply(status=status, headers={"Location": location}, json={"error": "moved"})
 
 
 def message(target_origin, status=307):
-    return (f"remote_host redirects to {target_origin} (HTTP {status}): "
-            f"set remote_host to the final URL")
+    return (
+        f"remote_host redirects to {target_origin} (HTTP {status}): "
+        f"set remote_host to the final URL"
+    )
 
 
 def call(relay, surface, model, stream):
     if surface == "v1":
-        response = requests.post(relay.url + "/v1/chat/completions", timeout=30,
-                                 json={"model": model, "stream": stream, **CHAT})
+        response = requests.post(
+            relay.url + "/v1/chat/completions",
+            timeout=30,
+            json={"model": model, "stream": stream, **CHAT},
+        )
         assert response.headers["Content-Type"].startswith("application/json")
         error = response.json()["error"]
         assert error["type"] == "api_error"
         return response.status_code, error["message"]
-    response = requests.post(relay.url + "/api/chat", timeout=30,
-                             json={"model": model, "stream": stream, **CHAT})
+    response = requests.post(
+        relay.url + "/api/chat", timeout=30, json={"model": model, "stream": stream, **CHAT}
+    )
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
     assert set(body) == {"error"}
@@ -83,8 +89,9 @@ def redirect_count(relay, remote):
 @pytest.mark.parametrize("remote_type,path", [("openai", "/v1"), ("ollama", "")])
 @pytest.mark.parametrize("surface", ["v1", "api"])
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_redirect_is_a_502_naming_where_it_points(gateway, remote_model, upstream, target,
-                                                    remote_type, path, surface, stream):
+def test_a_redirect_is_a_502_naming_where_it_points(
+    gateway, remote_model, upstream, target, remote_type, path, surface, stream
+):
     model = remote_model(f"moved-{remote_type}", remote_type=remote_type, path=path)
     before = redirect_count(gateway, upstream.url)
     # Credentials and a query in the Location never reach the message.
@@ -112,32 +119,49 @@ def test_a_relative_location_names_the_remotes_own_origin(gateway, remote_model,
 def test_the_azure_api_key_never_reaches_the_redirect_target(upstream, target):
     # In-process client; the policy's resolver puts the Azure name on
     # loopback, and the connection goes where the policy resolved it.
-    policy = RemoteHostPolicy([AZURE], resolver=lambda host, port, proto=0: [
-        (socket.AF_INET, socket.SOCK_STREAM, proto, "", ("127.0.0.1", 0))])
-    http = RemoteHTTP(config.load({"RELAY_CONNECT_TIMEOUT": 5, "RELAY_READ_TIMEOUT": 10},
-                                  environ={}), policy)
-    remote = OpenAIRemote(http, f"http://{AZURE}:{upstream.port}/openai/deployments/gpt-4o",
-                          AZURE_KEY, azure_api_version="2024-10-21")
+    policy = RemoteHostPolicy(
+        [AZURE],
+        resolver=lambda host, port, proto=0: [
+            (socket.AF_INET, socket.SOCK_STREAM, proto, "", ("127.0.0.1", 0))
+        ],
+    )
+    http = RemoteHTTP(
+        config.load({"RELAY_CONNECT_TIMEOUT": 5, "RELAY_READ_TIMEOUT": 10}, environ={}), policy
+    )
+    remote = OpenAIRemote(
+        http,
+        f"http://{AZURE}:{upstream.port}/openai/deployments/gpt-4o",
+        AZURE_KEY,
+        azure_api_version="2024-10-21",
+    )
     upstream.reply(redirect(f"{target.url}/collect"))
     with pytest.raises(UpstreamError) as raised:
         remote.chat(dict(CHAT, model="gpt-4o"))
     assert raised.value.status == 502
     assert raised.value.message == message(target.url)
-    sent, = upstream.requests
+    (sent,) = upstream.requests
     assert sent.headers["host"] == f"{AZURE}:{upstream.port}"
     assert sent.headers["api-key"] == AZURE_KEY
 
 
-def test_the_azure_api_key_is_not_sent_on_through_the_outbound_proxy(
-        relay_with, upstream, target):
+def test_the_azure_api_key_is_not_sent_on_through_the_outbound_proxy(relay_with, upstream, target):
     # The fake upstream doubles as the outbound HTTP proxy (as in
     # test_upstream_failures): following would send the key through it again.
-    relay = relay_with(workers=1, RELAY_OUTBOUND_PROXY=upstream.url,
-                       RELAY_REMOTE_ALLOWLIST=f"127.0.0.1,{AZURE}")
-    created = requests.post(relay.url + "/api/create", timeout=30, json={
-        "name": "azure", "from": "gpt-4o", "remote_type": "openai", "stream": False,
-        "remote_host": f"http://{AZURE}/openai/deployments/gpt-4o",
-        "remote_api_key": AZURE_KEY})
+    relay = relay_with(
+        workers=1, RELAY_OUTBOUND_PROXY=upstream.url, RELAY_REMOTE_ALLOWLIST=f"127.0.0.1,{AZURE}"
+    )
+    created = requests.post(
+        relay.url + "/api/create",
+        timeout=30,
+        json={
+            "name": "azure",
+            "from": "gpt-4o",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": f"http://{AZURE}/openai/deployments/gpt-4o",
+            "remote_api_key": AZURE_KEY,
+        },
+    )
     assert created.status_code == 200, created.text
     upstream.reply(redirect(f"{target.url}/collect"), redirect(f"{target.url}/collect"))
     for stream in (False, True):
@@ -147,17 +171,34 @@ def test_the_azure_api_key_is_not_sent_on_through_the_outbound_proxy(
 
 
 def test_check_reports_a_redirecting_remote(tmp_path, upstream, target):
-    env = dict(os.environ, RELAY_DATABASE_URL=f"sqlite:///{tmp_path}/cli.sqlite3",
-               RELAY_INSTANCE_PATH=str(tmp_path / "instance"), RELAY_SECRET_KEY=SECRET_KEY,
-               RELAY_REMOTE_ALLOWLIST="127.0.0.1", CLI_TEST_KEY=GATEWAY_KEY)
+    env = dict(
+        os.environ,
+        RELAY_DATABASE_URL=f"sqlite:///{tmp_path}/cli.sqlite3",
+        RELAY_INSTANCE_PATH=str(tmp_path / "instance"),
+        RELAY_SECRET_KEY=SECRET_KEY,
+        RELAY_REMOTE_ALLOWLIST="127.0.0.1",
+        CLI_TEST_KEY=GATEWAY_KEY,
+    )
     cli = os.path.join(os.path.dirname(sys.executable), "ollama-relay")
 
     def run(*args):
-        return subprocess.run([cli, *args], env=env, capture_output=True, text=True,
-                              timeout=60)
+        return subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=60)
+
     assert run("db", "upgrade").returncode == 0
-    assert run("models", "create", "m", "--from", "remote-model", "--remote-host",
-               upstream.url + "/v1", "--api-key-env", "CLI_TEST_KEY").returncode == 0
+    assert (
+        run(
+            "models",
+            "create",
+            "m",
+            "--from",
+            "remote-model",
+            "--remote-host",
+            upstream.url + "/v1",
+            "--api-key-env",
+            "CLI_TEST_KEY",
+        ).returncode
+        == 0
+    )
     upstream.reset()
     upstream.reply(redirect(f"{target.url}/v1/models"))
     result = run("check")

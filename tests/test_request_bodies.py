@@ -4,6 +4,7 @@ requests on a socket, since HTTP clients do not send a body shorter than
 they announce. The relay reads the server's input stream itself
 (app/api/body.py), so each way a body arrives is checked through gunicorn.
 """
+
 import json
 import socket
 
@@ -31,13 +32,18 @@ def _exchange(relay, head, body=b"", end=True):
             answer += chunk
             head_end = answer.find(b"\r\n\r\n")
             if head_end >= 0:
-                length = next((int(line.split(b":")[1]) for line in
-                               answer[:head_end].split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), None)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in answer[:head_end].split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    None,
+                )
                 if length is not None and len(answer) >= head_end + 4 + length:
                     break
     status = int(answer.split(b" ", 2)[1])
-    return status, json.loads(answer[answer.find(b"\r\n\r\n") + 4:])
+    return status, json.loads(answer[answer.find(b"\r\n\r\n") + 4 :])
 
 
 def _head(length=None, chunked=False):
@@ -50,7 +56,7 @@ def _head(length=None, chunked=False):
 
 
 def _chunked(data, size=100):
-    pieces = [data[i:i + size] for i in range(0, len(data), size)]
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
 
 
@@ -82,5 +88,7 @@ def test_a_body_cut_short_is_not_acted_on(relay):
     # Valid JSON, but not all the client announced: it may be a prefix.
     status, body = _exchange(relay, _head(len(ASK) + 10), ASK, end=False)
     assert status == 400
-    assert body["error"] == (f"request body ended after {len(ASK)} of the {len(ASK) + 10} "
-                             f"bytes its Content-Length announced")
+    assert body["error"] == (
+        f"request body ended after {len(ASK)} of the {len(ASK) + 10} "
+        f"bytes its Content-Length announced"
+    )

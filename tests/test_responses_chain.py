@@ -2,13 +2,14 @@
 stored once (storage grows linearly), the upstream still gets the whole
 conversation, deleting or expiring earlier responses breaks no later one,
 and prune removes what no live response needs."""
+
 import datetime
 
 import pytest
 from peewee import fn
 
-from app.surfaces.responses import store as responses_store
 from app.storage.models import StoredResponse
+from app.surfaces.responses import store as responses_store
 from tests.fake_upstream import Reply, completion, text_stream
 
 PAD = "x" * 300
@@ -16,9 +17,16 @@ PAD = "x" * 300
 
 @pytest.fixture
 def chat(client, upstream):
-    response = client.post("/api/create", json={
-        "name": "remote", "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": upstream.url + "/v1"})
+    response = client.post(
+        "/api/create",
+        json={
+            "name": "remote",
+            "from": "remote-model",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": upstream.url + "/v1",
+        },
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     return client
 
@@ -40,8 +48,13 @@ def stored_size(app):
     """Characters stored for all responses (what grew quadratically before)."""
     R = StoredResponse
     with app.app_context():
-        return R.select(fn.SUM(fn.LENGTH(R.input_items) + fn.COALESCE(fn.LENGTH(R.messages), 0)
-                               + fn.LENGTH(R.response))).scalar()
+        return R.select(
+            fn.SUM(
+                fn.LENGTH(R.input_items)
+                + fn.COALESCE(fn.LENGTH(R.messages), 0)
+                + fn.LENGTH(R.response)
+            )
+        ).scalar()
 
 
 def rows(app):
@@ -81,27 +94,54 @@ def test_a_long_chain_sends_every_turn_and_stores_each_once(chat, upstream, app)
 
 
 def test_tool_calls_and_reasoning_come_back_exactly(chat, upstream, app):
-    upstream.reply(Reply(json=completion(None, reasoning="Need the tool.", tool_calls=[
-        ("call_1", "weather", {"city": "Oslo"})])))
-    first = chat.post("/v1/responses", json={
-        "model": "remote", "input": "Weather in Oslo?", "tools": [
-            {"type": "function", "name": "weather", "parameters": {"type": "object"}}]})
-    second = chat.post("/v1/responses", json={
-        "model": "remote", "previous_response_id": first.get_json()["id"], "input": [
-            {"type": "function_call_output", "call_id": "call_1", "output": "Sunny"}]})
+    upstream.reply(
+        Reply(
+            json=completion(
+                None,
+                reasoning="Need the tool.",
+                tool_calls=[("call_1", "weather", {"city": "Oslo"})],
+            )
+        )
+    )
+    first = chat.post(
+        "/v1/responses",
+        json={
+            "model": "remote",
+            "input": "Weather in Oslo?",
+            "tools": [{"type": "function", "name": "weather", "parameters": {"type": "object"}}],
+        },
+    )
+    second = chat.post(
+        "/v1/responses",
+        json={
+            "model": "remote",
+            "previous_response_id": first.get_json()["id"],
+            "input": [{"type": "function_call_output", "call_id": "call_1", "output": "Sunny"}],
+        },
+    )
     upstream.reply(Reply(sse=text_stream("Thanks!", reasoning=["Polite."])))
     third = turn(chat, "Thanks", second.get_json()["id"], stream=True)
     turn(chat, "Bye", third)
     assert upstream.last.body["messages"] == [
         {"role": "user", "content": "Weather in Oslo?"},
-        {"role": "assistant", "content": None, "reasoning_content": "Need the tool.",
-         "tool_calls": [{"id": "call_1", "type": "function", "function": {
-             "name": "weather", "arguments": '{"city": "Oslo"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "reasoning_content": "Need the tool.",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "Sunny"},
         {"role": "assistant", "content": "Hello from upstream"},
         {"role": "user", "content": "Thanks"},
         {"role": "assistant", "content": "Thanks!", "reasoning_content": "Polite."},
-        {"role": "user", "content": "Bye"}]
+        {"role": "user", "content": "Bye"},
+    ]
 
 
 def test_deleting_a_middle_response_keeps_later_ones(chat, upstream, app):
@@ -109,10 +149,14 @@ def test_deleting_a_middle_response_keeps_later_ones(chat, upstream, app):
     for n in range(5):
         ids.append(turn(chat, f"turn {n}", ids[-1] if ids else None))
     assert chat.delete(f"/v1/responses/{ids[2]}").status_code == 200
-    for gone in (chat.get(f"/v1/responses/{ids[2]}"), chat.delete(f"/v1/responses/{ids[2]}"),
-                 chat.get(f"/v1/responses/{ids[2]}/input_items"),
-                 chat.post("/v1/responses", json={"model": "remote", "input": "x",
-                                                  "previous_response_id": ids[2]})):
+    for gone in (
+        chat.get(f"/v1/responses/{ids[2]}"),
+        chat.delete(f"/v1/responses/{ids[2]}"),
+        chat.get(f"/v1/responses/{ids[2]}/input_items"),
+        chat.post(
+            "/v1/responses", json={"model": "remote", "input": "x", "previous_response_id": ids[2]}
+        ),
+    ):
         assert gone.status_code == 404
     for later in ids[3:]:
         assert chat.get(f"/v1/responses/{later}").status_code == 200
@@ -125,8 +169,7 @@ def test_deleting_a_middle_response_keeps_later_ones(chat, upstream, app):
     for response_id in (ids[0], ids[4], ids[1], ids[3]):
         assert chat.delete(f"/v1/responses/{response_id}").status_code == 200
     # Turn 5 continues them all.
-    assert {i: r.deleted for i, r in rows(app).items()} == {**{i: True for i in ids},
-                                                           last: False}
+    assert {i: r.deleted for i, r in rows(app).items()} == {**{i: True for i in ids}, last: False}
     assert chat.delete(f"/v1/responses/{last}").status_code == 200
     assert rows(app) == {}
 

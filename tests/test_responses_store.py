@@ -1,5 +1,6 @@
 """Stored responses on SQLite and PostgreSQL: previous_response_id, GET, DELETE,
 input_items, store: false, expiry."""
+
 import datetime
 import json
 import os
@@ -19,17 +20,25 @@ CLI = os.path.join(os.path.dirname(sys.executable), "ollama-relay")
 
 @pytest.fixture
 def model(relay, upstream):
-    response = requests.post(relay.url + "/api/create", json={
-        "name": "remote", "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": upstream.url + "/v1"})
+    response = requests.post(
+        relay.url + "/api/create",
+        json={
+            "name": "remote",
+            "from": "remote-model",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": upstream.url + "/v1",
+        },
+    )
     assert response.status_code == 200
     requests.post(relay.url + "/api/copy", json={"source": "remote", "destination": "other"})
     return "remote"
 
 
 def sdk(relay):
-    return openai.OpenAI(base_url=relay.url + "/v1/", api_key="x",
-                         _strict_response_validation=True, max_retries=0)
+    return openai.OpenAI(
+        base_url=relay.url + "/v1/", api_key="x", _strict_response_validation=True, max_retries=0
+    )
 
 
 def respond(relay, **body):
@@ -52,9 +61,16 @@ def test_get_returns_the_stored_response(relay, model):
 
 def test_an_immediate_follow_up_to_a_stream_continues_it(relay, model, upstream):
     upstream.reply(Reply(sse=text_stream("Paris.")))
-    response = requests.post(relay.url + "/v1/responses", stream=True, json={
-        "model": "remote", "stream": True, "instructions": "Be brief.",
-        "input": "Capital of France?"})
+    response = requests.post(
+        relay.url + "/v1/responses",
+        stream=True,
+        json={
+            "model": "remote",
+            "stream": True,
+            "instructions": "Be brief.",
+            "input": "Capital of France?",
+        },
+    )
     for line in response.iter_lines():
         if line.startswith(b"data: ") and b'"response.completed"' in line:
             first_id = json.loads(line[6:])["response"]["id"]
@@ -67,7 +83,8 @@ def test_an_immediate_follow_up_to_a_stream_continues_it(relay, model, upstream)
     assert upstream.last.body["messages"] == [
         {"role": "user", "content": "Capital of France?"},
         {"role": "assistant", "content": "Paris."},
-        {"role": "user", "content": "And of Italy?"}]
+        {"role": "user", "content": "And of Italy?"},
+    ]
 
 
 def test_a_conversation_continues_across_workers_and_connections(relay, model, upstream):
@@ -77,23 +94,34 @@ def test_a_conversation_continues_across_workers_and_connections(relay, model, u
         if previous:
             body["previous_response_id"] = previous
         with requests.Session() as fresh_connection:
-            answer = fresh_connection.post(relay.url + "/v1/responses",
-                                           json={"model": "remote", **body}).json()
+            answer = fresh_connection.post(
+                relay.url + "/v1/responses", json={"model": "remote", **body}
+            ).json()
         previous = answer["id"]
         messages = upstream.last.body["messages"]
         assert len(messages) == 2 * turn + 1
         assert [m["content"] for m in messages if m["role"] == "user"] == [
-            f"turn {t}" for t in range(turn + 1)]
+            f"turn {t}" for t in range(turn + 1)
+        ]
 
 
 def test_a_tool_loop_continues_through_previous_response_id(relay, model, upstream):
-    upstream.reply(Reply(json=completion(content=None, tool_calls=[
-        ("call_7", "get_weather", {"city": "Oslo"})])))
-    first = respond(relay, input="Weather in Oslo?", tools=[
-        {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}])
+    upstream.reply(
+        Reply(
+            json=completion(content=None, tool_calls=[("call_7", "get_weather", {"city": "Oslo"})])
+        )
+    )
+    first = respond(
+        relay,
+        input="Weather in Oslo?",
+        tools=[{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}],
+    )
     call = first["output"][0]
-    second = respond(relay, previous_response_id=first["id"], input=[
-        {"type": "function_call_output", "call_id": call["call_id"], "output": "-3 C"}])
+    second = respond(
+        relay,
+        previous_response_id=first["id"],
+        input=[{"type": "function_call_output", "call_id": call["call_id"], "output": "-3 C"}],
+    )
     assert second["status"] == "completed"
     assistant, tool = upstream.last.body["messages"][1:]
     assert assistant["tool_calls"][0]["id"] == "call_7"
@@ -101,8 +129,10 @@ def test_a_tool_loop_continues_through_previous_response_id(relay, model, upstre
 
 
 def test_unknown_previous_response_id_is_404(relay, model, upstream):
-    response = requests.post(relay.url + "/v1/responses", json={
-        "model": "remote", "input": "x", "previous_response_id": "resp_nope"})
+    response = requests.post(
+        relay.url + "/v1/responses",
+        json={"model": "remote", "input": "x", "previous_response_id": "resp_nope"},
+    )
     assert response.status_code == 404
     assert response.json()["error"]["param"] == "previous_response_id"
     assert response.json()["error"]["type"] == "not_found_error"
@@ -111,8 +141,10 @@ def test_unknown_previous_response_id_is_404(relay, model, upstream):
 
 def test_previous_response_of_another_model_is_400(relay, model, upstream):
     first = respond(relay, input="hi")
-    response = requests.post(relay.url + "/v1/responses", json={
-        "model": "other", "input": "x", "previous_response_id": first["id"]})
+    response = requests.post(
+        relay.url + "/v1/responses",
+        json={"model": "other", "input": "x", "previous_response_id": first["id"]},
+    )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "previous_response_id"
 
@@ -157,11 +189,16 @@ def test_store_false_keeps_nothing(relay, model, make_app):
 
 def test_failed_answers_leave_nothing_in_the_database(relay, model, upstream, make_app):
     upstream.reply(Reply(status=401, json={"error": {"message": "bad key"}}))
-    assert requests.post(relay.url + "/v1/responses",
-                         json={"model": "remote", "input": "x"}).status_code == 401
+    assert (
+        requests.post(
+            relay.url + "/v1/responses", json={"model": "remote", "input": "x"}
+        ).status_code
+        == 401
+    )
     upstream.reply(Reply(sse=text_stream("a", "b", "c"), cut_after=2))
-    lines = requests.post(relay.url + "/v1/responses", json={
-        "model": "remote", "input": "x", "stream": True}).text
+    lines = requests.post(
+        relay.url + "/v1/responses", json={"model": "remote", "input": "x", "stream": True}
+    ).text
     assert "response.failed" in lines
     assert stored_rows(make_app) == []
 

@@ -6,6 +6,7 @@ as `{"type": "item_reference", "id": ...}` items, text and reasoning alike;
 the relay must resolve them from its stored responses, or turn two is a 400.
 The Node side is tests/js/vercel_item_reference.mjs.
 """
+
 import json
 import os
 import shutil
@@ -21,9 +22,13 @@ SCRIPT = os.path.join(ROOT, "tests", "js", "vercel_item_reference.mjs")
 SDK_DIR = os.path.join(ROOT, ".venv", "vercel")
 NODE = shutil.which("node")
 needs_sdk = pytest.mark.skipif(
-    NODE is None or not all(os.path.isdir(os.path.join(SDK_DIR, "node_modules", *name.split("/")))
-                            for name in ("ai", "@ai-sdk/openai")),
-    reason="Vercel AI SDK not installed in .venv/vercel (.ci/run installs it), or no node")
+    NODE is None
+    or not all(
+        os.path.isdir(os.path.join(SDK_DIR, "node_modules", *name.split("/")))
+        for name in ("ai", "@ai-sdk/openai")
+    ),
+    reason="Vercel AI SDK not installed in .venv/vercel (.ci/run installs it), or no node",
+)
 
 PROMPTS = ["Capital of France?", "And its population?"]
 FIRST = "Paris is the capital of France."
@@ -32,16 +37,29 @@ THOUGHT = "The user asks about France; its capital is Paris."
 
 
 def run_sdk(gateway, stream, delete_first=False):
-    config = {"baseURL": gateway.url + "/v1", "model": "remote", "stream": stream,
-              "prompts": PROMPTS, "deleteFirst": delete_first}
-    result = subprocess.run([NODE, SCRIPT, json.dumps(config)], cwd=ROOT,
-                            env={**os.environ, "VERCEL_AI_SDK_DIR": SDK_DIR},
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    config = {
+        "baseURL": gateway.url + "/v1",
+        "model": "remote",
+        "stream": stream,
+        "prompts": PROMPTS,
+        "deleteFirst": delete_first,
+    }
+    result = subprocess.run(
+        [NODE, SCRIPT, json.dumps(config)],
+        cwd=ROOT,
+        env={**os.environ, "VERCEL_AI_SDK_DIR": SDK_DIR},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     try:
         output = json.loads(result.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        pytest.fail(f"no JSON from the SDK script (exit {result.returncode}):\n"
-                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        pytest.fail(
+            f"no JSON from the SDK script (exit {result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return output, result
 
 
@@ -52,8 +70,10 @@ def sent_bodies(output):
 
 def replies(stream, *answers, reasoning=None):
     if stream:
-        return [Reply(sse=text_stream(answer, reasoning=[reasoning] if reasoning else ()))
-                for answer in answers]
+        return [
+            Reply(sse=text_stream(answer, reasoning=[reasoning] if reasoning else ()))
+            for answer in answers
+        ]
     return [Reply(json=completion(answer, reasoning=reasoning)) for answer in answers]
 
 
@@ -64,11 +84,12 @@ def chat_requests(upstream):
 def check_two_turns(gateway, upstream, stream, reasoning=None):
     upstream.reply(*replies(stream, FIRST, SECOND, reasoning=reasoning))
     output, result = run_sdk(gateway, stream)
-    turn_two_body = (output["requests"][1]["body"] if len(output["requests"]) > 1
-                     else None)
-    detail = (f"\nSDK stderr:\n{result.stderr[-2000:]}\nSDK error: {output.get('error')}"
-              f"\nerror body: {output.get('errorBody')}"
-              f"\n/v1/responses bodies the SDK sent:\n{sent_bodies(output)}")
+    turn_two_body = output["requests"][1]["body"] if len(output["requests"]) > 1 else None
+    detail = (
+        f"\nSDK stderr:\n{result.stderr[-2000:]}\nSDK error: {output.get('error')}"
+        f"\nerror body: {output.get('errorBody')}"
+        f"\n/v1/responses bodies the SDK sent:\n{sent_bodies(output)}"
+    )
     assert result.returncode == 0 and "error" not in output, detail
     assert [t["text"] for t in output["turns"]] == [FIRST, SECOND], detail
     assert [r["url"] for r in output["requests"]] == [gateway.url + "/v1/responses"] * 2, detail
@@ -89,8 +110,9 @@ def check_two_turns(gateway, upstream, stream, reasoning=None):
     assert len(chats) == 2, detail
     assert all(bool(body.get("stream")) is stream for body in chats), detail
     messages = chats[1]["messages"]
-    assert [m["role"] for m in messages] == ["user", "assistant", "user"], \
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"], (
         f"{json.dumps(messages, indent=1)}{detail}"
+    )
     assert messages[0]["content"] == PROMPTS[0] and messages[2]["content"] == PROMPTS[1], detail
     assert messages[1]["content"] == FIRST, f"{json.dumps(messages, indent=1)}{detail}"
     return output, ids, messages[1], detail
@@ -98,13 +120,14 @@ def check_two_turns(gateway, upstream, stream, reasoning=None):
 
 @needs_sdk
 @pytest.mark.parametrize("stream", [False, True], ids=["generateText", "streamText"])
-def test_vercel_sdk_second_turn_sends_output_by_reference(gateway, remote_model, upstream,
-                                                          stream):
+def test_vercel_sdk_second_turn_sends_output_by_reference(gateway, remote_model, upstream, stream):
     remote_model()
     output, ids, assistant, detail = check_two_turns(gateway, upstream, stream)
     assert len(ids) == 1 and ids[0].startswith("msg_"), detail
-    assert output["turns"][0]["messages"][0]["content"][0]["providerOptions"]["openai"][
-        "itemId"] == ids[0], detail
+    assert (
+        output["turns"][0]["messages"][0]["content"][0]["providerOptions"]["openai"]["itemId"]
+        == ids[0]
+    ), detail
     assert "reasoning_content" not in assistant, detail
 
 
@@ -112,16 +135,16 @@ def test_vercel_sdk_second_turn_sends_output_by_reference(gateway, remote_model,
 @pytest.mark.parametrize("stream", [False, True], ids=["generateText", "streamText"])
 def test_vercel_sdk_reasoning_comes_back_by_reference(gateway, remote_model, upstream, stream):
     remote_model()
-    output, ids, assistant, detail = check_two_turns(gateway, upstream, stream,
-                                                     reasoning=THOUGHT)
+    output, ids, assistant, detail = check_two_turns(gateway, upstream, stream, reasoning=THOUGHT)
     assert output["turns"][0]["reasoningText"] == THOUGHT, detail
     assert [i.split("_")[0] for i in ids] == ["rs", "msg"], detail
     assert assistant["reasoning_content"] == THOUGHT, detail
 
 
 @needs_sdk
-def test_vercel_sdk_reference_to_a_deleted_response_is_a_400_it_reports(gateway, remote_model,
-                                                                        upstream):
+def test_vercel_sdk_reference_to_a_deleted_response_is_a_400_it_reports(
+    gateway, remote_model, upstream
+):
     """What turn two would meet without the resolution: the SDK surfaces the
     relay's 400, which names the reference."""
     remote_model()
@@ -130,8 +153,11 @@ def test_vercel_sdk_reference_to_a_deleted_response_is_a_400_it_reports(gateway,
     detail = f"\n{result.stderr[-2000:]}\n{json.dumps(output, indent=1)}"
     assert output.get("deleted") == 200, detail
     assert result.returncode == 1 and output.get("errorStatus") == 400, detail
-    (reference,) = [item for item in output["requests"][1]["body"]["input"]
-                    if item.get("type") == "item_reference"]
+    (reference,) = [
+        item
+        for item in output["requests"][1]["body"]["input"]
+        if item.get("type") == "item_reference"
+    ]
     error = json.loads(output["errorBody"])["error"]
     assert reference["id"] in error["message"] and error["param"] == "input[1].id", detail
     assert reference["id"] in output["error"], detail

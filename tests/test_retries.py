@@ -1,6 +1,7 @@
 """Retries before the first byte: what providers' 429s, 5xx and refused
 connections look like to the client when the relay absorbs them, and when
 it gives up."""
+
 import json
 import time
 
@@ -15,16 +16,24 @@ CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
 def failure(status, **headers):
-    return Reply(status=status, json={"error": {"message": f"upstream says {status}"}},
-                 headers=headers)
+    return Reply(
+        status=status, json={"error": {"message": f"upstream says {status}"}}, headers=headers
+    )
 
 
 @pytest.fixture
 def relay(relay_with, upstream):
     relay = relay_with(workers=1, RELAY_RETRIES="2", RELAY_RETRY_MAX_WAIT="5")
-    response = requests.post(relay.url + "/api/create", json={
-        "name": "m", "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": upstream.url + "/v1"})
+    response = requests.post(
+        relay.url + "/api/create",
+        json={
+            "name": "m",
+            "from": "remote-model",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": upstream.url + "/v1",
+        },
+    )
     assert response.status_code == 200
     return relay
 
@@ -35,8 +44,11 @@ def chat(relay, stream=False, surface="/v1/chat/completions"):
 
 
 def access_lines(relay):
-    return [json.loads(line) for line in relay.log().splitlines()
-            if line.startswith("{") and '"message": "request"' in line]
+    return [
+        json.loads(line)
+        for line in relay.log().splitlines()
+        if line.startswith("{") and '"message": "request"' in line
+    ]
 
 
 def metric(relay, name, **labels):
@@ -126,9 +138,19 @@ def test_the_openai_sdk_gets_a_rate_limit_error_with_retry_after(relay, upstream
 def test_a_refused_connection_is_retried_then_reported(relay_with):
     relay = relay_with(workers=1, RELAY_RETRIES="2")
     host = f"http://127.0.0.1:{free_port()}"
-    assert requests.post(relay.url + "/api/create", json={
-        "name": "gone", "from": "x", "remote_type": "openai", "stream": False,
-        "remote_host": host + "/v1"}).status_code == 200
+    assert (
+        requests.post(
+            relay.url + "/api/create",
+            json={
+                "name": "gone",
+                "from": "x",
+                "remote_type": "openai",
+                "stream": False,
+                "remote_host": host + "/v1",
+            },
+        ).status_code
+        == 200
+    )
     response = requests.post(relay.url + "/v1/chat/completions", json={"model": "gone", **CHAT})
     assert response.status_code == 502
     assert response.json()["error"]["message"] == f"{host} refused the connection"
@@ -139,11 +161,11 @@ def test_a_client_that_leaves_stops_the_retries(relay, upstream):
     # Each failure asks for a 2 s wait; the client gives up after 1 s.
     upstream.reply(*[failure(503, **{"Retry-After": "2"})] * 3)
     with pytest.raises(requests.ReadTimeout):
-        requests.post(relay.url + "/v1/chat/completions", json={"model": "m", **CHAT},
-                      timeout=1)
+        requests.post(relay.url + "/v1/chat/completions", json={"model": "m", **CHAT}, timeout=1)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not any(
-            line.get("path") == "/v1/chat/completions" for line in access_lines(relay)):
+        line.get("path") == "/v1/chat/completions" for line in access_lines(relay)
+    ):
         time.sleep(0.2)
     (line,) = [line for line in access_lines(relay) if line["path"] == "/v1/chat/completions"]
     # The first wait ended with the client gone: no second attempt was sent.

@@ -2,6 +2,7 @@
 says exactly what the whole schema says: the same loaded data, or the same
 errors, for bodies of every field with good and bad values, some missing.
 """
+
 import inspect
 import random
 
@@ -9,21 +10,48 @@ import pytest
 from marshmallow import Schema, ValidationError
 
 from app.surfaces import schema as base
-from app.surfaces.admin import key_schemas as keys, model_schemas as models
+from app.surfaces.admin import key_schemas as keys
+from app.surfaces.admin import model_schemas as models
 from app.surfaces.anthropic import schemas as messages
 from app.surfaces.ollama import schemas as ollama
 from app.surfaces.openai import schemas as openai
 from app.surfaces.responses import schemas as responses
 
 # Values of every JSON type, and the shapes the schemas look for.
-VALUES = [None, "", "x", "m:latest", "no spaces", 0, 1, -1, 1.5, True, False, [], {}, ["a"],
-          [{"role": "user", "content": "hi"}], [{"role": "nobody"}], {"type": "json_object"},
-          {"temperature": 0.5}, "2026-12-31", [1, 2]]
+VALUES = [
+    None,
+    "",
+    "x",
+    "m:latest",
+    "no spaces",
+    0,
+    1,
+    -1,
+    1.5,
+    True,
+    False,
+    [],
+    {},
+    ["a"],
+    [{"role": "user", "content": "hi"}],
+    [{"role": "nobody"}],
+    {"type": "json_object"},
+    {"temperature": 0.5},
+    "2026-12-31",
+    [1, 2],
+]
 
-SCHEMAS = sorted({cls for module in (base, keys, messages, models, ollama, openai, responses)
-                  for _, cls in inspect.getmembers(module, inspect.isclass)
-                  if issubclass(cls, Schema) and cls.__module__.startswith("app.surfaces.")
-                  and cls._declared_fields}, key=lambda cls: cls.__name__)
+SCHEMAS = sorted(
+    {
+        cls
+        for module in (base, keys, messages, models, ollama, openai, responses)
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, Schema)
+        and cls.__module__.startswith("app.surfaces.")
+        and cls._declared_fields
+    },
+    key=lambda cls: cls.__name__,
+)
 
 
 def _outcome(schema, body):

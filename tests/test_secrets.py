@@ -1,4 +1,5 @@
 """Remote API keys are encrypted at rest and readable under a rotated key list."""
+
 import json
 import os
 import stat
@@ -13,10 +14,17 @@ KEY = "sk-relay-SECRET-0123456789abcdef"
 
 
 def create_with_key(client):
-    response = client.post("/api/create", json={
-        "name": "m", "from": "qwen-plus", "remote_type": "openai", "stream": False,
-        "remote_host": "https://dashscope.aliyuncs.com/compatible-mode/v1",
-        "remote_api_key": KEY})
+    response = client.post(
+        "/api/create",
+        json={
+            "name": "m",
+            "from": "qwen-plus",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": "https://dashscope.aliyuncs.com/compatible-mode/v1",
+            "remote_api_key": KEY,
+        },
+    )
     assert response.status_code == 200
 
 
@@ -24,7 +32,7 @@ def raw_database_text(app):
     """Everything the database holds, read past the ORM."""
     url = app.config["RELAY_DATABASE_URL"]
     if url.startswith("sqlite"):
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         chunks = []
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
@@ -38,7 +46,7 @@ def raw_database_text(app):
 
 
 def fragments(secret, size=8):
-    return {secret[i:i + size] for i in range(len(secret) - size + 1)}
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)}
 
 
 def test_database_holds_no_key_material(app, client):
@@ -75,8 +83,10 @@ def test_development_key_file_is_private_and_reused(make_app, tmp_path, capsys):
     key_file = instance / "secret.key"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     logged = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert any(line["level"] == "WARNING" and "RELAY_SECRET_KEY is not set" in line["message"]
-               for line in logged)
+    assert any(
+        line["level"] == "WARNING" and "RELAY_SECRET_KEY is not set" in line["message"]
+        for line in logged
+    )
     token = first.extensions["relay.keyring"].encrypt(KEY)
     second = make_app(RELAY_SECRET_KEY="", RELAY_INSTANCE_PATH=str(instance))
     assert second.extensions["relay.keyring"].decrypt(token) == KEY

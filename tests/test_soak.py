@@ -2,6 +2,7 @@
 surface, stored Responses chained through failures and deletes, concurrent
 model writes) through gunicorn with 2 workers on PostgreSQL, then the ledger's
 checks: the database holds exactly what the clients were told it holds."""
+
 import time
 
 import pytest
@@ -22,12 +23,18 @@ def soak_relay(tmp_path):
     upstream = Upstream()
     relay = None
     try:
-        relay = GunicornServer({
-            "RELAY_DATABASE_URL": url, "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
-            "RELAY_SECRET_KEY": SECRET_KEY, **RELAY_SETTINGS,
-            # Every fault logs a warning; access lines would only add noise.
-            "RELAY_LOG_LEVEL": "WARNING",
-        }, tmp_path, workers=2)
+        relay = GunicornServer(
+            {
+                "RELAY_DATABASE_URL": url,
+                "RELAY_INSTANCE_PATH": str(tmp_path / "instance"),
+                "RELAY_SECRET_KEY": SECRET_KEY,
+                **RELAY_SETTINGS,
+                # Every fault logs a warning; access lines would only add noise.
+                "RELAY_LOG_LEVEL": "WARNING",
+            },
+            tmp_path,
+            workers=2,
+        )
         yield relay, upstream, url
     finally:
         if relay is not None:
@@ -49,8 +56,13 @@ def test_the_database_holds_what_was_acknowledged(soak_relay):
     assert not ledger.hung and not ledger.by_status[500], dict(ledger.by_status)
     # The mix did what it is for: each kind of outcome happened.
     counts = ledger.counts
-    for kind in ("responses completed", "responses failed", "responses deleted",
-                 "model create 200", "model refused 400"):
+    for kind in (
+        "responses completed",
+        "responses failed",
+        "responses deleted",
+        "model create 200",
+        "model refused 400",
+    ):
         assert counts[kind] > 0, (kind, dict(counts))
     assert any(rid for rid in ledger.failed), "no failed turn showed its id"
     assert "Traceback" not in relay.log(), relay.log()[-3000:]

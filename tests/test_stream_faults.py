@@ -6,6 +6,7 @@ the surface. Either way the message names the remote, and the log has a
 warning, never a traceback. Through gunicorn's gevent workers, with the fake
 upstream on loopback.
 """
+
 import json
 import socket
 import threading
@@ -28,16 +29,19 @@ TIMEOUT = 30  # bounds every wait on the relay
 def relay(tmp_path_factory):
     """A relay with a 1 s read timeout and 64 KiB lines."""
     workdir = tmp_path_factory.mktemp("stream-faults")
-    server = GunicornServer({
-        "RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
-        "RELAY_INSTANCE_PATH": str(workdir / "instance"),
-        "RELAY_SECRET_KEY": SECRET_KEY,
-        "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
-        "RELAY_READ_TIMEOUT": "1",
-        "RELAY_MAX_SSE_LINE_BYTES": str(LIMIT),
-        # Every test fails the same remote: no cool-down in between.
-        "RELAY_COOLDOWN_FAILURES": "1000000",
-    }, workdir)
+    server = GunicornServer(
+        {
+            "RELAY_DATABASE_URL": f"sqlite:///{workdir}/relay.sqlite3",
+            "RELAY_INSTANCE_PATH": str(workdir / "instance"),
+            "RELAY_SECRET_KEY": SECRET_KEY,
+            "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+            "RELAY_READ_TIMEOUT": "1",
+            "RELAY_MAX_SSE_LINE_BYTES": str(LIMIT),
+            # Every test fails the same remote: no cool-down in between.
+            "RELAY_COOLDOWN_FAILURES": "1000000",
+        },
+        workdir,
+    )
     yield server
     server.stop()
 
@@ -48,14 +52,23 @@ def log_since(relay, start):
 
 def create(relay, upstream, remote_type="openai"):
     name = f"faulty-{remote_type}"
-    response = requests.post(relay.url + "/api/create", timeout=TIMEOUT, json={
-        "name": name, "from": "remote-model", "remote_type": remote_type, "stream": False,
-        "remote_host": upstream.url + ("/v1" if remote_type == "openai" else "")})
+    response = requests.post(
+        relay.url + "/api/create",
+        timeout=TIMEOUT,
+        json={
+            "name": name,
+            "from": "remote-model",
+            "remote_type": remote_type,
+            "stream": False,
+            "remote_host": upstream.url + ("/v1" if remote_type == "openai" else ""),
+        },
+    )
     assert response.status_code == 200, response.text
     return name
 
 
 # --- The surfaces: how to ask, and how each reports an error -----------------
+
 
 class Surface:
     def __init__(self, name, path, remote_type, body):
@@ -65,8 +78,11 @@ class Surface:
         return self.name
 
     def post(self, relay, model):
-        return requests.post(relay.url + self.path, timeout=TIMEOUT,
-                             json={"model": model, "stream": True, **self.body})
+        return requests.post(
+            relay.url + self.path,
+            timeout=TIMEOUT,
+            json={"model": model, "stream": True, **self.body},
+        )
 
     def error_body(self, response):
         """The message of a plain (not streamed) error, checking the surface's shape."""
@@ -85,11 +101,17 @@ class Surface:
             lines = [json.loads(line) for line in response.text.splitlines() if line]
             text = "".join(line.get("message", {}).get("content", "") for line in lines[:-1])
             return text, lines[-1]["error"]
-        events = [json.loads(line[len("data: "):]) for line in response.text.splitlines()
-                  if line.startswith("data: ") and line != "data: [DONE]"]
+        events = [
+            json.loads(line[len("data: ") :])
+            for line in response.text.splitlines()
+            if line.startswith("data: ") and line != "data: [DONE]"
+        ]
         if self.path == "/v1/chat/completions":
-            text = "".join(c["choices"][0]["delta"].get("content") or ""
-                           for c in events[:-1] if c.get("choices"))
+            text = "".join(
+                c["choices"][0]["delta"].get("content") or ""
+                for c in events[:-1]
+                if c.get("choices")
+            )
             return text, events[-1]["error"]["message"]
         assert events[0]["type"] == "response.created"
         assert events[-1]["type"] == "response.failed"
@@ -108,9 +130,14 @@ SURFACES = [
 
 # --- What the remote sends -----------------------------------------------------
 
+
 def ndjson_part(text):
-    return {"model": "remote-model", "created_at": "2026-01-01T00:00:00Z", "done": False,
-            "message": {"role": "assistant", "content": text}}
+    return {
+        "model": "remote-model",
+        "created_at": "2026-01-01T00:00:00Z",
+        "done": False,
+        "message": {"role": "assistant", "content": text},
+    }
 
 
 def good_items(remote_type):
@@ -126,10 +153,14 @@ def endless_line(remote_type):
 
 def bad_utf8(remote_type):
     if remote_type == "openai":
-        return b'data: {"object":"chat.completion.chunk","choices":[{"index":0,' \
-               b'"delta":{"content":"caf\xe9"},"finish_reason":null}]}\n\n'
-    return b'{"model":"remote-model","done":false,"message":{"role":"assistant",' \
-           b'"content":"caf\xe9"}}\n'
+        return (
+            b'data: {"object":"chat.completion.chunk","choices":[{"index":0,'
+            b'"delta":{"content":"caf\xe9"},"finish_reason":null}]}\n\n'
+        )
+    return (
+        b'{"model":"remote-model","done":false,"message":{"role":"assistant",'
+        b'"content":"caf\xe9"}}\n'
+    )
 
 
 def reply(remote_type, items, **options):
@@ -152,7 +183,7 @@ def faulty_reply(remote_type, fault, later):
 def expected_message(upstream, fault):
     return {
         "endless line": f"{upstream.url} sent a stream line over RELAY_MAX_SSE_LINE_BYTES "
-                        f"({LIMIT} bytes)",
+        f"({LIMIT} bytes)",
         "invalid UTF-8": f"{upstream.url} sent a stream item that is not valid UTF-8",
         "silence": f"{upstream.url} sent nothing for 1s (RELAY_READ_TIMEOUT)",
     }[fault]
@@ -198,11 +229,17 @@ def test_fault_after_the_first_item_ends_the_stream_in_band(relay, upstream, sur
 
 def test_responses_still_begin_with_response_created(relay, upstream):
     model = create(relay, upstream)
-    response = requests.post(relay.url + "/v1/responses", timeout=TIMEOUT,
-                             json={"model": model, "input": "hi", "stream": True})
+    response = requests.post(
+        relay.url + "/v1/responses",
+        timeout=TIMEOUT,
+        json={"model": model, "input": "hi", "stream": True},
+    )
     assert response.status_code == 200
-    types = [json.loads(line[len("data: "):])["type"] for line in response.text.splitlines()
-             if line.startswith("data: ")]
+    types = [
+        json.loads(line[len("data: ") :])["type"]
+        for line in response.text.splitlines()
+        if line.startswith("data: ")
+    ]
     assert types[:2] == ["response.created", "response.in_progress"]
     assert types[-1] == "response.completed"
 
@@ -213,8 +250,11 @@ def test_a_remote_that_ends_before_any_item(relay, upstream):
     model = create(relay, upstream)
     upstream.reply(reply("openai", []))
     start = len(relay.log())
-    response = requests.post(relay.url + "/v1/chat/completions", timeout=TIMEOUT,
-                             json={"model": model, "stream": True, **CHAT})
+    response = requests.post(
+        relay.url + "/v1/chat/completions",
+        timeout=TIMEOUT,
+        json={"model": model, "stream": True, **CHAT},
+    )
     assert response.status_code == 200
     assert "Traceback" not in log_since(relay, start)
 
@@ -222,11 +262,16 @@ def test_a_remote_that_ends_before_any_item(relay, upstream):
 def test_silence_before_the_first_item_on_the_messages_surface(relay, upstream):
     model = create(relay, upstream)
     upstream.reply(faulty_reply("openai", "silence", later=False))
-    response = requests.post(relay.url + "/v1/messages", timeout=TIMEOUT, json={
-        "model": model, "max_tokens": 100, "stream": True, **CHAT})
+    response = requests.post(
+        relay.url + "/v1/messages",
+        timeout=TIMEOUT,
+        json={"model": model, "max_tokens": 100, "stream": True, **CHAT},
+    )
     assert response.status_code == 504, response.text
-    assert response.json() == {"type": "error", "error": {
-        "type": "api_error", "message": expected_message(upstream, "silence")}}
+    assert response.json() == {
+        "type": "error",
+        "error": {"type": "api_error", "message": expected_message(upstream, "silence")},
+    }
 
 
 def test_endless_lines_at_the_default_cap_leave_the_worker_responsive(relay_with, upstream):
@@ -234,13 +279,15 @@ def test_endless_lines_at_the_default_cap_leave_the_worker_responsive(relay_with
     relay = relay_with(workers=1, RELAY_COOLDOWN_FAILURES="1000000")
     model = create(relay, upstream)
     streams = 8
-    upstream.reply(*[reply("openai", [endless_line("openai")], done=False)
-                     for _ in range(streams)])
+    upstream.reply(*[reply("openai", [endless_line("openai")], done=False) for _ in range(streams)])
     results = []
 
     def ask():
-        response = requests.post(relay.url + "/v1/chat/completions", timeout=TIMEOUT,
-                                 json={"model": model, "stream": True, **CHAT})
+        response = requests.post(
+            relay.url + "/v1/chat/completions",
+            timeout=TIMEOUT,
+            json={"model": model, "stream": True, **CHAT},
+        )
         results.append((response.status_code, response.json()["error"]["message"]))
 
     threads = [threading.Thread(target=ask) for _ in range(streams)]
@@ -250,8 +297,16 @@ def test_endless_lines_at_the_default_cap_leave_the_worker_responsive(relay_with
     assert tags.status_code == 200
     for thread in threads:
         thread.join(TIMEOUT)
-    assert results == [(502, f"{upstream.url} sent a stream line over "
-                             f"RELAY_MAX_SSE_LINE_BYTES (4194304 bytes)")] * streams
+    assert (
+        results
+        == [
+            (
+                502,
+                f"{upstream.url} sent a stream line over RELAY_MAX_SSE_LINE_BYTES (4194304 bytes)",
+            )
+        ]
+        * streams
+    )
     assert "Traceback" not in relay.log()
 
 
@@ -263,9 +318,12 @@ def test_a_client_that_leaves_while_the_remote_is_silent_closes_it(relay_with, u
     upstream.reply(faulty_reply("openai", "silence", later=False))
     body = json.dumps({"model": model, "stream": True, **CHAT}).encode()
     client = socket.create_connection(("127.0.0.1", relay.port), timeout=TIMEOUT)
-    client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                   b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                   % (relay.port, len(body)) + body)
+    client.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        % (relay.port, len(body))
+        + body
+    )
     deadline = time.monotonic() + TIMEOUT
     while not upstream.requests and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -287,8 +345,12 @@ def test_a_client_that_leaves_mid_stream_closes_the_remote_quietly(relay, upstre
     model = create(relay, upstream)
     upstream.reply(Reply(sse=good_items("openai"), hold=True))
     start = len(relay.log())
-    response = requests.post(relay.url + "/v1/chat/completions", stream=True, timeout=TIMEOUT,
-                             json={"model": model, "stream": True, **CHAT})
+    response = requests.post(
+        relay.url + "/v1/chat/completions",
+        stream=True,
+        timeout=TIMEOUT,
+        json={"model": model, "stream": True, **CHAT},
+    )
     next(response.iter_lines())
     response.close()
     assert upstream.client_went_away.wait(TIMEOUT)
@@ -302,27 +364,50 @@ def test_a_client_that_leaves_mid_stream_closes_the_remote_quietly(relay, upstre
 
 # --- The line and event reader itself ----------------------------------------
 
+
 def pieces(data, size):
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-SSE_TEXT = (b"\xef\xbb\xbf: hello\r\ndata: a\r\ndata:b\r\rdata: c\n\n: keep-alive\r\n"
-            b"event: error\nid: 7\ndata: {\"x\":1}\n\ndata:\n\ndata: tail")
+SSE_TEXT = (
+    b"\xef\xbb\xbf: hello\r\ndata: a\r\ndata:b\r\rdata: c\n\n: keep-alive\r\n"
+    b'event: error\nid: 7\ndata: {"x":1}\n\ndata:\n\ndata: tail'
+)
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 1000])
 def test_sse_lines_and_events_wherever_the_pieces_are_cut(size):
     lines = list(sse.lines(pieces(SSE_TEXT, size), 100, sse=True))
-    assert lines[1:] == [b"data: a", b"data:b", b"", b"data: c", b"", b": keep-alive",
-                         b"event: error", b"id: 7", b'data: {"x":1}', b"", b"data:", b"",
-                         b"data: tail"]
+    assert lines[1:] == [
+        b"data: a",
+        b"data:b",
+        b"",
+        b"data: c",
+        b"",
+        b": keep-alive",
+        b"event: error",
+        b"id: 7",
+        b'data: {"x":1}',
+        b"",
+        b"data:",
+        b"",
+        b"data: tail",
+    ]
     assert list(sse.events(iter(lines), 100)) == [
-        ("message", "a\nb"), ("message", "c"), ("error", '{"x":1}'), ("message", "tail")]
+        ("message", "a\nb"),
+        ("message", "c"),
+        ("error", '{"x":1}'),
+        ("message", "tail"),
+    ]
 
 
 def test_ndjson_lines_end_at_lf_only():
-    assert list(sse.lines([b'{"a":1}\r\n{"b":', b'2}\n', b"\n", b"{}"], 100)) == [
-        b'{"a":1}\r', b'{"b":2}', b"", b"{}"]
+    assert list(sse.lines([b'{"a":1}\r\n{"b":', b"2}\n", b"\n", b"{}"], 100)) == [
+        b'{"a":1}\r',
+        b'{"b":2}',
+        b"",
+        b"{}",
+    ]
 
 
 @pytest.mark.parametrize("is_sse", [True, False])
@@ -361,30 +446,46 @@ def test_finished_streams_give_their_connection_back(relay_with, upstream, surfa
     relay = relay_with(workers=1)
     model = create(relay, upstream, surface.remote_type)
     for _ in range(10):
-        upstream.reply(reply(surface.remote_type, good_items(surface.remote_type) + (
-            [chunk({}, finish_reason="stop")] if surface.remote_type == "openai" else
-            [{**ndjson_part(""), "done": True, "done_reason": "stop"}])))
+        upstream.reply(
+            reply(
+                surface.remote_type,
+                good_items(surface.remote_type)
+                + (
+                    [chunk({}, finish_reason="stop")]
+                    if surface.remote_type == "openai"
+                    else [{**ndjson_part(""), "done": True, "done_reason": "stop"}]
+                ),
+            )
+        )
     for _ in range(10):
         response = surface.post(relay, model)
         assert response.status_code == 200 and "Hello" in response.text, response.text
     assert len({recorded.peer for recorded in upstream.requests[-10:]}) == 1
 
 
-@pytest.mark.parametrize("remote_type,path,body", [
-    ("openai", "/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}),
-    ("openai", "/v1/responses", {"input": "Hi"}),
-    ("openai", "/v1/messages", {"max_tokens": 64, "messages": [{"role": "user",
-                                                                "content": "Hi"}]}),
-    ("ollama", "/api/chat", {"messages": [{"role": "user", "content": "Hi"}]}),
-], ids=lambda value: value if isinstance(value, str) and value.startswith("/") else None)
+@pytest.mark.parametrize(
+    "remote_type,path,body",
+    [
+        ("openai", "/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}),
+        ("openai", "/v1/responses", {"input": "Hi"}),
+        (
+            "openai",
+            "/v1/messages",
+            {"max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]},
+        ),
+        ("ollama", "/api/chat", {"messages": [{"role": "user", "content": "Hi"}]}),
+    ],
+    ids=lambda value: value if isinstance(value, str) and value.startswith("/") else None,
+)
 def test_whole_answers_reuse_one_connection(relay_with, upstream, remote_type, path, body):
     """Non-streamed calls go straight to urllib3's pool (app/remotes/transport.py):
     ten answers one after another cost one connection to the remote, not ten."""
     relay = relay_with(workers=1)
     model = create(relay, upstream, remote_type)
     for _ in range(10):
-        response = requests.post(relay.url + path, json=dict(body, model=model, stream=False),
-                                 timeout=TIMEOUT)
+        response = requests.post(
+            relay.url + path, json=dict(body, model=model, stream=False), timeout=TIMEOUT
+        )
         # The fake upstream's canned answers: "Hello from upstream", "Hi from ollama".
         answer = "Hello from upstream" if remote_type == "openai" else "Hi from ollama"
         assert response.status_code == 200 and answer in response.text, response.text
@@ -402,8 +503,9 @@ def test_a_pooled_connection_the_remote_closed_is_not_reused(relay_with, upstrea
     upstream.reply(Reply(json=completion(), close=True))
     seen = len(upstream.requests)
     for _ in range(2):
-        response = requests.post(relay.url + path, json=dict(body, model=model, stream=False),
-                                 timeout=TIMEOUT)
+        response = requests.post(
+            relay.url + path, json=dict(body, model=model, stream=False), timeout=TIMEOUT
+        )
         assert response.status_code == 200 and "Hello" in response.text, response.text
     calls = upstream.requests[seen:]
     assert len(calls) == 2 and calls[0].peer != calls[1].peer

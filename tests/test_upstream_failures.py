@@ -1,7 +1,7 @@
 """Every way a remote can fail gets a distinct, clear error naming the host (never the key)."""
+
 import socket
 
-import pytest
 import requests
 
 from tests.fake_upstream import Reply
@@ -11,12 +11,18 @@ KEY = "sk-failure-test-key-987654"
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-
-
 def create(relay, remote_host, name="m"):
-    response = requests.post(relay.url + "/api/create", json={
-        "name": name, "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": remote_host, "remote_api_key": KEY})
+    response = requests.post(
+        relay.url + "/api/create",
+        json={
+            "name": name,
+            "from": "remote-model",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": remote_host,
+            "remote_api_key": KEY,
+        },
+    )
     assert response.status_code == 200, response.text
     return name
 
@@ -39,8 +45,11 @@ def test_connection_refused(relay_with):
 def test_dns_failure(relay_with):
     relay = relay_with(RELAY_REMOTE_ALLOWLIST="127.0.0.1,no-such-host.invalid")
     v1, api = both_surfaces(relay, create(relay, "http://no-such-host.invalid/v1"))
-    assert v1 == api == (
-        502, "cannot resolve the remote host http://no-such-host.invalid (DNS lookup failed)")
+    assert (
+        v1
+        == api
+        == (502, "cannot resolve the remote host http://no-such-host.invalid (DNS lookup failed)")
+    )
 
 
 def test_connect_timeout(relay_with):
@@ -71,14 +80,19 @@ def test_read_timeout(relay_with, upstream):
     assert v1 == api == (504, f"{upstream.url} sent nothing for 1s (RELAY_READ_TIMEOUT)")
 
 
-
-
 def test_tls_failure_without_the_ca(relay_with, tls_upstream):
     server, _ = tls_upstream
     relay = relay_with()
     v1, api = both_surfaces(relay, create(relay, server.url + "/v1"))
-    assert v1 == api == (502, f"TLS error talking to {server.url}: certificate verify failed "
-                              f"(a corporate CA bundle can be set with RELAY_CA_BUNDLE)")
+    assert (
+        v1
+        == api
+        == (
+            502,
+            f"TLS error talking to {server.url}: certificate verify failed "
+            f"(a corporate CA bundle can be set with RELAY_CA_BUNDLE)",
+        )
+    )
 
 
 def test_tls_works_with_the_corporate_ca_configured(relay_with, tls_upstream):
@@ -88,8 +102,7 @@ def test_tls_works_with_the_corporate_ca_configured(relay_with, tls_upstream):
     model = create(relay, server.url + "/v1")
     # The first call opens the connection, the second goes out on it again.
     for _ in range(2):
-        response = requests.post(relay.url + "/v1/chat/completions",
-                                 json={"model": model, **CHAT})
+        response = requests.post(relay.url + "/v1/chat/completions", json={"model": model, **CHAT})
         assert response.status_code == 200, response.text
         assert response.json()["choices"][0]["message"]["content"] == "Hello from upstream"
     first, second = server.requests
@@ -112,8 +125,9 @@ def test_azure_deployment_url_gets_api_key_header_and_api_version(relay_with, up
     # The fake upstream doubles as the outbound HTTP proxy, so the request
     # reaches it with the Azure host name intact.
     azure = "myres.openai.azure.com"
-    relay = relay_with(RELAY_OUTBOUND_PROXY=upstream.url,
-                       RELAY_REMOTE_ALLOWLIST=f"127.0.0.1,{azure}")
+    relay = relay_with(
+        RELAY_OUTBOUND_PROXY=upstream.url, RELAY_REMOTE_ALLOWLIST=f"127.0.0.1,{azure}"
+    )
     model = create(relay, f"http://{azure}/openai/deployments/gpt-4o")
     response = requests.post(relay.url + "/v1/chat/completions", json={"model": model, **CHAT})
     assert response.status_code == 200, response.text
@@ -123,8 +137,9 @@ def test_azure_deployment_url_gets_api_key_header_and_api_version(relay_with, up
     assert sent.query == {"api-version": ["2024-10-21"]}
     assert sent.headers["api-key"] == KEY and "authorization" not in sent.headers
 
-    model = create(relay, f"http://{azure}/openai/deployments/o3?api-version=2025-04-01-preview",
-                   name="o3")
+    model = create(
+        relay, f"http://{azure}/openai/deployments/o3?api-version=2025-04-01-preview", name="o3"
+    )
     requests.post(relay.url + "/v1/chat/completions", json={"model": model, **CHAT})
     assert upstream.last.query == {"api-version": ["2025-04-01-preview"]}
 

@@ -8,6 +8,7 @@ exactly as the email parser reads them. A whole answer on a connection the
 pool kept open is read by http.client under urllib3 (app.remotes.http.transport):
 decoded as urllib3 decodes one on a new connection.
 """
+
 import gzip
 import http.client
 import io
@@ -24,10 +25,12 @@ from tests.fake_upstream import Reply, completion
 
 HEADS = {
     "plain": b"Content-Type: application/json\r\nContent-Length: 12\r\n\r\n",
-    "provider": (b"Date: Tue, 01 Dec 2026 10:00:00 GMT\r\nContent-Type: text/event-stream; "
-                 b"charset=utf-8\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n"
-                 b"x-ratelimit-remaining-requests: 499\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
-                 b"openai-processing-ms: 35\r\nCF-RAY: 8a1b2c-LHR\r\n\r\n"),
+    "provider": (
+        b"Date: Tue, 01 Dec 2026 10:00:00 GMT\r\nContent-Type: text/event-stream; "
+        b"charset=utf-8\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n"
+        b"x-ratelimit-remaining-requests: 499\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+        b"openai-processing-ms: 35\r\nCF-RAY: 8a1b2c-LHR\r\n\r\n"
+    ),
     "blanks around values": b"Retry-After:   7  \r\nX-Empty:\r\nX-Tab:\tv\r\n\r\n",
     "bare LF": b"Content-Type: application/json\nContent-Length: 2\n\n",
     "latin-1 value": b"X-Name: caf\xe9\r\n\r\n",
@@ -63,7 +66,7 @@ ANSWERS = {  # what a server sends: what the response must say, read as http.cli
     "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     "until close": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello",
     "after 100": b"HTTP/1.1 100 Continue\r\nX-Ignored: 1\r\n\r\nHTTP/1.1 404 Not Found\r\n"
-                 b"Content-Length: 5\r\nConnection: close\r\n\r\nhello",
+    b"Content-Length: 5\r\nConnection: close\r\n\r\nhello",
     "no content": b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
     "HTTP/1.0": b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello",
 }
@@ -78,14 +81,23 @@ def _answered(answer, response_class):
         conn.recv(65536)
         conn.sendall(answer)
         conn.close()
+
     thread = threading.Thread(target=serve)
     thread.start()
     connection = http.client.HTTPConnection(*server.getsockname(), timeout=10)
     connection.response_class = response_class
     connection.request("GET", "/")
     response = connection.getresponse()
-    seen = (response.status, response.reason, response.version, response.chunked,
-            response.length, response.will_close, response.getheaders(), response.read())
+    seen = (
+        response.status,
+        response.reason,
+        response.version,
+        response.chunked,
+        response.length,
+        response.will_close,
+        response.getheaders(),
+        response.read(),
+    )
     connection.close()
     thread.join()
     server.close()
@@ -107,26 +119,40 @@ COMPRESSED = {
 
 @pytest.mark.parametrize("encoding", COMPRESSED)
 def test_a_compressed_answer_reads_the_same_on_a_new_and_a_kept_connection(
-        relay_with, upstream, encoding):
+    relay_with, upstream, encoding
+):
     relay = relay_with(workers=1)  # both calls from one pool
-    response = requests.post(relay.url + "/api/create", timeout=30, json={
-        "name": "packed", "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": upstream.url + "/v1"})
+    response = requests.post(
+        relay.url + "/api/create",
+        timeout=30,
+        json={
+            "name": "packed",
+            "from": "remote-model",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": upstream.url + "/v1",
+        },
+    )
     assert response.status_code == 200, response.text
     packed = COMPRESSED[encoding](json.dumps(completion("squeezed")).encode())
-    broken = packed[:len(packed) // 2] + b"\x00" * 8
+    broken = packed[: len(packed) // 2] + b"\x00" * 8
     headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
-    upstream.reply(*[Reply(body=packed, headers=headers)] * 2,
-                   *[Reply(body=broken, headers=headers)] * 2)
+    upstream.reply(
+        *[Reply(body=packed, headers=headers)] * 2, *[Reply(body=broken, headers=headers)] * 2
+    )
     seen = []
     for _ in range(4):
-        response = requests.post(relay.url + "/v1/chat/completions", timeout=30, json={
-            "model": "packed", "messages": [{"role": "user", "content": "Hi"}]})
+        response = requests.post(
+            relay.url + "/v1/chat/completions",
+            timeout=30,
+            json={"model": "packed", "messages": [{"role": "user", "content": "Hi"}]},
+        )
         seen.append((response.status_code, response.json()))
     assert len({call.peer for call in upstream.requests[:2]}) == 1  # new, then kept
     assert [status for status, _ in seen] == [200, 200, 502, 502]
-    assert [answer["choices"][0]["message"]["content"] for _, answer in seen[:2]] == \
-        ["squeezed"] * 2
+    assert [answer["choices"][0]["message"]["content"] for _, answer in seen[:2]] == [
+        "squeezed"
+    ] * 2
     # A body that does not decode fails alike on a kept and a new connection.
     assert seen[2] == seen[3]
 
@@ -157,14 +183,22 @@ class _Recorder:
                         break
                     data += chunk
                     head, sep, rest = data.partition(b"\r\n\r\n")
-                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                   if line.lower().startswith(b"content-length:")), 0)
+                    length = next(
+                        (
+                            int(line.split(b":")[1])
+                            for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"content-length:")
+                        ),
+                        0,
+                    )
                     if sep and len(rest) >= length:
                         self.requests.append(head + sep + rest[:length])
                         self.peers.append(peer)
                         data = rest[length:]
-                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                     b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+                        conn.sendall(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+                        )
 
 
 def test_a_request_on_a_kept_connection_has_the_bytes_of_one_on_a_new_connection(relay_with):
@@ -173,40 +207,72 @@ def test_a_request_on_a_kept_connection_has_the_bytes_of_one_on_a_new_connection
     itself): the remote must not see the difference, byte for byte."""
     remote = _Recorder()
     relay = relay_with(workers=1)
-    response = requests.post(relay.url + "/api/create", timeout=30, json={
-        "name": "recorded", "from": "remote-model", "remote_type": "openai", "stream": False,
-        "remote_host": remote.url + "/v1?api-version=x", "remote_api_key": "sk-recorded-key"})
+    response = requests.post(
+        relay.url + "/api/create",
+        timeout=30,
+        json={
+            "name": "recorded",
+            "from": "remote-model",
+            "remote_type": "openai",
+            "stream": False,
+            "remote_host": remote.url + "/v1?api-version=x",
+            "remote_api_key": "sk-recorded-key",
+        },
+    )
     assert response.status_code == 200, response.text
     for _ in range(2):
-        response = requests.post(relay.url + "/v1/chat/completions", timeout=30, headers={
-            "X-Request-ID": "same-id"}, json={"model": "recorded", "messages": [
-                {"role": "user", "content": "caf\u00e9"}]})
+        response = requests.post(
+            relay.url + "/v1/chat/completions",
+            timeout=30,
+            headers={"X-Request-ID": "same-id"},
+            json={"model": "recorded", "messages": [{"role": "user", "content": "caf\u00e9"}]},
+        )
         assert response.json()["choices"][0]["message"]["content"] == "recorded"
     first, second = remote.requests
     assert remote.peers[0] == remote.peers[1]  # new, then kept
     assert second == first
-    assert first.startswith(b"POST /v1/chat/completions?api-version=x HTTP/1.1\r\n"
-                            b"Host: " + remote.url[len("http://"):].encode() + b"\r\n")
+    assert first.startswith(
+        b"POST /v1/chat/completions?api-version=x HTTP/1.1\r\n"
+        b"Host: " + remote.url[len("http://") :].encode() + b"\r\n"
+    )
     assert b"\r\nAuthorization: Bearer sk-recorded-key\r\n" in first
 
 
-@pytest.mark.parametrize("name, value", [("X-Id", "a\r\nX-Evil: 1"), ("X-Id", "a\nb"),
-                                         ("X-Id", "nul\0"), ("Bad Name", "v"), ("X:Id", "v")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("X-Id", "a\r\nX-Evil: 1"),
+        ("X-Id", "a\nb"),
+        ("X-Id", "nul\0"),
+        ("Bad Name", "v"),
+        ("X:Id", "v"),
+    ],
+)
 def test_a_header_that_could_break_the_head_is_never_written(name, value):
     """The head the relay writes itself refuses what http.client refuses (a
     line break in a value) and more: a name that is not an RFC 9110 token, NUL."""
     from app.remotes.http.transport import _head
+
     with pytest.raises(ValueError):
         _head("POST", "/v1/chat/completions", "remote", {name: value})
 
 
-@pytest.mark.parametrize("scheme, host, port", [
-    ("http", "127.0.0.1", 8080), ("http", "remote.example", 80), ("https", "api.openai.com", 443),
-    ("https", "gw.example", 8443), ("http", "::1", 8000), ("https", "b\u00fccher.example", 443)])
+@pytest.mark.parametrize(
+    "scheme, host, port",
+    [
+        ("http", "127.0.0.1", 8080),
+        ("http", "remote.example", 80),
+        ("https", "api.openai.com", 443),
+        ("https", "gw.example", 8443),
+        ("http", "::1", 8000),
+        ("https", "b\u00fccher.example", 443),
+    ],
+)
 def test_the_host_header_is_the_one_http_client_sends(scheme, host, port):
     from urllib3.connection import HTTPConnection, HTTPSConnection
 
     from app.remotes.http.transport import _host
+
     conn = (HTTPSConnection if scheme == "https" else HTTPConnection)(host, port)
     http.client.HTTPConnection.putrequest(conn, "GET", "/")
     sent = conn._buffer[1].decode("ascii")  # the line putrequest queued after the request line

@@ -6,15 +6,25 @@ rate buckets, the usage book); the database is read when the keys changed
 This package knows no remote and no converter: views call `permit_model`
 and `admit`, and telemetry hands each finished request to `account`.
 """
+
 import atexit
 import weakref
 
-from app.storage.db import database
-from app.access.guard import (ANONYMOUS, Caller, Gate, add_cors_headers, admin_only, admit,
-                              caller, check_request, permit_model)
+from app.access.guard import (
+    ANONYMOUS,
+    Caller,
+    Gate,
+    add_cors_headers,
+    admin_only,
+    admit,
+    caller,
+    check_request,
+    permit_model,
+)
 from app.access.keys import KeyCache
 from app.access.limits import RateLimiter
 from app.access.usage import Flusher, UsageBook
+from app.storage.db import database
 
 __all__ = ["ANONYMOUS", "Caller", "admin_only", "admit", "caller", "init_app", "permit_model"]
 
@@ -43,7 +53,8 @@ def init_app(app):
     app.extensions["relay.usage"] = book
     app.extensions["relay.flush_usage"] = flush
     app.extensions.setdefault("relay.finish_hooks", []).append(
-        lambda exchange: _account(exchange, book, limiter, flusher))
+        lambda exchange: _account(exchange, book, limiter, flusher)
+    )
     # What a worker counted in its last second is written when it exits.
     atexit.register(flush)
     app.before_request(check_request)

@@ -4,17 +4,18 @@ In order: the browser Origin (refused before anything runs), the Host of an
 open relay (DNS rebinding), then the key. With RELAY_ADMIN_TOKEN unset the
 relay is open and every caller is the anonymous admin `-`, as with Ollama.
 """
+
 import hmac
 from dataclasses import dataclass
 from functools import wraps
 
 from flask import current_app, g, request
 
-from app.observability import telemetry
 from app.access import origins
 from app.access.keys import KeyRecord, digest
-from app.errors import Forbidden, Unauthorized
 from app.catalog.names import normalize_model_name
+from app.errors import Forbidden, Unauthorized
+from app.observability import telemetry
 
 # What load balancers, monitoring and version probes call without a key.
 PUBLIC = {"/", "/api/version", "/healthz", "/readyz", "/metrics", "/openapi.json"}
@@ -64,8 +65,10 @@ class Gate:
 
     def identify(self, secret):
         if secret is None:
-            raise Unauthorized("an API key is required: send it as Authorization: Bearer "
-                               "<key> (or in an x-api-key or api-key header)")
+            raise Unauthorized(
+                "an API key is required: send it as Authorization: Bearer "
+                "<key> (or in an x-api-key or api-key header)"
+            )
         hashed = digest(secret)  # once, for both
         if self._is_admin(hashed):
             return ADMIN
@@ -101,11 +104,15 @@ def check_request():
     gate_ = gate()
     origin = request.headers.get("Origin")
     if origin is not None and not gate_.origins.allows(origin):
-        raise Forbidden(f"origin {origin!r} is not allowed: list it in RELAY_ORIGINS",
-                        code="origin_not_allowed")
+        raise Forbidden(
+            f"origin {origin!r} is not allowed: list it in RELAY_ORIGINS", code="origin_not_allowed"
+        )
     if not gate_.auth and not gate_.hosts.allows(request.host):
-        raise Forbidden(f"host {request.host!r} is not allowed for an open relay: list it in "
-                        f"RELAY_ALLOWED_HOSTS, or set RELAY_ADMIN_TOKEN", code="host_not_allowed")
+        raise Forbidden(
+            f"host {request.host!r} is not allowed for an open relay: list it in "
+            f"RELAY_ALLOWED_HOSTS, or set RELAY_ADMIN_TOKEN",
+            code="host_not_allowed",
+        )
     if request.method == "OPTIONS":
         if origin is not None and request.headers.get("Access-Control-Request-Method"):
             requested = request.headers.get("Access-Control-Request-Headers")
@@ -131,13 +138,18 @@ def add_cors_headers(response):
 
 def admin_only(view):
     """For management views: a client key gets 403."""
+
     @wraps(view)
     def checked(*args, **kwargs):
         who = caller()
         if not who.admin:
-            raise Forbidden(f"key '{who.name}' may not {request.method} {request.path}: it is "
-                            f"for the admin only", code="admin_only")
+            raise Forbidden(
+                f"key '{who.name}' may not {request.method} {request.path}: it is "
+                f"for the admin only",
+                code="admin_only",
+            )
         return view(*args, **kwargs)
+
     return checked
 
 
@@ -146,8 +158,9 @@ def permit_model(name):
     the model is looked up, so a key learns nothing of models it may not use)."""
     who = caller()
     if not who.may_use(name):
-        raise Forbidden(f"key '{who.name}' may not use model '{name}'", param="model",
-                        code="model_not_allowed")
+        raise Forbidden(
+            f"key '{who.name}' may not use model '{name}'", param="model", code="model_not_allowed"
+        )
 
 
 def admit():

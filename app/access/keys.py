@@ -6,6 +6,7 @@ access. Every worker keeps all keys in a KeyCache that it checks against the
 `keys` change counter at most every REFRESH_SECONDS: a key created, revoked
 or expired anywhere is seen everywhere within that bound.
 """
+
 import datetime
 import hashlib
 import re
@@ -45,6 +46,7 @@ def digest(secret):
 @dataclass(frozen=True)
 class KeyRecord:
     """What a worker needs to know of a key on every request."""
+
     # Stable and unique per key, even when a new key takes a revoked key's
     # name (row ids can be reused on SQLite): a prefix of its hash.
     identity: str
@@ -63,14 +65,24 @@ class KeyRecord:
 
     @classmethod
     def of(cls, row):
-        return cls(row.key_hash[:24], row.name, None if row.models is None else frozenset(row.models),
-                   row.rpm, row.tpm, row.expires_at, row.revoked)
+        return cls(
+            row.key_hash[:24],
+            row.name,
+            None if row.models is None else frozenset(row.models),
+            row.rpm,
+            row.tpm,
+            row.expires_at,
+            row.revoked,
+        )
 
 
 def validate_name(name):
     if not isinstance(name, str) or not _NAME.match(name) or name in RESERVED_NAMES:
-        raise KeyProblem("name must be 1-64 letters, digits, '.', '_', '@' or '-', starting "
-                         "with a letter or digit (and not 'admin')", "name")
+        raise KeyProblem(
+            "name must be 1-64 letters, digits, '.', '_', '@' or '-', starting "
+            "with a letter or digit (and not 'admin')",
+            "name",
+        )
 
 
 def expiry(value, now=None):
@@ -87,8 +99,11 @@ def expiry(value, now=None):
             if moment.tzinfo is not None:
                 moment = moment.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     except (ValueError, OverflowError):
-        raise KeyProblem("expires must be a date YYYY-MM-DD (the key works through that "
-                         "UTC day) or an ISO 8601 date-time", "expires") from None
+        raise KeyProblem(
+            "expires must be a date YYYY-MM-DD (the key works through that "
+            "UTC day) or an ISO 8601 date-time",
+            "expires",
+        ) from None
     if moment <= (now or utcnow()):
         raise KeyProblem(f"expires {text!r} is in the past", "expires")
     return moment
@@ -103,12 +118,22 @@ def create(name, models=None, rpm=None, tpm=None, expires=None):
     with write_transaction():
         existing = ClientKey.get_or_none(ClientKey.name == name)
         if existing is not None and not existing.revoked:
-            raise KeyProblem(f"a key named '{name}' exists: revoke it first, or choose "
-                             f"another name", "name", status=409)
+            raise KeyProblem(
+                f"a key named '{name}' exists: revoke it first, or choose another name",
+                "name",
+                status=409,
+            )
         if existing is not None:
             existing.delete_instance()
-        row = ClientKey.create(name=name, key_hash=digest(secret), models=models, rpm=rpm,
-                               tpm=tpm, expires_at=expires_at, created_at=utcnow())
+        row = ClientKey.create(
+            name=name,
+            key_hash=digest(secret),
+            models=models,
+            rpm=rpm,
+            tpm=tpm,
+            expires_at=expires_at,
+            created_at=utcnow(),
+        )
         changes.bump("keys")
     changes.announce("keys")
     return row, secret
@@ -121,20 +146,24 @@ def issue(spec, actor, via):
     if models is not None:
         models = sorted({normalize_model_name(m) for m in models})
     row, secret = create(spec["name"], models, spec["rpm"], spec["tpm"], spec["expires"])
-    audit.record(actor, "key.create", row.name, via=via, models=models, rpm=row.rpm,
-                 tpm=row.tpm)
+    audit.record(actor, "key.create", row.name, via=via, models=models, rpm=row.rpm, tpm=row.tpm)
     return describe(row), secret
 
 
 def revoke(name):
     with write_transaction():
-        updated = (ClientKey.update(revoked=True)
-                   .where((ClientKey.name == name) & (ClientKey.revoked == False))  # noqa: E712
-                   .execute())
+        updated = (
+            ClientKey.update(revoked=True)
+            .where((ClientKey.name == name) & (ClientKey.revoked == False))  # noqa: E712
+            .execute()
+        )
         if not updated:
             exists = ClientKey.get_or_none(ClientKey.name == name)
-            raise KeyProblem(f"key '{name}' is already revoked" if exists else
-                             f"key '{name}' not found", "name", status=409 if exists else 404)
+            raise KeyProblem(
+                f"key '{name}' is already revoked" if exists else f"key '{name}' not found",
+                "name",
+                status=409 if exists else 404,
+            )
         changes.bump("keys")
     changes.announce("keys")
 
@@ -149,9 +178,16 @@ def _timestamp(value):
 
 def describe(row):
     """A key as the admin sees it: everything but the secret and its hash."""
-    return {"name": row.name, "models": row.models, "rpm": row.rpm, "tpm": row.tpm,
-            "expires": _timestamp(row.expires_at), "created_at": _timestamp(row.created_at),
-            "last_used_at": _timestamp(row.last_used_at), "revoked": row.revoked}
+    return {
+        "name": row.name,
+        "models": row.models,
+        "rpm": row.rpm,
+        "tpm": row.tpm,
+        "expires": _timestamp(row.expires_at),
+        "created_at": _timestamp(row.created_at),
+        "last_used_at": _timestamp(row.last_used_at),
+        "revoked": row.revoked,
+    }
 
 
 class KeyCache:

@@ -19,6 +19,7 @@ at :59 and another at :00 cannot pass twice the limit.
 Times are Unix seconds from each host's clock: hosts sharing a database
 must keep their clocks in sync (NTP), as they must for TLS anyway.
 """
+
 import logging
 import math
 import time
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 
 from peewee import PeeweeException, PostgresqlDatabase
 
-from app.storage.db import database, write_transaction
 from app.errors import RateLimited
+from app.storage.db import database, write_transaction
 from app.storage.models import RateBucket
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ _NAMES = {"rpm": "requests", "tpm": "tokens"}
 @dataclass
 class _Local:
     """This worker's view of one shared bucket."""
+
     capacity: int
     rate: float  # tokens per second
     level: float = 0.0  # the shared level at synced_at
@@ -70,8 +72,9 @@ def _sync(key_name, kind, capacity, rate, take=0, debit=0, now=None):
     with write_transaction():
         row = locked_row()
         if row is None:
-            RateBucket.insert(key_name=key_name, kind=kind, level=capacity,
-                              updated_at=now).on_conflict_ignore().execute()
+            RateBucket.insert(
+                key_name=key_name, kind=kind, level=capacity, updated_at=now
+            ).on_conflict_ignore().execute()
             row = locked_row()
         level = min(capacity, row.level + max(0.0, now - row.updated_at) * rate) - debit
         taken = min(take, int(level)) if level >= 1 else 0
@@ -149,8 +152,7 @@ class RateLimiter:
     def _write_tokens(self, name, bucket, now):
         debit, bucket.pending = bucket.pending, 0
         try:
-            _, bucket.level = _sync(name, "tpm", bucket.capacity, bucket.rate, debit=debit,
-                                    now=now)
+            _, bucket.level = _sync(name, "tpm", bucket.capacity, bucket.rate, debit=debit, now=now)
         except PeeweeException:
             bucket.pending += debit  # written with the next sync
             raise
@@ -162,15 +164,22 @@ class RateLimiter:
             if getattr(key, limit_kind):
                 headers.update(self._headers(key, limit_kind, now))
         name = _NAMES[kind]
-        return RateLimited(f"rate limit reached for key '{key.name}' on {name} per minute "
-                           f"({kind}): limit {getattr(key, kind)}; retry after "
-                           f"{headers['Retry-After']}s", name, headers)
+        return RateLimited(
+            f"rate limit reached for key '{key.name}' on {name} per minute "
+            f"({kind}): limit {getattr(key, kind)}; retry after "
+            f"{headers['Retry-After']}s",
+            name,
+            headers,
+        )
 
     def _headers(self, key, kind, now):
         bucket = self._bucket(key, kind)
         level = bucket.projected(now) + (bucket.granted if kind == "rpm" else 0)
         suffix = _NAMES[kind]
-        return {f"x-ratelimit-limit-{suffix}": str(bucket.capacity),
-                f"x-ratelimit-remaining-{suffix}": str(max(0, int(level))),
-                f"x-ratelimit-reset-{suffix}":
-                    _duration(max(0.0, bucket.capacity - level) / bucket.rate)}
+        return {
+            f"x-ratelimit-limit-{suffix}": str(bucket.capacity),
+            f"x-ratelimit-remaining-{suffix}": str(max(0, int(level))),
+            f"x-ratelimit-reset-{suffix}": _duration(
+                max(0.0, bucket.capacity - level) / bucket.rate
+            ),
+        }

@@ -7,26 +7,37 @@ relay itself must refuse origins it does not know, before anything runs.
 DNS rebinding makes a hostile name resolve to 127.0.0.1; the Host header
 still carries that name, so an open relay answers only loopback names.
 """
+
 import ipaddress
 import re
 
 # Ollama allows the same by default (OLLAMA_ORIGINS adds to it).
-DEFAULT_ORIGINS = ("http://localhost:*", "https://localhost:*", "http://127.0.0.1:*",
-                   "https://127.0.0.1:*", "http://[::1]:*", "https://[::1]:*")
+DEFAULT_ORIGINS = (
+    "http://localhost:*",
+    "https://localhost:*",
+    "http://127.0.0.1:*",
+    "https://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://[::1]:*",
+)
 
 # What a preflight may ask for: every method the relay serves, and the
 # headers our clients send (keys, content, SDK and API-version headers).
 ALLOW_METHODS = "GET, POST, DELETE, HEAD, OPTIONS"
-ALLOW_HEADERS = ("Authorization, Content-Type, Content-Encoding, X-Api-Key, Api-Key, "
-                 "X-Request-ID, OpenAI-Organization, OpenAI-Project, OpenAI-Beta, "
-                 "Anthropic-Version, Anthropic-Beta, Anthropic-Dangerous-Direct-Browser-Access, "
-                 "X-Stainless-Arch, X-Stainless-Lang, X-Stainless-OS, X-Stainless-Package-Version, "
-                 "X-Stainless-Retry-Count, X-Stainless-Runtime, X-Stainless-Runtime-Version, "
-                 "X-Stainless-Timeout, X-Stainless-Async, X-Stainless-Helper-Method, User-Agent")
-EXPOSE_HEADERS = ("X-Request-ID, Retry-After, x-ratelimit-limit-requests, "
-                  "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
-                  "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, "
-                  "x-ratelimit-reset-tokens")
+ALLOW_HEADERS = (
+    "Authorization, Content-Type, Content-Encoding, X-Api-Key, Api-Key, "
+    "X-Request-ID, OpenAI-Organization, OpenAI-Project, OpenAI-Beta, "
+    "Anthropic-Version, Anthropic-Beta, Anthropic-Dangerous-Direct-Browser-Access, "
+    "X-Stainless-Arch, X-Stainless-Lang, X-Stainless-OS, X-Stainless-Package-Version, "
+    "X-Stainless-Retry-Count, X-Stainless-Runtime, X-Stainless-Runtime-Version, "
+    "X-Stainless-Timeout, X-Stainless-Async, X-Stainless-Helper-Method, User-Agent"
+)
+EXPOSE_HEADERS = (
+    "X-Request-ID, Retry-After, x-ratelimit-limit-requests, "
+    "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
+    "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, "
+    "x-ratelimit-reset-tokens"
+)
 
 
 def _pattern(glob):
@@ -48,10 +59,13 @@ class OriginPolicy:
 
 
 def preflight_headers(origin, requested_headers):
-    headers = {"Access-Control-Allow-Origin": origin,
-               "Access-Control-Allow-Methods": ALLOW_METHODS,
-               "Access-Control-Allow-Headers": ALLOW_HEADERS,
-               "Access-Control-Max-Age": "600", "Vary": "Origin"}
+    headers = {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": ALLOW_METHODS,
+        "Access-Control-Allow-Headers": ALLOW_HEADERS,
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
     if requested_headers:
         # SDKs add headers we cannot list ahead (x-stainless-*): an allowed
         # origin may send what it asks for.
@@ -60,8 +74,11 @@ def preflight_headers(origin, requested_headers):
 
 
 def response_headers(origin):
-    return {"Access-Control-Allow-Origin": origin,
-            "Access-Control-Expose-Headers": EXPOSE_HEADERS, "Vary": "Origin"}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": EXPOSE_HEADERS,
+        "Vary": "Origin",
+    }
 
 
 def _host_name(host):

@@ -7,6 +7,7 @@ workers and hosts wrote; a failed write keeps the counts for the next one.
 The book is also written when the worker exits. So `usage` shows a request
 within about FLUSH_SECONDS of its end.
 """
+
 import datetime
 import logging
 import threading
@@ -51,8 +52,7 @@ class UsageBook:
                 for name, moment in last_used.items():
                     ClientKey.update(last_used_at=moment).where(ClientKey.name == name).execute()
         except PeeweeException as exc:
-            log.warning("usage not written yet (kept for the next try): %s",
-                        exc.__class__.__name__)
+            log.warning("usage not written yet (kept for the next try): %s", exc.__class__.__name__)
             self._merge_back(rows, last_used)
 
     def _merge_back(self, rows, last_used):
@@ -66,11 +66,17 @@ class UsageBook:
 
 def _add(key_name, model, day, counts):
     values = dict(zip(_COUNTS, counts))
-    (DailyUsage.insert(key_name=key_name, model=model, day=day, **values)
-     .on_conflict(conflict_target=[DailyUsage.key_name, DailyUsage.model, DailyUsage.day],
-                  update={getattr(DailyUsage, name): getattr(DailyUsage, name)
-                          + getattr(EXCLUDED, name) for name in _COUNTS})
-     .execute())
+    (
+        DailyUsage.insert(key_name=key_name, model=model, day=day, **values)
+        .on_conflict(
+            conflict_target=[DailyUsage.key_name, DailyUsage.model, DailyUsage.day],
+            update={
+                getattr(DailyUsage, name): getattr(DailyUsage, name) + getattr(EXCLUDED, name)
+                for name in _COUNTS
+            },
+        )
+        .execute()
+    )
 
 
 def rows(since=None, key=None):
@@ -80,9 +86,18 @@ def rows(since=None, key=None):
         query = query.where(DailyUsage.day >= since)
     if key:
         query = query.where(DailyUsage.key_name == key)
-    return [{"key": row.key_name, "model": row.model, "day": row.day, "requests": row.requests,
-             "input_tokens": row.input_tokens, "output_tokens": row.output_tokens,
-             "errors": row.errors} for row in query]
+    return [
+        {
+            "key": row.key_name,
+            "model": row.model,
+            "day": row.day,
+            "requests": row.requests,
+            "input_tokens": row.input_tokens,
+            "output_tokens": row.output_tokens,
+            "errors": row.errors,
+        }
+        for row in query
+    ]
 
 
 class Flusher:
@@ -100,8 +115,7 @@ class Flusher:
             return
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="relay-flusher",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="relay-flusher", daemon=True)
                 self._thread.start()
 
     def _run(self):

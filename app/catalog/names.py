@@ -1,4 +1,5 @@
 """Model names, as Ollama spells them: [host/][namespace/]model[:tag]."""
+
 import re
 
 # Ollama's names: [host/][namespace/]model[:tag], each part a plain word.

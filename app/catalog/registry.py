@@ -1,25 +1,36 @@
 """The model registry: create, resolve, copy and delete remote models.
 (How the APIs describe a model is app/describe.py.)"""
+
 import hashlib
 import json
 
 from flask import current_app
 from peewee import fn
 
-from app.storage import changes
-from app.observability import telemetry
-from app.storage.db import database
-from app.errors import BadRequest, ModelNotFound
-from app.storage.models import RemoteModel, utcnow
-from app.remotes.policy import RemoteHostRefused
 from app.catalog.names import normalize_model_name
+from app.errors import BadRequest, ModelNotFound
+from app.observability import telemetry
+from app.remotes.policy import RemoteHostRefused
+from app.storage import changes
+from app.storage.db import database
+from app.storage.models import RemoteModel, utcnow
 
-_REPLACED_FIELDS = [RemoteModel.remote_model, RemoteModel.remote_host,
-                    RemoteModel.remote_type, RemoteModel.api_key, RemoteModel.system,
-                    RemoteModel.parameters, RemoteModel.parent_model, RemoteModel.context_length,
-                    RemoteModel.capabilities, RemoteModel.fallbacks,
-                    RemoteModel.fallback_on_auth_errors, RemoteModel.digest,
-                    RemoteModel.created_at, RemoteModel.modified_at]
+_REPLACED_FIELDS = [
+    RemoteModel.remote_model,
+    RemoteModel.remote_host,
+    RemoteModel.remote_type,
+    RemoteModel.api_key,
+    RemoteModel.system,
+    RemoteModel.parameters,
+    RemoteModel.parent_model,
+    RemoteModel.context_length,
+    RemoteModel.capabilities,
+    RemoteModel.fallbacks,
+    RemoteModel.fallback_on_auth_errors,
+    RemoteModel.digest,
+    RemoteModel.created_at,
+    RemoteModel.modified_at,
+]
 
 
 def keyring():
@@ -97,9 +108,11 @@ def _upsert(fields):
     # One statement: a replaced model is never seen half-written or absent.
     fields = dict(fields, digest=_digest(fields), created_at=utcnow(), modified_at=utcnow())
     with database.atomic():
-        (RemoteModel.insert(**fields)
-         .on_conflict(conflict_target=[RemoteModel.name], preserve=_REPLACED_FIELDS)
-         .execute())
+        (
+            RemoteModel.insert(**fields)
+            .on_conflict(conflict_target=[RemoteModel.name], preserve=_REPLACED_FIELDS)
+            .execute()
+        )
         # Read back before the commit: after it, a concurrent delete may
         # already have removed the row, and a create that did happen would
         # answer 500 (the soak's concurrent creates and deletes did).
@@ -124,8 +137,11 @@ def create(spec):
     name, source = spec["model"], spec.get("from_")
     if spec.get("remote_host"):
         if not source:
-            raise BadRequest("invalid request: from: the remote model id is required "
-                             "with remote_host (e.g. \"from\": \"qwen-plus\")", param="from")
+            raise BadRequest(
+                "invalid request: from: the remote model id is required "
+                'with remote_host (e.g. "from": "qwen-plus")',
+                param="from",
+            )
         try:
             host_policy().check(spec["remote_host"])
         except RemoteHostRefused as exc:
@@ -149,7 +165,9 @@ def create(spec):
         if parent is None:
             raise BadRequest(
                 f"model '{source}' not found: without remote_host, \"from\" must name an "
-                f"existing model (this server runs no local weights)", param="from")
+                f"existing model (this server runs no local weights)",
+                param="from",
+            )
         # A derived model copies its parent's remote, as an Ollama model
         # built FROM another copies its layers.
         fields = {
@@ -164,13 +182,16 @@ def create(spec):
             "capabilities": _capabilities(_given(spec, "capabilities", parent.capabilities)),
             # Fallbacks stand for the remote, which the derived model shares.
             "fallbacks": _given(spec, "fallbacks", parent.fallbacks),
-            "fallback_on_auth_errors": _given(spec, "fallback_on_auth_errors",
-                                              parent.fallback_on_auth_errors),
+            "fallback_on_auth_errors": _given(
+                spec, "fallback_on_auth_errors", parent.fallback_on_auth_errors
+            ),
         }
     else:
-        raise BadRequest("invalid request: remote_host: required (or \"from\" naming an "
-                         "existing model); this server runs no local weights",
-                         param="remote_host")
+        raise BadRequest(
+            'invalid request: remote_host: required (or "from" naming an '
+            "existing model); this server runs no local weights",
+            param="remote_host",
+        )
     name = normalize_model_name(name)
     fields["fallbacks"] = _checked_fallbacks(name, fields["fallbacks"])
     return _upsert(dict(fields, name=name))
@@ -181,12 +202,15 @@ def _checked_fallbacks(name, fallbacks):
     if not fallbacks:
         return None
     names = list(dict.fromkeys(normalize_model_name(f) for f in fallbacks))
-    edges = {row.name: row.fallbacks or [] for row in
-             RemoteModel.select(RemoteModel.name, RemoteModel.fallbacks)}
+    edges = {
+        row.name: row.fallbacks or []
+        for row in RemoteModel.select(RemoteModel.name, RemoteModel.fallbacks)
+    }
     for fallback in names:
         if fallback != name and fallback not in edges:
-            raise BadRequest(f"invalid request: fallbacks: model '{fallback}' not found",
-                             param="fallbacks")
+            raise BadRequest(
+                f"invalid request: fallbacks: model '{fallback}' not found", param="fallbacks"
+            )
     edges[name] = names
 
     def path_back(start, seen):
@@ -203,8 +227,9 @@ def _checked_fallbacks(name, fallbacks):
 
     loop = path_back(name, {name})
     if loop:
-        raise BadRequest(f"invalid request: fallbacks: they would loop "
-                         f"({' -> '.join(loop)})", param="fallbacks")
+        raise BadRequest(
+            f"invalid request: fallbacks: they would loop ({' -> '.join(loop)})", param="fallbacks"
+        )
     return names
 
 

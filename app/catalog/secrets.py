@@ -4,6 +4,7 @@ RELAY_SECRET_KEY holds one Fernet key or several separated by commas: the
 first encrypts, every one decrypts, so a new key is put first, `ollama-relay
 secrets rotate` re-encrypts, and the old key is then dropped.
 """
+
 import logging
 import os
 
@@ -27,7 +28,8 @@ class Keyring:
             raise ConfigError(
                 "RELAY_SECRET_KEY: every key must be a url-safe base64 Fernet key "
                 "(make one with: python -c 'from cryptography.fernet import Fernet; "
-                "print(Fernet.generate_key().decode())')") from None
+                "print(Fernet.generate_key().decode())')"
+            ) from None
 
     def encrypt(self, plaintext):
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -45,8 +47,9 @@ class Keyring:
             return operation(token.encode()).decode()
         except InvalidToken:
             # Never include the token or key: the message reaches logs.
-            raise ConfigError("a stored API key cannot be decrypted with any key "
-                              "in RELAY_SECRET_KEY") from None
+            raise ConfigError(
+                "a stored API key cannot be decrypted with any key in RELAY_SECRET_KEY"
+            ) from None
 
 
 def _development_key(instance_path):
@@ -69,7 +72,9 @@ def _development_key(instance_path):
         if created:
             log.warning(
                 "RELAY_SECRET_KEY is not set: generated a development key in %s. "
-                "Set RELAY_SECRET_KEY in production.", path)
+                "Set RELAY_SECRET_KEY in production.",
+                path,
+            )
     with open(path, "rb") as handle:
         return handle.read().strip()
 
@@ -92,8 +97,11 @@ class Undecryptable(Exception):
 def rotate_all(keyring):
     """Re-encrypt every key in one transaction; all or nothing."""
     with database.atomic():
-        rows = (RemoteModel.select(RemoteModel.id, RemoteModel.name, RemoteModel.api_key)
-                .where(RemoteModel.api_key.is_null(False)).order_by(RemoteModel.id))
+        rows = (
+            RemoteModel.select(RemoteModel.id, RemoteModel.name, RemoteModel.api_key)
+            .where(RemoteModel.api_key.is_null(False))
+            .order_by(RemoteModel.id)
+        )
         rotated, bad = [], []
         for row in rows:
             try:
@@ -106,9 +114,11 @@ def rotate_all(keyring):
         for row, token in rotated:
             # Compare-and-set: a row rewritten meanwhile already holds a token
             # under the current first key, and must not get the old one back.
-            updated += (RemoteModel.update(api_key=token)
-                        .where((RemoteModel.id == row.id)
-                               & (RemoteModel.api_key == row.api_key)).execute())
+            updated += (
+                RemoteModel.update(api_key=token)
+                .where((RemoteModel.id == row.id) & (RemoteModel.api_key == row.api_key))
+                .execute()
+            )
         if updated:
             changes.bump("models")  # running relays reload the new ciphertexts
     changes.announce("models")

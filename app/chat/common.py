@@ -1,5 +1,6 @@
 """What the converters share: ids, and a cleaned-up view
 of what Chat Completions remotes send."""
+
 import secrets
 
 INCOMPLETE = "the remote's stream ended before the answer was complete"
@@ -19,8 +20,11 @@ def reasoning_of(source):
 def text_of(content):
     """Message content as text: some providers (Mistral) send a list of parts."""
     if isinstance(content, list):
-        return "".join(part.get("text") or "" for part in content
-                       if isinstance(part, dict) and isinstance(part.get("text"), str))
+        return "".join(
+            part.get("text") or ""
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
     return content if isinstance(content, str) else None
 
 
@@ -44,8 +48,9 @@ def clean_chat(body):
     if not isinstance(body.get("usage"), dict):
         body.pop("usage", None)
     choices = body.get("choices")
-    body["choices"] = [dict(c) for c in choices if isinstance(c, dict)] \
-        if isinstance(choices, list) else []
+    body["choices"] = (
+        [dict(c) for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
+    )
     for choice in body["choices"]:
         for part in ("message", "delta"):
             if part in choice:

@@ -1,5 +1,6 @@
 """The `ollama-relay` command: Flask's CLI group plus the relay's own commands
 (one module per family: models and secrets, keys, usage, check)."""
+
 import sys
 
 import click
@@ -8,13 +9,13 @@ from flask.cli import FlaskGroup
 from peewee import PeeweeException
 
 from app import create_app
-from app.storage import db
 from app.cli.check import check_command
 from app.cli.common import audit_cli, first_line
 from app.cli.keys import keys_group
 from app.cli.models import models_group, secrets_group
 from app.cli.usage import usage_command
 from app.config import ConfigError
+from app.storage import db
 
 
 def _create_app():
@@ -23,8 +24,9 @@ def _create_app():
     return create_app({"RELAY_AUTO_MIGRATE": False})
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
-             add_default_commands=False)
+@click.group(
+    cls=FlaskGroup, create_app=_create_app, add_version_option=False, add_default_commands=False
+)
 def cli():
     """Manage an ollama-relay installation.
 

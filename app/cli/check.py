@@ -1,16 +1,17 @@
 """`ollama-relay check`: configuration, database and every model's remote."""
+
 import click
-from flask.cli import with_appcontext
 from flask import current_app
+from flask.cli import with_appcontext
 from peewee import PeeweeException
 
-from app.storage import db
 from app.catalog import registry
 from app.cli.common import CommandFailed, first_line
 from app.config import ConfigError
 from app.errors import UpstreamError
-from app.routing import remote_for
 from app.remotes.http.client import origin
+from app.routing import remote_for
+from app.storage import db
 
 
 def _report(ok, what, detail):
@@ -53,8 +54,11 @@ def _check_database():
     except (PeeweeException, OSError) as exc:
         return _report(False, "database", f"unreachable: {first_line(exc)}")
     if pending:
-        return _report(False, "database", f"schema not current (pending: {', '.join(pending)}):"
-                                          f" run `ollama-relay db upgrade`")
+        return _report(
+            False,
+            "database",
+            f"schema not current (pending: {', '.join(pending)}): run `ollama-relay db upgrade`",
+        )
     return _report(True, "database", "answers, schema is current")
 
 

@@ -4,10 +4,11 @@ Exit codes a shell script can rely on: 0 success, 1 a lookup or check
 failed, 2 bad usage or configuration. Data goes to stdout, failures to
 stderr, and no output ever carries an API key.
 """
+
 import click
 
-from app.storage import db
 from app.access import audit
+from app.storage import db
 
 
 class CommandFailed(click.ClickException):
@@ -24,9 +25,10 @@ def require_current_schema():
     # say what to run instead of failing on a missing table.
     pending = db.pending_migrations()
     if pending:
-        raise CommandFailed(f"database schema is not current (pending: {', '.join(pending)}): "
-                            f"run `ollama-relay db upgrade`")
-
+        raise CommandFailed(
+            f"database schema is not current (pending: {', '.join(pending)}): "
+            f"run `ollama-relay db upgrade`"
+        )
 
 
 def audit_cli(action, obj, **details):

@@ -1,4 +1,5 @@
 """`ollama-relay keys create|list|revoke`: client keys from the command line."""
+
 import json
 
 import click
@@ -7,8 +8,8 @@ from flask.cli import AppGroup
 from app.access import audit, keys
 from app.cli.common import CommandFailed, require_current_schema
 from app.errors import RelayError
-from app.surfaces.schema import load
 from app.surfaces.admin.key_schemas import CreateKeySchema
+from app.surfaces.schema import load
 
 
 @click.group("keys", cls=AppGroup)
@@ -18,16 +19,26 @@ def keys_group():
 
 @keys_group.command("create")
 @click.argument("name")
-@click.option("--model", "models", multiple=True, metavar="M",
-              help="A model the key may use (repeatable); without it, every model.")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="M",
+    help="A model the key may use (repeatable); without it, every model.",
+)
 @click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute.")
 @click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute (in + out).")
 @click.option("--expires", metavar="YYYY-MM-DD", help="Last UTC day the key works.")
 def keys_create(name, models, rpm, tpm, expires):
     """Create the key NAME and print it, alone on one line: it is shown only now."""
     require_current_schema()
-    body = {"name": name, "models": list(models) or None, "rpm": rpm, "tpm": tpm,
-            "expires": expires}
+    body = {
+        "name": name,
+        "models": list(models) or None,
+        "rpm": rpm,
+        "tpm": tpm,
+        "expires": expires,
+    }
     try:
         _, secret = keys.issue(load(CreateKeySchema(), body), "admin", "cli")
     except RelayError as exc:
@@ -53,8 +64,7 @@ def keys_list(as_json):
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    columns = ("name", "models", "rpm", "tpm", "expires", "created_at", "last_used_at",
-               "revoked")
+    columns = ("name", "models", "rpm", "tpm", "expires", "created_at", "last_used_at", "revoked")
     click.echo("\t".join(columns))
     for row in rows:
         click.echo("\t".join(_cell(row[c]) for c in columns))

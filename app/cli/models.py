@@ -1,4 +1,5 @@
 """`ollama-relay models ...` and `secrets rotate`."""
+
 import json
 import os
 
@@ -6,11 +7,11 @@ import click
 from flask.cli import AppGroup
 
 from app.catalog import describe, registry, secrets
+from app.catalog.names import normalize_model_name
 from app.cli.common import CommandFailed, audit_cli, require_current_schema
 from app.errors import BadRequest, RelayError
-from app.catalog.names import normalize_model_name
-from app.surfaces.schema import load
 from app.surfaces.admin.model_schemas import REMOTE_TYPES, CreateSchema
+from app.surfaces.schema import load
 
 
 class ModelNameType(click.ParamType):
@@ -20,8 +21,12 @@ class ModelNameType(click.ParamType):
 
     def convert(self, value, param, ctx):
         if normalize_model_name(value) is None:
-            self.fail(f"{value!r} is not a valid model name (letters, digits, '_', '.', "
-                      f"'-', optional namespace/ and :tag)", param, ctx)
+            self.fail(
+                f"{value!r} is not a valid model name (letters, digits, '_', '.', "
+                f"'-', optional namespace/ and :tag)",
+                param,
+                ctx,
+            )
         return value
 
 
@@ -31,9 +36,14 @@ def models_group():
 
 
 def _summary(model):
-    return {"name": model.name, "remote_type": model.remote_type,
-            "remote_model": model.remote_model, "remote_host": model.remote_host,
-            "parent_model": model.parent_model, "has_api_key": bool(model.api_key)}
+    return {
+        "name": model.name,
+        "remote_type": model.remote_type,
+        "remote_model": model.remote_model,
+        "remote_host": model.remote_host,
+        "parent_model": model.parent_model,
+        "has_api_key": bool(model.api_key),
+    }
 
 
 @models_group.command("list")
@@ -46,8 +56,9 @@ def models_list(as_json):
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo("\t".join(row[k] for k in ("name", "remote_type", "remote_model",
-                                               "remote_host")))
+        click.echo(
+            "\t".join(row[k] for k in ("name", "remote_type", "remote_model", "remote_host"))
+        )
 
 
 def _resolve(name):
@@ -105,13 +116,15 @@ def _api_key(env_var, from_stdin):
     if env_var:
         key = os.environ.get(env_var, "").strip()
         if not key:
-            raise click.BadParameter(f"environment variable {env_var} is not set or empty",
-                                     param_hint="'--api-key-env'")
+            raise click.BadParameter(
+                f"environment variable {env_var} is not set or empty", param_hint="'--api-key-env'"
+            )
         return key
     if from_stdin:
         stdin = click.get_text_stream("stdin")
-        key = (click.prompt("API key", hide_input=True, err=True) if stdin.isatty()
-               else stdin.read()).strip()
+        key = (
+            click.prompt("API key", hide_input=True, err=True) if stdin.isatty() else stdin.read()
+        ).strip()
         if not key:
             raise click.BadParameter("stdin held no key", param_hint="'--api-key-stdin'")
         return key
@@ -119,10 +132,17 @@ def _api_key(env_var, from_stdin):
 
 
 # Schema fields as the command line spells them, so errors name the option.
-_OPTION_FOR_FIELD = {"model": "NAME", "name": "NAME", "from": "--from",
-                     "remote_host": "--remote-host", "remote_type": "--remote-type",
-                     "system": "--system", "parameters": "--parameter",
-                     "remote_api_key": "the API key", "fallbacks": "--fallback"}
+_OPTION_FOR_FIELD = {
+    "model": "NAME",
+    "name": "NAME",
+    "from": "--from",
+    "remote_host": "--remote-host",
+    "remote_type": "--remote-type",
+    "system": "--system",
+    "parameters": "--parameter",
+    "remote_api_key": "the API key",
+    "fallbacks": "--fallback",
+}
 
 
 def _usage_error(exc, key):
@@ -135,30 +155,66 @@ def _usage_error(exc, key):
 
 @models_group.command("create")
 @click.argument("name", type=ModelNameType())
-@click.option("--from", "from_", required=True, metavar="REMOTE_MODEL",
-              help="The model id at the remote (e.g. qwen-plus).")
-@click.option("--remote-host", required=True, metavar="URL",
-              help="Base URL of the remote (subject to RELAY_REMOTE_ALLOWLIST).")
-@click.option("--remote-type", type=click.Choice(REMOTE_TYPES), default="ollama",
-              show_default=True)
+@click.option(
+    "--from",
+    "from_",
+    required=True,
+    metavar="REMOTE_MODEL",
+    help="The model id at the remote (e.g. qwen-plus).",
+)
+@click.option(
+    "--remote-host",
+    required=True,
+    metavar="URL",
+    help="Base URL of the remote (subject to RELAY_REMOTE_ALLOWLIST).",
+)
+@click.option("--remote-type", type=click.Choice(REMOTE_TYPES), default="ollama", show_default=True)
 @click.option("--system", help="Default system prompt.")
-@click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE",
-              help="Default option, repeatable; values are JSON when they parse as JSON.")
-@click.option("--fallback", "fallbacks", multiple=True, metavar="NAME",
-              help="A local model tried when this one's remote fails (repeatable, in order).")
-@click.option("--fallback-on-auth-errors", is_flag=True,
-              help="Fall back on the remote's 401/403/404 too.")
+@click.option(
+    "--parameter",
+    "parameters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Default option, repeatable; values are JSON when they parse as JSON.",
+)
+@click.option(
+    "--fallback",
+    "fallbacks",
+    multiple=True,
+    metavar="NAME",
+    help="A local model tried when this one's remote fails (repeatable, in order).",
+)
+@click.option(
+    "--fallback-on-auth-errors", is_flag=True, help="Fall back on the remote's 401/403/404 too."
+)
 @click.option("--api-key-env", metavar="VAR", help="Read the API key from this variable.")
 @click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin.")
-def models_create(name, from_, remote_host, remote_type, system, parameters, fallbacks,
-                  fallback_on_auth_errors, api_key_env, api_key_stdin):
+def models_create(
+    name,
+    from_,
+    remote_host,
+    remote_type,
+    system,
+    parameters,
+    fallbacks,
+    fallback_on_auth_errors,
+    api_key_env,
+    api_key_stdin,
+):
     """Create (or replace) the model NAME pointing at REMOTE_MODEL on URL."""
     key = _api_key(api_key_env, api_key_stdin)
-    body = {"name": name, "from": from_, "remote_host": remote_host,
-            "remote_type": remote_type, "system": system,
-            "parameters": _parameters(parameters), "remote_api_key": key, "stream": False,
-            "fallbacks": list(fallbacks) or None,
-            "fallback_on_auth_errors": fallback_on_auth_errors}
+    body = {
+        "name": name,
+        "from": from_,
+        "remote_host": remote_host,
+        "remote_type": remote_type,
+        "system": system,
+        "parameters": _parameters(parameters),
+        "remote_api_key": key,
+        "stream": False,
+        "fallbacks": list(fallbacks) or None,
+        "fallback_on_auth_errors": fallback_on_auth_errors,
+    }
     try:
         # The HTTP API's schema and registry: same validation, host policy, encryption.
         spec = load(CreateSchema(), body)
@@ -167,8 +223,9 @@ def models_create(name, from_, remote_host, remote_type, system, parameters, fal
         model = registry.create(spec)
     except BadRequest as exc:
         raise _usage_error(exc, key) from None
-    audit_cli("model.replace" if replacing else "model.create", model.name,
-              remote_host=model.remote_host)
+    audit_cli(
+        "model.replace" if replacing else "model.create", model.name, remote_host=model.remote_host
+    )
     click.echo(f"created {model.name}")
 
 
@@ -187,7 +244,9 @@ def secrets_rotate():
         count = secrets.rotate_all(current_app.extensions["relay.keyring"])
     except secrets.Undecryptable as exc:
         names = ", ".join(f"'{name}'" for name in exc.names)
-        raise CommandFailed(f"the stored API key of model {names} cannot be decrypted with "
-                            f"any key in RELAY_SECRET_KEY; nothing was changed") from None
+        raise CommandFailed(
+            f"the stored API key of model {names} cannot be decrypted with "
+            f"any key in RELAY_SECRET_KEY; nothing was changed"
+        ) from None
     audit_cli("secrets.rotate", "remote_api_keys", count=count)
     click.echo(f"re-encrypted {count} keys")

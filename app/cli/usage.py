@@ -1,4 +1,5 @@
 """`ollama-relay usage`: requests and tokens per key, model and UTC day."""
+
 import json
 
 import click
@@ -21,8 +22,9 @@ def usage_command(since, key_name, as_json):
         try:
             click.DateTime(["%Y-%m-%d"]).convert(since, None, None)
         except click.BadParameter:
-            raise click.BadParameter(f"{since!r} is not a date YYYY-MM-DD",
-                                     param_hint="'--since'") from None
+            raise click.BadParameter(
+                f"{since!r} is not a date YYYY-MM-DD", param_hint="'--since'"
+            ) from None
     require_current_schema()
     rows = usage_rows.rows(since, key_name)
     if as_json:

@@ -1,39 +1,73 @@
 """Prometheus metrics. Under gunicorn every worker writes its own files in
 PROMETHEUS_MULTIPROC_DIR (ops/gunicorn.conf.py sets it) and /metrics sums them,
 so a scrape sees the whole server whichever worker answers it."""
+
 import os
 
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge,
-                               Histogram, generate_latest, multiprocess)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 # Streams last minutes: the buckets reach well past a single request's usual span.
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
 # `key` is a client key's name ("admin"; "-" with auth off): names are chosen
 # by the admin, so the label set stays bounded.
-REQUESTS = Counter("relay_requests_total", "Requests answered, by API surface, route, "
-                   "model, status and client key.", ["surface", "route", "model", "status", "key"])
-DURATION = Histogram("relay_request_duration_seconds", "Time from request to the end of "
-                     "the answer (streams included).", ["surface", "route"], buckets=_SECONDS)
-UPSTREAM_REQUESTS = Counter("relay_upstream_requests_total", "Calls to remotes, by remote "
-                            "host and outcome (HTTP status or error kind).",
-                            ["remote_host", "outcome"])
-UPSTREAM_RETRIES = Counter("relay_upstream_retries_total", "Failed calls to remotes before "
-                           "the first byte, by remote host and outcome (retried: sent "
-                           "again; gave_up: the failure went on to the client or a fallback).",
-                           ["remote_host", "outcome"])
-UPSTREAM_LATENCY = Histogram("relay_upstream_response_seconds", "Time until a remote's "
-                             "response headers.", ["remote_host"], buckets=_SECONDS)
-UPSTREAM_FIRST_BYTE = Histogram("relay_upstream_first_byte_seconds", "Time until the first "
-                                "item of a remote's streamed answer.", ["remote_host"],
-                                buckets=_SECONDS)
-TOKENS = Counter("relay_tokens_total", "Tokens reported by remotes, by model, direction "
-                 "(in: prompt, out: completion) and client key.", ["model", "direction", "key"])
-REMOTES_COOLING_DOWN = Gauge("relay_remotes_cooling_down", "Remotes skipped after repeated "
-                             "failures (app/remotes/cooldown.py), summed over workers.",
-                             multiprocess_mode="livesum")
-OPEN_STREAMS = Gauge("relay_open_streams", "Streamed answers in progress.",
-                     multiprocess_mode="livesum")
+REQUESTS = Counter(
+    "relay_requests_total",
+    "Requests answered, by API surface, route, model, status and client key.",
+    ["surface", "route", "model", "status", "key"],
+)
+DURATION = Histogram(
+    "relay_request_duration_seconds",
+    "Time from request to the end of the answer (streams included).",
+    ["surface", "route"],
+    buckets=_SECONDS,
+)
+UPSTREAM_REQUESTS = Counter(
+    "relay_upstream_requests_total",
+    "Calls to remotes, by remote host and outcome (HTTP status or error kind).",
+    ["remote_host", "outcome"],
+)
+UPSTREAM_RETRIES = Counter(
+    "relay_upstream_retries_total",
+    "Failed calls to remotes before "
+    "the first byte, by remote host and outcome (retried: sent "
+    "again; gave_up: the failure went on to the client or a fallback).",
+    ["remote_host", "outcome"],
+)
+UPSTREAM_LATENCY = Histogram(
+    "relay_upstream_response_seconds",
+    "Time until a remote's response headers.",
+    ["remote_host"],
+    buckets=_SECONDS,
+)
+UPSTREAM_FIRST_BYTE = Histogram(
+    "relay_upstream_first_byte_seconds",
+    "Time until the first item of a remote's streamed answer.",
+    ["remote_host"],
+    buckets=_SECONDS,
+)
+TOKENS = Counter(
+    "relay_tokens_total",
+    "Tokens reported by remotes, by model, direction (in: prompt, out: completion) and client key.",
+    ["model", "direction", "key"],
+)
+REMOTES_COOLING_DOWN = Gauge(
+    "relay_remotes_cooling_down",
+    "Remotes skipped after repeated failures (app/remotes/cooldown.py), summed over workers.",
+    multiprocess_mode="livesum",
+)
+OPEN_STREAMS = Gauge(
+    "relay_open_streams", "Streamed answers in progress.", multiprocess_mode="livesum"
+)
 
 
 _children = {}

@@ -1,6 +1,7 @@
 """Per-request telemetry: the request id, one JSON log line per request, and
 the request metrics — recorded when the answer has really ended, which for a
 stream is long after the view returned."""
+
 import json
 import logging
 import os
@@ -74,6 +75,7 @@ def _client_gone_probe(environ):
             return bool(readable) and not sock.recv(1, socket.MSG_PEEK)
         except (OSError, ValueError):
             return True
+
     return gone
 
 
@@ -113,8 +115,9 @@ def finish(exchange):
     exchange.finished = True
     duration = time.monotonic() - exchange.started
     labels = (exchange.surface, exchange.route)
-    metrics.child(metrics.REQUESTS, *labels, exchange.model, str(exchange.status),
-                  exchange.key).inc()
+    metrics.child(
+        metrics.REQUESTS, *labels, exchange.model, str(exchange.status), exchange.key
+    ).inc()
     metrics.child(metrics.DURATION, *labels).observe(duration)
     metrics.count_tokens(exchange.model, exchange.usage, exchange.key)
     for hook in exchange.finish_hooks:
@@ -123,14 +126,23 @@ def finish(exchange):
         except Exception:
             access_log.exception("accounting for request %s failed", exchange.request_id)
     usage = exchange.usage or {}
-    _log_request({
-        "request_id": exchange.request_id, "method": exchange.method, "path": exchange.path,
-        "client": exchange.client, "key": exchange.key, "model": exchange.model or None,
-        "status": exchange.status, "duration_ms": round(duration * 1000, 1),
-        "remote_host": exchange.remote_host, "upstream_status": exchange.upstream_status,
-        "tokens_in": usage.get("prompt_tokens"), "tokens_out": usage.get("completion_tokens"),
-        "attempts": exchange.attempts,
-    })
+    _log_request(
+        {
+            "request_id": exchange.request_id,
+            "method": exchange.method,
+            "path": exchange.path,
+            "client": exchange.client,
+            "key": exchange.key,
+            "model": exchange.model or None,
+            "status": exchange.status,
+            "duration_ms": round(duration * 1000, 1),
+            "remote_host": exchange.remote_host,
+            "upstream_status": exchange.upstream_status,
+            "tokens_in": usage.get("prompt_tokens"),
+            "tokens_out": usage.get("completion_tokens"),
+            "attempts": exchange.attempts,
+        }
+    )
 
 
 def _log_request(fields):
@@ -144,13 +156,24 @@ def _log_request(fields):
     if not access_log.isEnabledFor(logging.INFO):
         return
     handler, app_log = _JSON_HANDLER, access_log.parent
-    if (handler is None or access_log.handlers or access_log.filters or handler.filters
-            or handler.level > logging.INFO or app_log.handlers != [handler]
-            or app_log.propagate or type(handler.formatter) is not JSONFormatter):
+    if (
+        handler is None
+        or access_log.handlers
+        or access_log.filters
+        or handler.filters
+        or handler.level > logging.INFO
+        or app_log.handlers != [handler]
+        or app_log.propagate
+        or type(handler.formatter) is not JSONFormatter
+    ):
         access_log.info("request", extra={"fields": fields})
         return
-    line = {"time": handler.formatter.stamp(time.time()), "level": "INFO",
-            "logger": access_log.name, "message": "request"}
+    line = {
+        "time": handler.formatter.stamp(time.time()),
+        "level": "INFO",
+        "logger": access_log.name,
+        "message": "request",
+    }
     line.update(fields)
     try:
         # One greenlet at a time: nothing can interleave with this write
@@ -194,8 +217,12 @@ class JSONFormatter(logging.Formatter):
         return self._stamp
 
     def format(self, record):
-        line = {"time": self.stamp(record.created), "level": record.levelname,
-                "logger": record.name, "message": record.getMessage()}
+        line = {
+            "time": self.stamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         line.update(getattr(record, "fields", {}))
         if has_request_context() and "request_id" not in line and "request_id" in g:
             line["request_id"] = g.request_id

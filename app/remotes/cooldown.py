@@ -7,6 +7,7 @@ request tries it again: a success ends the cool-down, a failure starts
 another. Per worker, in memory: each worker learns on its own, which costs
 at most RELAY_COOLDOWN_FAILURES failed requests per worker.
 """
+
 import time
 
 from app.observability import metrics

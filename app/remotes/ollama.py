@@ -1,4 +1,5 @@
 """A remote Ollama server: its native /api endpoints, and its /v1 for OpenAI clients."""
+
 from app.errors import UpstreamError
 from app.remotes.http.client import endpoint_url
 from app.remotes.openai import OpenAIRemote
@@ -25,15 +26,23 @@ class OllamaRemote:
 
     def _post(self, endpoint, body, stream):
         url = endpoint_url(self._base, f"api/{endpoint}")
-        response = self._http.request("POST", url, json=body,
-                                      headers=self._headers(), stream=stream, secret=self._key,
-                                      check=False, exchange=self._exchange)
+        response = self._http.request(
+            "POST",
+            url,
+            json=body,
+            headers=self._headers(),
+            stream=stream,
+            secret=self._key,
+            check=False,
+            exchange=self._exchange,
+        )
         if response.status_code in (404, 405) and not _ollama_error(response):
             response.close()
             raise UpstreamError(
                 "this server cannot run this remote model: the remote host does not "
                 "speak Ollama's API. If it is an OpenAI-compatible endpoint, create the "
-                "model with \"remote_type\": \"openai\"")
+                'model with "remote_type": "openai"'
+            )
         self._http.check(response, self._key)
         return response
 
@@ -43,15 +52,20 @@ class OllamaRemote:
         if not isinstance(answer, dict):
             raise UpstreamError("the remote Ollama answered with JSON that is not an object")
         if self._exchange is not None and "eval_count" in answer:
-            self._exchange.record_usage({"prompt_tokens": answer.get("prompt_eval_count", 0),
-                                         "completion_tokens": answer.get("eval_count", 0)})
+            self._exchange.record_usage(
+                {
+                    "prompt_tokens": answer.get("prompt_eval_count", 0),
+                    "completion_tokens": answer.get("eval_count", 0),
+                }
+            )
         return answer
 
     def stream(self, endpoint, body):
         """A streaming call to /api/{endpoint}; the status is checked before returning."""
         response = self._post(endpoint, dict(body, stream=True), stream=True)
-        return RemoteStream(response, ndjson_items, self._http.timeout, self._key,
-                            self._http.max_line)
+        return RemoteStream(
+            response, ndjson_items, self._http.timeout, self._key, self._http.max_line
+        )
 
 
 def _ollama_error(response):

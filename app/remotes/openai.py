@@ -1,4 +1,5 @@
 """An OpenAI-compatible remote: Chat Completions and embeddings at remote_host."""
+
 import functools
 from urllib.parse import parse_qsl, urlsplit
 
@@ -69,8 +70,10 @@ class OpenAIRemote:
             if "max_tokens" in body and "max_completion_tokens" not in body:
                 body["max_completion_tokens"] = body.pop("max_tokens")
             if "messages" in body:
-                body["messages"] = [{k: v for k, v in m.items() if k != "reasoning_content"}
-                                    for m in body["messages"]]
+                body["messages"] = [
+                    {k: v for k, v in m.items() if k != "reasoning_content"}
+                    for m in body["messages"]
+                ]
         elif body.get("reasoning_effort") in _EFFORT_FALLBACK:
             # Other providers know low/medium/high only.
             body["reasoning_effort"] = _EFFORT_FALLBACK[body["reasoning_effort"]]
@@ -79,9 +82,15 @@ class OpenAIRemote:
         return body
 
     def _post(self, endpoint, body, stream=False):
-        return self._http.request("POST", self.url(endpoint), json=self.prepare(body),
-                                  headers=self._headers(), stream=stream, secret=self._key,
-                                  exchange=self._exchange)
+        return self._http.request(
+            "POST",
+            self.url(endpoint),
+            json=self.prepare(body),
+            headers=self._headers(),
+            stream=stream,
+            secret=self._key,
+            exchange=self._exchange,
+        )
 
     def _answer(self, response):
         answer = self._http.json(response)
@@ -102,8 +111,9 @@ class OpenAIRemote:
         # client does not want them (it is removed for such clients).
         body["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
         response = self._post("chat/completions", body, stream=True)
-        return RemoteStream(response, _chat_chunks, self._http.timeout, self._key,
-                            self._http.max_line)
+        return RemoteStream(
+            response, _chat_chunks, self._http.timeout, self._key, self._http.max_line
+        )
 
     def embeddings(self, body):
         return self._answer(self._post("embeddings", body))

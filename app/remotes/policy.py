@@ -9,6 +9,7 @@ the address it is about to use (`approve`, called by app.remotes.http.pinning
 inside the connection): checking a name and letting the HTTP library look
 it up again would give a DNS-rebinding attacker the gap in between.
 """
+
 import ipaddress
 import socket
 from urllib.parse import urlsplit
@@ -56,7 +57,8 @@ class RemoteHostPolicy:
         if host in self._names:
             return True
         return bool(addresses) and all(
-            any(address in network for network in self._networks) for address in addresses)
+            any(address in network for network in self._networks) for address in addresses
+        )
 
     @staticmethod
     def _known(host):
@@ -89,11 +91,13 @@ class RemoteHostPolicy:
             if not _is_public(address):
                 raise RemoteHostRefused(
                     f"remote_host {host!r} is {address}, a loopback, private or link-local "
-                    f"address: refused unless listed in RELAY_REMOTE_ALLOWLIST")
+                    f"address: refused unless listed in RELAY_REMOTE_ALLOWLIST"
+                )
         if scheme != "https":
             raise RemoteHostRefused(
                 f"remote_host {shown!r} is plain {scheme}://: only https:// is allowed "
-                f"unless the host is listed in RELAY_REMOTE_ALLOWLIST")
+                f"unless the host is listed in RELAY_REMOTE_ALLOWLIST"
+            )
 
     def check(self, url, resolve=True):
         """Raise RemoteHostRefused unless requests to `url` are allowed.
@@ -144,7 +148,8 @@ class RemoteHostPolicy:
             raise socket.gaierror(socket.EAI_NONAME, f"invalid host name: {exc}") from None
         if not addresses:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        shown = f"{scheme}://" + (f"[{host}]" if ":" in host else host) + \
-            (f":{port}" if port else "")
+        shown = (
+            f"{scheme}://" + (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+        )
         self._judge(scheme, host, addresses, shown)
         return addresses

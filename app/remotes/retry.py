@@ -10,6 +10,7 @@ goes to the client at once, with its Retry-After. Other 4xx are the
 request's fault and never retried; a stream that breaks after its first
 byte is not retried either (the client has it already).
 """
+
 import datetime
 import email.utils
 import random
@@ -18,8 +19,16 @@ import time
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # UpstreamError codes (app.remotes.http.client.connection_error) of calls that may
 # never have reached the remote's application.
-RETRY_CODES = frozenset({"connect_timeout", "connection_refused", "unreachable", "dns_error",
-                         "proxy_error", "connection_reset"})
+RETRY_CODES = frozenset(
+    {
+        "connect_timeout",
+        "connection_refused",
+        "unreachable",
+        "dns_error",
+        "proxy_error",
+        "connection_reset",
+    }
+)
 _BASE_DELAY = 0.25
 _POLL = 0.1
 

@@ -100,7 +100,7 @@ def events(lines, limit):
         if first:
             first = False
             if line.startswith(_BOM):
-                line = line[len(_BOM):]
+                line = line[len(_BOM) :]
         if not line:
             if data:
                 text = "\n".join(data)

@@ -5,6 +5,7 @@ app.remotes.sse, in linear time and with lines capped at
 RELAY_MAX_SSE_LINE_BYTES (an NDJSON line too): a remote sending one endless
 line gets an UpstreamError, not the worker's CPU and memory.
 """
+
 import itertools
 import json
 import socket
@@ -13,8 +14,8 @@ import time
 import requests
 from urllib3 import exceptions as urllib3_errors
 
-from app.observability import metrics
 from app.errors import UpstreamError
+from app.observability import metrics
 from app.remotes import sse
 from app.remotes.http.client import connection_error, content_type, origin, scrub
 
@@ -89,9 +90,11 @@ class RemoteStream:
         if isinstance(exc, requests.RequestException):
             return connection_error(exc, self.host, self._timeout)
         if isinstance(exc, sse.LineTooLong):
-            return UpstreamError(f"{self.host} sent a stream {exc.what} over "
-                                 f"RELAY_MAX_SSE_LINE_BYTES ({exc.limit} bytes)",
-                                 code="stream_line_too_long")
+            return UpstreamError(
+                f"{self.host} sent a stream {exc.what} over "
+                f"RELAY_MAX_SSE_LINE_BYTES ({exc.limit} bytes)",
+                code="stream_line_too_long",
+            )
         if isinstance(exc, sse.StreamFormatError):
             return UpstreamError(f"{self.host} sent {exc}", code="invalid_stream")
         # An error event from the remote may quote the key it was sent.

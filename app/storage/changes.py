@@ -14,6 +14,7 @@ the file was two system calls per request. It reads the counter at once when
 the count moved, so a change is seen at once by every worker of the host
 where it was made: create a model, then use it.
 """
+
 import mmap
 import os
 import struct
@@ -22,7 +23,6 @@ import time
 from flask import current_app, has_app_context
 
 from app.storage.models import ChangeCounter
-
 
 _COUNT = struct.Struct("<Q")
 
@@ -74,15 +74,18 @@ def _mapped_signal(directory, name):
 
 def bump(name):
     # An upsert: a counter that no migration created (models) starts here.
-    (ChangeCounter.insert(name=name, version=1)
-     .on_conflict(conflict_target=[ChangeCounter.name],
-                  update={ChangeCounter.version: ChangeCounter.version + 1})
-     .execute())
+    (
+        ChangeCounter.insert(name=name, version=1)
+        .on_conflict(
+            conflict_target=[ChangeCounter.name],
+            update={ChangeCounter.version: ChangeCounter.version + 1},
+        )
+        .execute()
+    )
 
 
 def version(name):
-    return (ChangeCounter.select(ChangeCounter.version)
-            .where(ChangeCounter.name == name).scalar())
+    return ChangeCounter.select(ChangeCounter.version).where(ChangeCounter.name == name).scalar()
 
 
 class Snapshot:
@@ -99,7 +102,7 @@ class Snapshot:
         self._signal = None
 
     def _signalled(self):
-        return None if self._mapped is None else self._mapped[:_COUNT.size]
+        return None if self._mapped is None else self._mapped[: _COUNT.size]
 
     def current(self):
         now = time.monotonic()

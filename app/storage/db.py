@@ -1,4 +1,5 @@
 """The database: one DatabaseProxy, opened from RELAY_DATABASE_URL, migrated on start."""
+
 import contextlib
 import fcntl
 import logging
@@ -47,14 +48,16 @@ def open_database(url, max_connections=20):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return db_url.connect(url, pragmas=SQLITE_PRAGMAS, timeout=10)
     if scheme.endswith("+pool"):
-        return db_url.connect(url, max_connections=max_connections,
-                              stale_timeout=300, timeout=10)
+        return db_url.connect(url, max_connections=max_connections, stale_timeout=300, timeout=10)
     return db_url.connect(url)
 
 
 def init_app(app):
-    database.initialize(open_database(app.config["RELAY_DATABASE_URL"],
-                                      app.config["RELAY_DATABASE_MAX_CONNECTIONS"]))
+    database.initialize(
+        open_database(
+            app.config["RELAY_DATABASE_URL"], app.config["RELAY_DATABASE_MAX_CONNECTIONS"]
+        )
+    )
     if app.config["RELAY_AUTO_MIGRATE"]:
         upgrade()
 
@@ -117,5 +120,8 @@ def upgrade():
 def pending_migrations():
     """Names of migrations not yet applied (empty when the schema is current)."""
     with database.connection_context():
-        return [m.name for m in Runner(database.obj, MIGRATIONS_DIR).status()
-                if m.applied is None and m.path is not None]
+        return [
+            m.name
+            for m in Runner(database.obj, MIGRATIONS_DIR).status()
+            if m.applied is None and m.path is not None
+        ]

@@ -1,9 +1,19 @@
 """peewee models. The schema itself is owned by migrations/."""
+
 import datetime
 import json
 
-from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, DateTimeField,
-                    DoubleField, IntegerField, Model, TextField)
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    CompositeKey,
+    DateTimeField,
+    DoubleField,
+    IntegerField,
+    Model,
+    TextField,
+)
 
 from app.storage.db import database
 
@@ -61,6 +71,7 @@ class StoredResponse(BaseModel):
     a growing history (which grew as N squared). app/responses_store.py
     reads a conversation back with one recursive query up the links.
     """
+
     id = CharField(max_length=64, primary_key=True)
     model = CharField(max_length=255)
     # As the client sent it (the response object echoes it too).
@@ -93,6 +104,7 @@ class StoredResponse(BaseModel):
 class ResponseItem(BaseModel):
     """Which stored response holds an output item: what `item_reference`
     input items are resolved through."""
+
     item_id = CharField(max_length=64, primary_key=True)
     response_id = CharField(max_length=64, index=True)
 
@@ -103,6 +115,7 @@ class ResponseItem(BaseModel):
 class ClientKey(BaseModel):
     """A key the admin hands to a client. Only its SHA-256 is kept: keys are
     random and long, so a fast hash is safe and a lookup costs nothing."""
+
     name = CharField(max_length=64, unique=True)
     key_hash = CharField(max_length=64, unique=True)
     # Normalised model names (name:tag) the key may use; null: every model.
@@ -121,6 +134,7 @@ class ClientKey(BaseModel):
 class RateBucket(BaseModel):
     """A token bucket shared by every worker and host: `level` tokens as of
     `updated_at` (Unix seconds), refilled at the key's rate."""
+
     key_name = CharField(max_length=64)
     kind = CharField(max_length=8)  # "rpm" or "tpm"
     level = DoubleField()
@@ -133,6 +147,7 @@ class RateBucket(BaseModel):
 
 class DailyUsage(BaseModel):
     """Usage per key, model and UTC day, added to in batches by every worker."""
+
     key_name = CharField(max_length=64)
     model = CharField(max_length=255)
     day = CharField(max_length=10)  # YYYY-MM-DD, UTC
@@ -149,6 +164,7 @@ class DailyUsage(BaseModel):
 class ChangeCounter(BaseModel):
     """Bumped with every change to what workers cache (`keys`): a worker
     reads one small row to learn whether its copy is stale."""
+
     name = CharField(max_length=32, primary_key=True)
     version = BigIntegerField(default=0)
 

@@ -1,5 +1,6 @@
 """What every payload schema shares: lenient about extra keys, strict about
 the ones it knows, and errors that name the field."""
+
 import functools
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, missing
@@ -28,7 +29,7 @@ class ModelName(fields.String):
 
     default_error_messages = {
         "invalid_name": "is not a valid model name (letters, digits, '_', '.', '-', "
-                        "optional namespace/ and :tag)",
+        "optional namespace/ and :tag)"
     }
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -38,14 +39,29 @@ class ModelName(fields.String):
         return name
 
 
-_NUMERIC_OPTIONS = ("num_predict", "temperature", "top_p", "top_k", "seed", "presence_penalty",
-                    "frequency_penalty", "num_ctx", "repeat_penalty", "min_p", "typical_p")
+_NUMERIC_OPTIONS = (
+    "num_predict",
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "num_ctx",
+    "repeat_penalty",
+    "min_p",
+    "typical_p",
+)
 
 
 # What validate_options checks, for the OpenAPI document.
-OPTIONS_DOC = {"type": "object", "properties": {
-    **{name: {"type": "number"} for name in _NUMERIC_OPTIONS},
-    "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}}
+OPTIONS_DOC = {
+    "type": "object",
+    "properties": {
+        **{name: {"type": "number"} for name in _NUMERIC_OPTIONS},
+        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    },
+}
 
 
 def validate_options(options):
@@ -55,8 +71,11 @@ def validate_options(options):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ValidationError(f"{name} must be a number")
     stop = options.get("stop")
-    if stop is not None and not isinstance(stop, str) and not (
-            isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+    if (
+        stop is not None
+        and not isinstance(stop, str)
+        and not (isinstance(stop, list) and all(isinstance(s, str) for s in stop))
+    ):
         raise ValidationError("stop must be a string or a list of strings")
 
 
@@ -78,7 +97,7 @@ def _describe(messages, prefix=""):
         if isinstance(value, dict):
             yield from _describe(value, path)
         else:
-            for message in (value if isinstance(value, list) else [value]):
+            for message in value if isinstance(value, list) else [value]:
                 yield path, message
 
 
@@ -109,8 +128,11 @@ def _always(cls):
     None when `cls` may not be limited."""
     if cls._hooks.get(PRE_LOAD):
         return None
-    return tuple(name for name, field in cls._declared_fields.items()
-                 if field.required or field.load_default is not missing)
+    return tuple(
+        name
+        for name, field in cls._declared_fields.items()
+        if field.required or field.load_default is not missing
+    )
 
 
 def _for_body(schema, data):
@@ -118,8 +140,11 @@ def _for_body(schema, data):
     always = _always(cls)
     if always is None or type(data) is not dict or not _plain(schema):
         return schema
-    given = tuple(name for name, field in schema.load_fields.items()
-                  if (field.data_key or name) in data or name in always)
+    given = tuple(
+        name
+        for name, field in schema.load_fields.items()
+        if (field.data_key or name) in data or name in always
+    )
     limited = _LIMITED.get((cls, given))
     if limited is None:
         if len(_LIMITED) >= 1024:  # bodies choose the keys: bound the copies
@@ -130,6 +155,12 @@ def _for_body(schema, data):
 
 def _plain(schema):
     """Made as cls() is: no only, exclude, partial or other settings of its own."""
-    return (schema.only is None and not schema.exclude and not schema.partial
-            and not schema.many and not schema.load_only and not schema.dump_only
-            and schema.unknown == getattr(schema.Meta, "unknown", RAISE))
+    return (
+        schema.only is None
+        and not schema.exclude
+        and not schema.partial
+        and not schema.many
+        and not schema.load_only
+        and not schema.dump_only
+        and schema.unknown == getattr(schema.Meta, "unknown", RAISE)
+    )

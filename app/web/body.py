@@ -1,4 +1,5 @@
 """Reading a request body: decompressed, size-limited, parsed as a JSON object."""
+
 import io
 import itertools
 import json
@@ -32,13 +33,16 @@ def _decompressed(raw):
             reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw))
             data = reader.read(limit + 1)
         else:
-            raise BadRequest(f"unsupported Content-Encoding {encoding!r} "
-                             f"(gzip, deflate and zstd are accepted)")
+            raise BadRequest(
+                f"unsupported Content-Encoding {encoding!r} (gzip, deflate and zstd are accepted)"
+            )
     except (zlib.error, zstandard.ZstdError):
         raise BadRequest(f"request body is not valid {encoding} data") from None
     if len(data) > limit:
-        raise RelayError("request body too large once decompressed (the limit is set by "
-                         "RELAY_MAX_BODY_BYTES)", status=413)
+        raise RelayError(
+            "request body too large once decompressed (the limit is set by RELAY_MAX_BODY_BYTES)",
+            status=413,
+        )
     return data
 
 
@@ -102,9 +106,10 @@ def _parse(raw):
     try:
         text = raw.decode(encoding, "surrogatepass")
     except UnicodeDecodeError as exc:
-        raise BadRequest(f"request body is not valid {exc.encoding.upper()}: byte "
-                         f"0x{exc.object[exc.start]:02x} at offset {exc.start} ({exc.reason})"
-                         ) from None
+        raise BadRequest(
+            f"request body is not valid {exc.encoding.upper()}: byte "
+            f"0x{exc.object[exc.start]:02x} at offset {exc.start} ({exc.reason})"
+        ) from None
     try:
         value = _DECODER.decode(text)
     except RecursionError:
@@ -113,15 +118,18 @@ def _parse(raw):
     except _Constant:
         raise BadRequest("request body is not valid JSON (NaN and Infinity are not JSON)") from None
     except json.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc.msg} "
-                         f"(line {exc.lineno}, column {exc.colno})") from None
+        raise BadRequest(
+            f"request body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
     except ValueError as exc:
         # The one other ValueError json.loads raises: Python refuses to read
         # integers longer than sys.get_int_max_str_digits() (a CPU guard).
         if "digits" not in str(exc):
             raise BadRequest(f"request body is not valid JSON: {exc}") from None
-        raise BadRequest(f"request body is not valid JSON: a number has too many digits "
-                         f"(more than {sys.get_int_max_str_digits()})") from None
+        raise BadRequest(
+            f"request body is not valid JSON: a number has too many digits "
+            f"(more than {sys.get_int_max_str_digits()})"
+        ) from None
     # Checked after parsing: a syntax error is reported as one, and the strings
     # the depth check skips are known to be well formed.
     utf8 = raw if encoding.startswith("utf-8") else text.encode("utf-8", "surrogatepass")
@@ -153,8 +161,10 @@ def _received(req, limit):
     # Content-Length; a prefix may still parse (a create with its last fields
     # missing, padded JSON): acting on it would do what nobody finished asking.
     if declared is not None and len(data) < declared:
-        raise BadRequest(f"request body ended after {len(data)} of the {declared} bytes "
-                         f"its Content-Length announced")
+        raise BadRequest(
+            f"request body ended after {len(data)} of the {declared} bytes "
+            f"its Content-Length announced"
+        )
     return data
 
 

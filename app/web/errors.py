@@ -1,4 +1,5 @@
 """Errors as HTTP answers: each in the shape of the surface the request is on."""
+
 import logging
 
 from flask import jsonify, request
@@ -49,18 +50,28 @@ def init_app(app):
         # column's range): the request's fault, which the schemas should have
         # caught naming the field; the database is fine.
         # Only the class: the database's message may quote the value.
-        log.warning("database refused a value on %s %s: %s", request.method, request.path,
-                    exc.__class__.__name__)
-        return error_response(BadRequest("the request holds a value the relay cannot store "
-                                         "(a NUL character, or a number out of range)"))
+        log.warning(
+            "database refused a value on %s %s: %s",
+            request.method,
+            request.path,
+            exc.__class__.__name__,
+        )
+        return error_response(
+            BadRequest(
+                "the request holds a value the relay cannot store "
+                "(a NUL character, or a number out of range)"
+            )
+        )
 
     @app.errorhandler(PeeweeException)
     def database_unavailable(exc):
         # The client can retry; the operator reads the cause in the log.
-        log.error("database error on %s %s: %s", request.method, request.path,
-                  exc.__class__.__name__)
-        return error_response(RelayError("the relay's database is unavailable; try again "
-                                         "shortly", status=503))
+        log.error(
+            "database error on %s %s: %s", request.method, request.path, exc.__class__.__name__
+        )
+        return error_response(
+            RelayError("the relay's database is unavailable; try again shortly", status=503)
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc):

@@ -5,6 +5,7 @@ sort_keys= and separators=) builds a JSONEncoder on every call; every JSON
 answer goes through here, so the two encoders Flask would use (compact, and
 indented for debug) are built when the app is.
 """
+
 import json
 
 from flask.json.provider import DefaultJSONProvider
@@ -15,8 +16,11 @@ class JSONProvider(DefaultJSONProvider):
 
     def __init__(self, app):
         super().__init__(app)
-        options = {"default": self.default, "ensure_ascii": self.ensure_ascii,
-                   "sort_keys": self.sort_keys}
+        options = {
+            "default": self.default,
+            "ensure_ascii": self.ensure_ascii,
+            "sort_keys": self.sort_keys,
+        }
         self._compact = json.JSONEncoder(separators=(",", ":"), **options).encode
         self._plain = json.JSONEncoder(**options).encode
 

@@ -1,13 +1,14 @@
 """Streamed answers: framing (NDJSON for Ollama, SSE for OpenAI) and the relay
 loop that runs an upstream stream through a converter to the client."""
+
 import json
 import logging
 import socket
 
 from flask import Response, current_app, request
 
-from app.observability import metrics, telemetry
 from app.errors import UpstreamError
+from app.observability import metrics, telemetry
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,9 @@ def _await_first(upstream, watch):
         if watch.gone:
             log.info("client went away; closed the stream from %s", upstream.host)
         else:
-            log.warning("stream from %s failed before its first item: %s", upstream.host,
-                        exc.message)
+            log.warning(
+                "stream from %s failed before its first item: %s", upstream.host, exc.message
+            )
         raise
 
 

@@ -13,6 +13,7 @@ B/A. On a shared machine one cell's CPU per request moves 10-20% with the
 machine, and two cells seconds apart move together: the median of the
 rounds' ratios is the answer, good to a few percent with 10 rounds.
 """
+
 import argparse
 import json
 import statistics
@@ -34,9 +35,25 @@ def cpu_per_request(relay, url, body_file, args):
     worker = max(h.descendants(relay.pid))  # the gunicorn worker: the newest process
     h.settle([worker])
     before = h.cpu_ticks(worker)
-    out = subprocess.run(h.pinned(h.LOAD_CORES, [
-        "wrk", "-t1", f"-c{args.c}", f"-d{args.seconds}s", "-s", str(h.BENCH / "wrk_post.lua"),
-        url, "--", str(body_file), relay.key]), capture_output=True, text=True).stdout
+    out = subprocess.run(
+        h.pinned(
+            h.LOAD_CORES,
+            [
+                "wrk",
+                "-t1",
+                f"-c{args.c}",
+                f"-d{args.seconds}s",
+                "-s",
+                str(h.BENCH / "wrk_post.lua"),
+                url,
+                "--",
+                str(body_file),
+                relay.key,
+            ],
+        ),
+        capture_output=True,
+        text=True,
+    ).stdout
     done = json.loads(out.strip().splitlines()[-1])
     spent = h.cpu_ticks(worker) - before
     return spent / h.TICKS * 1e6 / max(done["requests"], 1), done["requests"]
@@ -51,8 +68,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     base = h.WORKDIR / "base"
-    subprocess.run(["git", "-C", str(h.ROOT), "worktree", "add", "-q", "--detach", str(base),
-                    args.base], check=True)
+    subprocess.run(
+        ["git", "-C", str(h.ROOT), "worktree", "add", "-q", "--detach", str(base), args.base],
+        check=True,
+    )
     path, extra = SURFACES[args.surface]
     body_file = h.WORKDIR / "body.json"
     body_file.write_text(json.dumps(dict(extra, model="bench", stream=False)))
@@ -62,20 +81,29 @@ def main():
         for relay in relays.values():  # warm both: imports, pools, caches
             cpu_per_request(relay, relay.url + path, body_file, args)
         cells, ratios = {"A": [], "B": []}, []
-        print(f"A = {args.base}, B = this checkout; {args.surface} non-stream c={args.c}, "
-              f"worker CPU us per request:", flush=True)
+        print(
+            f"A = {args.base}, B = this checkout; {args.surface} non-stream c={args.c}, "
+            f"worker CPU us per request:",
+            flush=True,
+        )
         for number in range(args.rounds):
             order = "AB" if number % 2 == 0 else "BA"
-            got = {name: cpu_per_request(relays[name], relays[name].url + path, body_file,
-                                         args)[0] for name in order}
+            got = {
+                name: cpu_per_request(relays[name], relays[name].url + path, body_file, args)[0]
+                for name in order
+            }
             for name in "AB":
                 cells[name].append(got[name])
             ratios.append(got["B"] / got["A"])
-            print(f"  round {number + 1}: A {got['A']:.0f}  B {got['B']:.0f}  "
-                  f"B/A {ratios[-1]:.3f}", flush=True)
+            print(
+                f"  round {number + 1}: A {got['A']:.0f}  B {got['B']:.0f}  B/A {ratios[-1]:.3f}",
+                flush=True,
+            )
         median = statistics.median
-        print(f"median: A {median(cells['A']):.0f}  B {median(cells['B']):.0f}  "
-              f"B/A {median(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})")
+        print(
+            f"median: A {median(cells['A']):.0f}  B {median(cells['B']):.0f}  "
+            f"B/A {median(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})"
+        )
     finally:
         h.stop_all()
         subprocess.run(["git", "-C", str(h.ROOT), "worktree", "remove", "--force", str(base)])

@@ -15,6 +15,7 @@ column near 100 means the number measures them, not the server. The slow
 streams and the 2-worker rows run after LiteLLM has stopped.
 --database-url must name a scratch database: models and a key are created in it.
 """
+
 import argparse
 import json
 import os
@@ -29,8 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h  # noqa: E402
 
 SURFACES = {  # name: (path, body besides model and stream, what a whole stream ends with)
-    "chat": ("/v1/chat/completions", {"messages": [{"role": "user", "content": "Say hi"}]},
-             "[DONE]"),
+    "chat": (
+        "/v1/chat/completions",
+        {"messages": [{"role": "user", "content": "Say hi"}]},
+        "[DONE]",
+    ),
     # store false: LiteLLM without a database stores nothing either.
     "Responses": ("/v1/responses", {"input": "Say hi", "store": False}, "response.completed"),
 }
@@ -45,8 +49,9 @@ def body(model, surface, stream):
 def run_load(command):
     """Run a load generator to its end on the load core: (stdout, CPU%)."""
     begun = time.monotonic()
-    process = subprocess.Popen(h.pinned(h.LOAD_CORES, command), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        h.pinned(h.LOAD_CORES, command), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     out = process.stdout.read()
     # wait4 gives the child's own CPU time, exactly, however short its life.
     _, _, usage = os.wait4(process.pid, 0)
@@ -60,19 +65,46 @@ def cell(server, upstream, surface, stream, c, args, url=None, model=None):
     connections = _connections(upstream)
     meter = h.CpuMeter(server=server.pid, upstream=upstream.pid)
     if stream:
-        out, load = run_load([sys.executable, str(h.BENCH / "sse_load.py"), "--url", url,
-                              "--body", payload, "--key", getattr(server, "key", ""),
-                              "--concurrency", str(c), "--duration", str(args.duration),
-                              "--end", SURFACES[surface][2]])
+        out, load = run_load(
+            [
+                sys.executable,
+                str(h.BENCH / "sse_load.py"),
+                "--url",
+                url,
+                "--body",
+                payload,
+                "--key",
+                getattr(server, "key", ""),
+                "--concurrency",
+                str(c),
+                "--duration",
+                str(args.duration),
+                "--end",
+                SURFACES[surface][2],
+            ]
+        )
     else:
         body_file = h.WORKDIR / f"body-{surface}.json"
         body_file.write_text(payload)
         # --timeout: wrk leaves answers slower than its 2 s default out of the
         # latencies; a slow proxy at c=64 must show up in p99, not vanish.
-        out, load = run_load(["wrk", "-t1", f"-c{c}", f"-d{args.duration}s", "--latency",
-                              "--timeout", "30s",
-                              "-s", str(h.BENCH / "wrk_post.lua"), url, "--",
-                              str(body_file), getattr(server, "key", "")])
+        out, load = run_load(
+            [
+                "wrk",
+                "-t1",
+                f"-c{c}",
+                f"-d{args.duration}s",
+                "--latency",
+                "--timeout",
+                "30s",
+                "-s",
+                str(h.BENCH / "wrk_post.lua"),
+                url,
+                "--",
+                str(body_file),
+                getattr(server, "key", ""),
+            ]
+        )
     cpu = dict(meter.result(), load=load)
     connections = _connections(upstream) - connections
     try:
@@ -80,13 +112,24 @@ def cell(server, upstream, surface, stream, c, args, url=None, model=None):
     except (ValueError, IndexError):
         return {"error": out.strip()[-200:], "cpu": cpu}
     if stream:
-        return {"rate": raw["per_second"], "p50": raw["total_p50"], "p99": raw["total_p99"],
-                "first": raw["first_p50"], "bad": raw["bad"] + sum(raw["errors"].values()),
-                "conns": round(connections / max(raw["sent"], 1), 2), "cpu": cpu}
+        return {
+            "rate": raw["per_second"],
+            "p50": raw["total_p50"],
+            "p99": raw["total_p99"],
+            "first": raw["first_p50"],
+            "bad": raw["bad"] + sum(raw["errors"].values()),
+            "conns": round(connections / max(raw["sent"], 1), 2),
+            "cpu": cpu,
+        }
     errors = sum(raw[k] for k in ("connect", "read", "write", "status", "timeout"))
-    return {"rate": round((raw["requests"] - raw["status"]) / (raw["duration_us"] / 1e6), 1),
-            "p50": raw["p50_us"] / 1000, "p99": raw["p99_us"] / 1000, "bad": errors,
-            "conns": round(connections / max(raw["requests"], 1), 2), "cpu": cpu}
+    return {
+        "rate": round((raw["requests"] - raw["status"]) / (raw["duration_us"] / 1e6), 1),
+        "p50": raw["p50_us"] / 1000,
+        "p99": raw["p99_us"] / 1000,
+        "bad": errors,
+        "conns": round(connections / max(raw["requests"], 1), 2),
+        "cpu": cpu,
+    }
 
 
 def _connections(upstream):
@@ -96,8 +139,12 @@ def _connections(upstream):
 
 def probe(server, surface, stream):
     """One request before the load: a surface that fails is reported, not timed."""
-    status, answer = h.http("POST", server.url + SURFACES[surface][0],
-                            body(server.model, surface, stream), token=server.key)
+    status, answer = h.http(
+        "POST",
+        server.url + SURFACES[surface][0],
+        body(server.model, surface, stream),
+        token=server.key,
+    )
     good = b'"completed"' in answer or b"chat.completion" in answer
     if stream:
         good = SURFACES[surface][2].encode() in answer
@@ -111,8 +158,10 @@ def prepare(name, server, upstream):
         for stream in (False, True):
             failed[surface, stream] = probe(server, surface, stream)
             if failed[surface, stream]:
-                print(f"{name} {surface} stream={stream} failed its probe: "
-                      f"{failed[surface, stream]}", flush=True)
+                print(
+                    f"{name} {surface} stream={stream} failed its probe: {failed[surface, stream]}",
+                    flush=True,
+                )
     for surface, stream in (("chat", False), ("Responses", False)):
         if not failed[surface, stream]:
             cell(server, upstream, surface, stream, 16, argparse.Namespace(duration=1))
@@ -140,9 +189,11 @@ def run_rows(servers, upstream, args, results, ratios):
                 h.settle([server.pid for server in servers.values()])
                 got = cell(servers[name], upstream, surface, stream, c, args)
                 samples.setdefault(key, []).append(got)
-                print(f"  round {round_ + 1} {name:8} {surface:9} "
-                      f"{'stream' if stream else 'whole ':6} c={c:<3} {json.dumps(got)}",
-                      flush=True)
+                print(
+                    f"  round {round_ + 1} {name:8} {surface:9} "
+                    f"{'stream' if stream else 'whole ':6} c={c:<3} {json.dumps(got)}",
+                    flush=True,
+                )
     for key, runs in samples.items():
         # The median round by rate stands for the row (its latencies with it).
         timed = sorted((r for r in runs if "rate" in r), key=lambda r: r["rate"])
@@ -150,8 +201,9 @@ def run_rows(servers, upstream, args, results, ratios):
     for surface, stream, c in ROWS:
         mine = samples.get(("relay", surface, stream, c), [])
         theirs = samples.get(("LiteLLM", surface, stream, c), [])
-        each = sorted(filter(None, (_ratio(a.get("rate"), b.get("rate"))
-                                    for a, b in zip(mine, theirs))))
+        each = sorted(
+            filter(None, (_ratio(a.get("rate"), b.get("rate")) for a, b in zip(mine, theirs)))
+        )
         if each:
             ratios[surface, stream, c] = (each[len(each) // 2], each[0], each[-1])
 
@@ -167,10 +219,23 @@ def slow_streams(relay, count=1000):
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    out, load = run_load([sys.executable, str(h.BENCH / "sse_load.py"),
-                          "--url", relay.url + "/v1/chat/completions", "--once",
-                          "--body", json.dumps(body("bench-slow", "chat", True)),
-                          "--key", relay.key, "--concurrency", str(count), "--timeout", "120"])
+    out, load = run_load(
+        [
+            sys.executable,
+            str(h.BENCH / "sse_load.py"),
+            "--url",
+            relay.url + "/v1/chat/completions",
+            "--once",
+            "--body",
+            json.dumps(body("bench-slow", "chat", True)),
+            "--key",
+            relay.key,
+            "--concurrency",
+            str(count),
+            "--timeout",
+            "120",
+        ]
+    )
     done.set()
     sampler.join()
     raw = json.loads(out.strip().splitlines()[-1])
@@ -203,9 +268,11 @@ def spread(low, high):
 
 
 def table(results, ratios, extra, litellm_ran):
-    print("\n| row | LiteLLM | relay | ratio (rounds' range) | target | met? | relay p50 / p99 ms "
-          "| relay 1st event p50 ms | LiteLLM p50 / p99 ms | CPU% relay / load / upstream "
-          "| CPU% LiteLLM / load / upstream | upstream conns/req relay / LiteLLM |")
+    print(
+        "\n| row | LiteLLM | relay | ratio (rounds' range) | target | met? | relay p50 / p99 ms "
+        "| relay 1st event p50 ms | LiteLLM p50 / p99 ms | CPU% relay / load / upstream "
+        "| CPU% LiteLLM / load / upstream | upstream conns/req relay / LiteLLM |"
+    )
     print("|" + " --- |" * 12)
     for surface, stream, c in ROWS:
         mine = results.get(("relay", surface, stream, c), {"error": "not run"})
@@ -213,7 +280,7 @@ def table(results, ratios, extra, litellm_ran):
         unit = "streams/s" if stream else "req/s"
         label = f"{surface} {'stream' if stream else 'non-stream'} c={c} ({unit})"
         ratio, low, high = ratios.get((surface, stream, c), (None, None, None))
-        met = ("n/a" if ratio is None else "yes" if ratio >= 10 else "no")
+        met = "n/a" if ratio is None else "yes" if ratio >= 10 else "no"
 
         def cpu(r):
             v = r.get("cpu")
@@ -223,7 +290,8 @@ def table(results, ratios, extra, litellm_ran):
             # this row may measure them rather than the server.
             wait = f" (+{v['server_wait']}w)" if v.get("server_wait", 0) >= 5 else ""
             return f"{v['server']}{wait} / " + " / ".join(
-                f"{v[k]}{'!' if v[k] >= 90 else ''}" for k in ("load", "upstream"))
+                f"{v[k]}{'!' if v[k] >= 90 else ''}" for k in ("load", "upstream")
+            )
 
         def lat(r):
             return f"{fmt(r.get('p50'), 2)} / {fmt(r.get('p99'), 2)}" if "rate" in r else "-"
@@ -233,11 +301,13 @@ def table(results, ratios, extra, litellm_ran):
                 return r.get("error", "-")[:40] if r else "-"
             return fmt(r["rate"]) + (f" ({r['bad']} bad)" if r.get("bad") else "")
 
-        print(f"| {label} | {rate(theirs) if litellm_ran else 'skipped'} | {rate(mine)} "
-              f"| {fmt(ratio) + 'x' if ratio else '-'}{spread(low, high)} | >= 10x LiteLLM "
-              f"| {met} | {lat(mine)} "
-              f"| {fmt(mine.get('first'), 2) if stream else '-'} | {lat(theirs)} | {cpu(mine)} "
-              f"| {cpu(theirs)} | {mine.get('conns', '-')} / {theirs.get('conns', '-')} |")
+        print(
+            f"| {label} | {rate(theirs) if litellm_ran else 'skipped'} | {rate(mine)} "
+            f"| {fmt(ratio) + 'x' if ratio else '-'}{spread(low, high)} | >= 10x LiteLLM "
+            f"| {met} | {lat(mine)} "
+            f"| {fmt(mine.get('first'), 2) if stream else '-'} | {lat(theirs)} | {cpu(mine)} "
+            f"| {cpu(theirs)} | {mine.get('conns', '-')} / {theirs.get('conns', '-')} |"
+        )
     for label, theirs, mine, target, met in extra:
         print(f"| {label} | {theirs} | {mine} | | {target} | {met} | | | | | | |")
 
@@ -253,23 +323,41 @@ def checks(results, direct, slow, scale):
             for name in ("LiteLLM", "relay"):
                 got = results.get((name, surface, stream, 1), {}).get(key)
                 values.append(None if got is None or base is None else got - base)
-            rows.append((f"added {what} c=1, {surface} {'stream' if stream else 'non-stream'} "
-                         f"vs direct chat (ms; direct {fmt(base, 3)})",
-                         fmt(values[0], 2), fmt(values[1], 2), f"<= {limit} ms",
-                         "n/a" if values[1] is None else "yes" if values[1] <= limit else "no"))
+            rows.append(
+                (
+                    f"added {what} c=1, {surface} {'stream' if stream else 'non-stream'} "
+                    f"vs direct chat (ms; direct {fmt(base, 3)})",
+                    fmt(values[0], 2),
+                    fmt(values[1], 2),
+                    f"<= {limit} ms",
+                    "n/a" if values[1] is None else "yes" if values[1] <= limit else "no",
+                )
+            )
     for surface in SURFACES:
         for stream in (False, True):
             tail = []
             for name in ("LiteLLM", "relay"):
                 r = results.get((name, surface, stream, 64), {})
                 tail.append(r["p99"] / r["p50"] if r.get("p50") else None)
-            rows.append((f"p99 / p50 c=64, {surface} {'stream' if stream else 'non-stream'}",
-                         fmt(tail[0]), fmt(tail[1]), "<= 3x",
-                         "n/a" if tail[1] is None else "yes" if tail[1] <= 3 else "no"))
+            rows.append(
+                (
+                    f"p99 / p50 c=64, {surface} {'stream' if stream else 'non-stream'}",
+                    fmt(tail[0]),
+                    fmt(tail[1]),
+                    "<= 3x",
+                    "n/a" if tail[1] is None else "yes" if tail[1] <= 3 else "no",
+                )
+            )
     if slow:
-        rows.append(("1,000 slow streams (1 event/100 ms) on 1 worker: peak RSS MB / dropped",
-                     "not run", f"{slow['rss']} / {slow['dropped']}", "<= 200 MB, 0 dropped",
-                     "yes" if slow["rss"] <= 200 and slow["dropped"] == 0 else "no"))
+        rows.append(
+            (
+                "1,000 slow streams (1 event/100 ms) on 1 worker: peak RSS MB / dropped",
+                "not run",
+                f"{slow['rss']} / {slow['dropped']}",
+                "<= 200 MB, 0 dropped",
+                "yes" if slow["rss"] <= 200 and slow["dropped"] == 0 else "no",
+            )
+        )
     if scale:
         # On a machine with a core to spare for the load, 2 workers would do
         # twice one's rate. Here the second worker shares core 1 with the
@@ -278,11 +366,17 @@ def checks(results, direct, slow, scale):
         one, two = scale
         ratio = _ratio(two.get("rate"), one.get("rate"))
         per_core = _ratio(_per_core(two), _per_core(one))
-        rows.append((f"chat non-stream c=64, 2 workers / 1 worker: req/s {fmt(ratio, 2)}x "
-                     f"({fmt(two.get('rate'))} / {fmt(one.get('rate'))}); req/s per core the "
-                     f"workers used", "not run", f"{fmt(per_core, 2)}",
-                     ">= 0.9 (linear in the cores the workers get)",
-                     "n/a" if per_core is None else "yes" if per_core >= 0.9 else "no"))
+        rows.append(
+            (
+                f"chat non-stream c=64, 2 workers / 1 worker: req/s {fmt(ratio, 2)}x "
+                f"({fmt(two.get('rate'))} / {fmt(one.get('rate'))}); req/s per core the "
+                f"workers used",
+                "not run",
+                f"{fmt(per_core, 2)}",
+                ">= 0.9 (linear in the cores the workers get)",
+                "n/a" if per_core is None else "yes" if per_core >= 0.9 else "no",
+            )
+        )
     return rows
 
 
@@ -299,12 +393,18 @@ def _per_core(cell_result):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per cell")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="times each row runs per server (the median counts)")
-    parser.add_argument("--install-litellm", action="store_true",
-                        help=f"install litellm[proxy]=={h.LITELLM_VERSION} into {h.LITELLM_VENV}")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="times each row runs per server (the median counts)"
+    )
+    parser.add_argument(
+        "--install-litellm",
+        action="store_true",
+        help=f"install litellm[proxy]=={h.LITELLM_VERSION} into {h.LITELLM_VENV}",
+    )
     parser.add_argument("--only", choices=("relay",), help="skip LiteLLM")
-    parser.add_argument("--database-url", help="the relay's database (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--database-url", help="the relay's database (default: SQLite in a temp dir)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is missing: install Debian's package (apt-get install wrk), then run again")
@@ -316,23 +416,31 @@ def main():
     litellm_bin = None if args.only else h.litellm_binary(args.install_litellm)
     print(h.versions(litellm_bin), flush=True)
     if not args.only and not litellm_bin:
-        print("LiteLLM was skipped: not installed (--install-litellm puts it in "
-              f"{h.LITELLM_VENV})", flush=True)
+        print(
+            f"LiteLLM was skipped: not installed (--install-litellm puts it in {h.LITELLM_VENV})",
+            flush=True,
+        )
     results, ratios, direct, slow, scale = {}, {}, {}, None, None
     try:
         upstream, slow_upstream = h.start_upstream(), h.start_upstream(interval=0.1)
         print("direct to the upstream ...", flush=True)
         for stream in (False, True):
-            direct[stream] = cell(upstream, upstream, "chat", stream, 1, args,
-                                  model="fast-model")
-        servers = {"relay": h.start_relay(upstream.url, slow_upstream.url,
-                                          database_url=args.database_url)}
+            direct[stream] = cell(upstream, upstream, "chat", stream, 1, args, model="fast-model")
+        servers = {
+            "relay": h.start_relay(upstream.url, slow_upstream.url, database_url=args.database_url)
+        }
         if litellm_bin:
             servers["LiteLLM"] = h.start_litellm(litellm_bin, upstream.url)
-            print(f"LiteLLM's Responses reached the upstream as: "
-                  f"{litellm_paths(servers['LiteLLM'], upstream)}", flush=True)
-        print(f"{' and '.join(servers)} (1 worker each, both on core 0, one loaded at a "
-              f"time), {args.rounds} rounds ...", flush=True)
+            print(
+                f"LiteLLM's Responses reached the upstream as: "
+                f"{litellm_paths(servers['LiteLLM'], upstream)}",
+                flush=True,
+            )
+        print(
+            f"{' and '.join(servers)} (1 worker each, both on core 0, one loaded at a "
+            f"time), {args.rounds} rounds ...",
+            flush=True,
+        )
         run_rows(servers, upstream, args, results, ratios)
         relay = servers.pop("relay")
         for other in servers.values():
@@ -342,8 +450,7 @@ def main():
         h.settle([relay.pid])  # the slow streams' last connections closing
         one = cell(relay, upstream, "chat", False, 64, args)
         relay.stop()
-        relay2 = h.start_relay(upstream.url, workers=2, cores="0,1",
-                               database_url=args.database_url)
+        relay2 = h.start_relay(upstream.url, workers=2, cores="0,1", database_url=args.database_url)
         prepare("relay, 2 workers", relay2, upstream)  # warm, as the 1-worker relay is
         h.settle([relay2.pid])
         scale = (one, cell(relay2, upstream, "chat", False, 64, args))
@@ -353,11 +460,13 @@ def main():
     finally:
         h.stop_all()
     table(results, ratios, checks(results, direct, slow, scale), bool(litellm_bin))
-    print(f"\nCPU% is of one core; '(+Nw)': the server waited N% of the time for its core "
-          f"(other processes: a noisy machine); '!' marks a load generator or upstream at "
-          f">= 90%. "
-          f"The 2-worker row puts a worker on the load's core: on 2 cores its req/s cannot "
-          f"double, so the row compares req/s per core the workers used. Logs: {h.WORKDIR}")
+    print(
+        f"\nCPU% is of one core; '(+Nw)': the server waited N% of the time for its core "
+        f"(other processes: a noisy machine); '!' marks a load generator or upstream at "
+        f">= 90%. "
+        f"The 2-worker row puts a worker on the load's core: on 2 cores its req/s cannot "
+        f"double, so the row compares req/s per core the workers used. Logs: {h.WORKDIR}"
+    )
 
 
 if __name__ == "__main__":

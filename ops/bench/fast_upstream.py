@@ -17,6 +17,7 @@ cost it a small part of a core (compare.py measures its CPU to show it).
   404, counted too.
 Prints `listening PORT` on stdout once it accepts connections.
 """
+
 import argparse
 import asyncio
 import json
@@ -28,28 +29,43 @@ USAGE = {"prompt_tokens": 11, "completion_tokens": 20, "total_tokens": 31}
 
 
 def _completion():
-    return json.dumps({
-        "id": "chatcmpl-fast", "object": "chat.completion", "created": int(time.time()),
-        "model": MODEL, "usage": USAGE,
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                     "message": {"role": "assistant", "content": "tok " * 20}}],
-    }).encode()
+    return json.dumps(
+        {
+            "id": "chatcmpl-fast",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": MODEL,
+            "usage": USAGE,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                    "message": {"role": "assistant", "content": "tok " * 20},
+                }
+            ],
+        }
+    ).encode()
 
 
 def _events(chunks):
     def event(delta, finish=None, usage=None, choices=True):
-        body = {"id": "chatcmpl-fast", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": MODEL,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                             "finish_reason": finish}] if choices else []}
+        body = {
+            "id": "chatcmpl-fast",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": MODEL,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+            if choices
+            else [],
+        }
         if usage:
             body["usage"] = usage
         return b"data: " + json.dumps(body).encode() + b"\n\n"
 
     events = [event({"role": "assistant", "content": "tok "})]
     events += [event({"content": "tok "}) for _ in range(chunks - 1)]
-    events += [event({}, finish="stop"), event({}, usage=USAGE, choices=False),
-               b"data: [DONE]\n\n"]
+    events += [event({}, finish="stop"), event({}, usage=USAGE, choices=False), b"data: [DONE]\n\n"]
     return events
 
 
@@ -59,8 +75,10 @@ def _chunk(data):
 
 def _head(status, content_type, length=None):
     framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
-    return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{framing}\r\n"
-            f"Connection: keep-alive\r\n\r\n").encode()
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n{framing}\r\n"
+        f"Connection: keep-alive\r\n\r\n"
+    ).encode()
 
 
 class Upstream:
@@ -115,7 +133,7 @@ class Connection(asyncio.Protocol):
                 length = int(value)
             elif name == "transfer-encoding" and "chunked" in value.lower():
                 chunked = True
-        rest = self.buffer[end + 4:]
+        rest = self.buffer[end + 4 :]
         if chunked:  # rare (no client here sends it), so simple rather than fast
             body, used = _dechunk(rest)
             if body is None:
@@ -147,8 +165,9 @@ class Connection(asyncio.Protocol):
                 asyncio.ensure_future(self._slow_stream())
             return
         up.counts[f"{method} {path} (404)"] += 1
-        payload = json.dumps({"error": {"message": f"no route {path}",
-                                        "type": "invalid_request_error"}}).encode()
+        payload = json.dumps(
+            {"error": {"message": f"no route {path}", "type": "invalid_request_error"}}
+        ).encode()
         self.transport.write(_head("404 Not Found", "application/json", len(payload)) + payload)
 
     async def _slow_stream(self):
@@ -174,7 +193,7 @@ def _dechunk(data):
         start = end + 2
         if len(data) < start + size + 2:
             return None, 0
-        body += data[start:start + size]
+        body += data[start : start + size]
         position = start + size + 2
         if size == 0:
             return body, position
@@ -183,8 +202,9 @@ def _dechunk(data):
 async def serve(port, chunks, interval):
     upstream = Upstream(chunks, interval)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(upstream), "127.0.0.1", port,
-                                      backlog=4096, reuse_address=True)
+    server = await loop.create_server(
+        lambda: Connection(upstream), "127.0.0.1", port, backlog=4096, reuse_address=True
+    )
     print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
     await server.serve_forever()
 

@@ -2,6 +2,7 @@
 the load generators, each pinned to a core, and their CPU read from /proc.
 Standard library only, so compare.py runs under any Python 3.
 """
+
 import datetime
 import json
 import os
@@ -51,14 +52,20 @@ def http(method, url, body=None, token=None, timeout=30):
 
 
 class Proc:
-    def __init__(self, name, command, env=None, cores=SERVER_CORES, stop_signal=signal.SIGTERM,
-                 cwd=ROOT):
+    def __init__(
+        self, name, command, env=None, cores=SERVER_CORES, stop_signal=signal.SIGTERM, cwd=ROOT
+    ):
         self.name, self.stop_signal = name, stop_signal
         self.log_path = WORKDIR / f"{name}.log"
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(pinned(cores, command), cwd=cwd, env=env,
-                                        stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            pinned(cores, command),
+            cwd=cwd,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.pid = self.process.pid
         _started.append(self)
 
@@ -98,8 +105,11 @@ def stop_all():
 
 def start_upstream(interval=0.0):
     name = f"upstream-{len(_started)}"
-    proc = Proc(name, [sys.executable, str(BENCH / "fast_upstream.py"),
-                       "--interval", str(interval)], cores=LOAD_CORES)
+    proc = Proc(
+        name,
+        [sys.executable, str(BENCH / "fast_upstream.py"), "--interval", str(interval)],
+        cores=LOAD_CORES,
+    )
     for _ in range(100):
         text = proc.log()
         if text.startswith("listening"):
@@ -111,13 +121,15 @@ def start_upstream(interval=0.0):
 
 def free_port():
     import socket
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def start_relay(upstream_url, slow_url=None, workers=1, cores=SERVER_CORES, database_url=None,
-                root=ROOT):
+def start_relay(
+    upstream_url, slow_url=None, workers=1, cores=SERVER_CORES, database_url=None, root=ROOT
+):
     """gunicorn as production runs it, with keys on: the admin token makes
     the models, a client key with limits far above the load (so the limiter
     runs on every request but never refuses) makes the requests. `root`: the
@@ -125,26 +137,50 @@ def start_relay(upstream_url, slow_url=None, workers=1, cores=SERVER_CORES, data
     home = Path(tempfile.mkdtemp(prefix="relay-", dir=WORKDIR))
     port = free_port()
     admin = secrets.token_urlsafe(24)
-    env = dict(os.environ, RELAY_BIND=f"127.0.0.1:{port}", RELAY_WORKERS=str(workers),
-               RELAY_ADMIN_TOKEN=admin, RELAY_REMOTE_ALLOWLIST="127.0.0.1",
-               RELAY_DATABASE_URL=database_url or f"sqlite:///{home}/relay.sqlite3",
-               RELAY_INSTANCE_PATH=str(home), PROMETHEUS_MULTIPROC_DIR=str(home / "metrics"))
+    env = dict(
+        os.environ,
+        RELAY_BIND=f"127.0.0.1:{port}",
+        RELAY_WORKERS=str(workers),
+        RELAY_ADMIN_TOKEN=admin,
+        RELAY_REMOTE_ALLOWLIST="127.0.0.1",
+        RELAY_DATABASE_URL=database_url or f"sqlite:///{home}/relay.sqlite3",
+        RELAY_INSTANCE_PATH=str(home),
+        PROMETHEUS_MULTIPROC_DIR=str(home / "metrics"),
+    )
     python = str(RELAY_PYTHON if RELAY_PYTHON.exists() else sys.executable)
-    proc = Proc(f"relay-{workers}w-{port}",
-                [python, "-m", "gunicorn", "-c", "ops/gunicorn.conf.py", "wsgi:app"],
-                # QUIT: gunicorn stops at once, not after idle keep-alives.
-                env=env, cores=cores, stop_signal=signal.SIGQUIT, cwd=root)
+    proc = Proc(
+        f"relay-{workers}w-{port}",
+        [python, "-m", "gunicorn", "-c", "ops/gunicorn.conf.py", "wsgi:app"],
+        # QUIT: gunicorn stops at once, not after idle keep-alives.
+        env=env,
+        cores=cores,
+        stop_signal=signal.SIGQUIT,
+        cwd=root,
+    )
     proc.url = f"http://127.0.0.1:{port}"
     proc.wait_ready(proc.url + "/readyz")
     for name, url in (("bench", upstream_url), ("bench-slow", slow_url)):
         if url:
-            status, body = http("POST", proc.url + "/api/create", {
-                "name": name, "from": "fast-model", "remote_type": "openai",
-                "remote_host": url + "/v1", "stream": False}, token=admin)
+            status, body = http(
+                "POST",
+                proc.url + "/api/create",
+                {
+                    "name": name,
+                    "from": "fast-model",
+                    "remote_type": "openai",
+                    "remote_host": url + "/v1",
+                    "stream": False,
+                },
+                token=admin,
+            )
             if status != 200:  # setup, not a measurement: nothing to run without it
                 raise RuntimeError(f"creating model {name} failed: {status} {body[:300]}")
-    status, body = http("POST", proc.url + "/api/keys", {
-        "name": f"bench-{port}", "rpm": 100_000_000, "tpm": 2_000_000_000}, token=admin)
+    status, body = http(
+        "POST",
+        proc.url + "/api/keys",
+        {"name": f"bench-{port}", "rpm": 100_000_000, "tpm": 2_000_000_000},
+        token=admin,
+    )
     if status != 200:
         raise RuntimeError(f"creating the client key failed: {status} {body[:300]}")
     proc.key = json.loads(body)["key"]
@@ -158,8 +194,10 @@ def litellm_binary(install):
     if install and not own.exists():
         print(f"installing litellm[proxy]=={LITELLM_VERSION} into {LITELLM_VENV} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
-        subprocess.run([str(LITELLM_VENV / "bin/pip"), "install", "-q",
-                        f"litellm[proxy]=={LITELLM_VERSION}"], check=True)
+        subprocess.run(
+            [str(LITELLM_VENV / "bin/pip"), "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"],
+            check=True,
+        )
     if own.exists():
         return str(own)
     return shutil.which("litellm")
@@ -169,8 +207,11 @@ def litellm_version(binary):
     python = Path(binary).parent / "python"
     if not python.exists():
         return "?"
-    out = subprocess.run([str(python), "-c", "import importlib.metadata as m; "
-                          "print(m.version('litellm'))"], capture_output=True, text=True)
+    out = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip() or "?"
 
 
@@ -189,13 +230,27 @@ def start_litellm(binary, upstream_url):
         f"      api_base: {upstream_url}/v1\n"
         "      api_key: sk-upstream\n"
         "general_settings:\n"
-        "  master_key: sk-bench-master\n")
+        "  master_key: sk-bench-master\n"
+    )
     # No network at start (the cost map ships in the package) and errors-only
     # logs, as LiteLLM's production advice says.
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
     env.pop("DATABASE_URL", None)
-    proc = Proc("litellm", [binary, "--config", str(config), "--host", "127.0.0.1",
-                            "--port", str(port), "--num_workers", "1"], env=env)
+    proc = Proc(
+        "litellm",
+        [
+            binary,
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--num_workers",
+            "1",
+        ],
+        env=env,
+    )
     proc.url = f"http://127.0.0.1:{port}"
     proc.wait_ready(proc.url + "/health/liveliness", deadline=180)
     proc.key, proc.model = "sk-bench-master", "bench"
@@ -204,22 +259,39 @@ def start_litellm(binary, upstream_url):
 
 def versions(litellm_bin):
     relay_python = str(RELAY_PYTHON if RELAY_PYTHON.exists() else sys.executable)
-    libs = subprocess.run([relay_python, "-c", "import importlib.metadata as m; print(' '.join("
-                           "f'{p} {m.version(p)}' for p in ('gunicorn', 'gevent', 'Flask')))"],
-                          capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip()
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.machine())
+    libs = subprocess.run(
+        [
+            relay_python,
+            "-c",
+            "import importlib.metadata as m; print(' '.join("
+            "f'{p} {m.version(p)}' for p in ('gunicorn', 'gevent', 'Flask')))",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
+        platform.machine(),
+    )
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1:2]
-    return (f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}\n"
-            f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n"
-            f"relay: {commit}, Python {platform.python_version()}, {libs}\n"
-            f"LiteLLM: {litellm_version(litellm_bin) if litellm_bin else 'skipped'}; "
-            f"wrk {' '.join(wrk)}")
+    return (
+        f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}\n"
+        f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n"
+        f"relay: {commit}, Python {platform.python_version()}, {libs}\n"
+        f"LiteLLM: {litellm_version(litellm_bin) if litellm_bin else 'skipped'}; "
+        f"wrk {' '.join(wrk)}"
+    )
 
 
 # --- CPU and memory from /proc ----------------------------------------------
+
 
 def _children():
     tree = {}
@@ -285,8 +357,10 @@ class CpuMeter:
 
     def result(self):
         wall = time.monotonic() - self.begun
-        shares = {name: round(100 * (cpu_ticks(pid) - self.before[name]) / TICKS / wall)
-                  for name, pid in self.pids.items()}
+        shares = {
+            name: round(100 * (cpu_ticks(pid) - self.before[name]) / TICKS / wall)
+            for name, pid in self.pids.items()
+        }
         waited = wait_ns(self.pids["server"]) - self.waited
         shares["server_wait"] = max(0, round(waited / 1e7 / wall))
         return shares
@@ -310,5 +384,4 @@ def rss_mb(pid):
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
         return 0.0  # exited
-    return next((int(line.split()[1]) / 1024 for line in lines
-                 if line.startswith("VmRSS:")), 0.0)
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("VmRSS:")), 0.0)

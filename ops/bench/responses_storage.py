@@ -11,6 +11,7 @@ asserts nothing.
     .venv/bin/python ops/bench/responses_storage.py [--turns 500] [--input-bytes 2048]
     RELAY_BENCH_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python ...
 """
+
 import argparse
 import os
 import random
@@ -64,9 +65,12 @@ class PostgresSize:
         self.url = f"{url}{sep}options={quote('-csearch_path=' + self.schema)}"
 
     def __call__(self):
-        return sum(self.admin.execute("SELECT pg_total_relation_size(%s)",
-                                      (f"{self.schema}.{table}",)).fetchone()[0]
-                   for table in TABLES)
+        return sum(
+            self.admin.execute(
+                "SELECT pg_total_relation_size(%s)", (f"{self.schema}.{table}",)
+            ).fetchone()[0]
+            for table in TABLES
+        )
 
     def close(self):
         self.admin.execute(f"DROP SCHEMA {self.schema} CASCADE")
@@ -109,16 +113,27 @@ def storage_ms(settings, ids, ends, input_bytes, rng):
                 history = responses_store.history(ids[end - 1])
                 reads.append((time.perf_counter() - started) * 1000)
                 prompt, answer = text(input_bytes, rng), "ok"
-                output = [{"id": f"msg_bench_{end}_{sample}", "type": "message",
-                           "role": "assistant", "status": "completed",
-                           "content": [{"type": "output_text", "text": answer}]}]
+                output = [
+                    {
+                        "id": f"msg_bench_{end}_{sample}",
+                        "type": "message",
+                        "role": "assistant",
+                        "status": "completed",
+                        "content": [{"type": "output_text", "text": answer}],
+                    }
+                ]
                 started = time.perf_counter()
                 # A fork of turn `end`: the chain measured stays as it was.
                 responses_store.save(
-                    f"resp_bench_{end}_{sample}", "bench:latest", ids[end - 1],
-                    resource_items(prompt), history,
+                    f"resp_bench_{end}_{sample}",
+                    "bench:latest",
+                    ids[end - 1],
+                    resource_items(prompt),
+                    history,
                     [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}],
-                    {"id": f"resp_bench_{end}_{sample}", "output": output}, "-")
+                    {"id": f"resp_bench_{end}_{sample}", "output": output},
+                    "-",
+                )
                 writes.append((time.perf_counter() - started) * 1000)
             out[end] = statistics.median(reads), statistics.median(writes)
     return out
@@ -135,17 +150,27 @@ def run(label, database_url, measure, turns, input_bytes, output_bytes):
     # every turn waits ~40 ms for a delayed ACK, which hides everything else.
     upstream.server.RequestHandlerClass.disable_nagle_algorithm = True
     workdir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
-    settings = {"RELAY_DATABASE_URL": database_url,
-                "RELAY_INSTANCE_PATH": str(workdir / "instance"),
-                "RELAY_REMOTE_ALLOWLIST": "127.0.0.1", "RELAY_LOG_LEVEL": "WARNING"}
+    settings = {
+        "RELAY_DATABASE_URL": database_url,
+        "RELAY_INSTANCE_PATH": str(workdir / "instance"),
+        "RELAY_REMOTE_ALLOWLIST": "127.0.0.1",
+        "RELAY_LOG_LEVEL": "WARNING",
+    }
     relay = GunicornServer(settings, workdir, workers=2)
     url = relay.url + "/v1/responses"
     windows = [(1, 10), (turns // 2 - 10, turns // 2), (turns - 10, turns)]
     session = requests.Session()
     try:
-        session.post(relay.url + "/api/create", json={
-            "name": "bench", "from": "remote-model", "remote_type": "openai", "stream": False,
-            "remote_host": upstream.url + "/v1"}).raise_for_status()
+        session.post(
+            relay.url + "/api/create",
+            json={
+                "name": "bench",
+                "from": "remote-model",
+                "remote_type": "openai",
+                "stream": False,
+                "remote_host": upstream.url + "/v1",
+            },
+        ).raise_for_status()
         baseline = measure()
         previous, content, times, sizes, conversation, refs, ids = None, 0, [], {}, [], {}, []
         for n in range(1, turns + 1):
@@ -157,17 +182,20 @@ def run(label, database_url, measure, turns, input_bytes, output_bytes):
                 # The same turn not stored (reads the chain, writes nothing),
                 # and sent whole by the client (no stored response at all).
                 whole = conversation + [{"role": "user", "content": prompt}]
-                refs[n] = (timed(session, url, dict(body, store=False), 5)[0],
-                           timed(session, url, {"model": "bench", "input": whole,
-                                                "store": False}, 5)[0])
+                refs[n] = (
+                    timed(session, url, dict(body, store=False), 5)[0],
+                    timed(session, url, {"model": "bench", "input": whole, "store": False}, 5)[0],
+                )
             elapsed, answer = timed(session, url, body)
             times.append(elapsed)
             previous = answer["id"]
             ids.append(previous)
             upstream.requests.clear()
             content += len(prompt) + len(answers["next"])
-            conversation += [{"role": "user", "content": prompt},
-                             {"role": "assistant", "content": answers["next"]}]
+            conversation += [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": answers["next"]},
+            ]
             if n in CHECKPOINTS or n == turns:
                 sizes[n] = (measure() - baseline, content)
     finally:
@@ -178,16 +206,22 @@ def run(label, database_url, measure, turns, input_bytes, output_bytes):
     print(f"{'turns':>6} {'database':>12} {'content':>12} {'ratio':>7}")
     for n, (stored, content) in sizes.items():
         print(f"{n:>6} {stored / 1e6:>9.2f} MB {content / 1e6:>9.2f} MB {stored / content:>6.2f}x")
-    print("ms per turn (median): stored turn | same turn, store:false | whole conversation "
-          "sent by the client, store:false")
+    print(
+        "ms per turn (median): stored turn | same turn, store:false | whole conversation "
+        "sent by the client, store:false"
+    )
     for start, end in windows:
-        window = times[max(start, 1) - 1:end]
+        window = times[max(start, 1) - 1 : end]
         unstored, stateless = refs[end]
-        print(f"  turns {start:>3}-{end:<3} {statistics.median(window):7.1f} | {unstored:7.1f}"
-              f" | {stateless:7.1f}   (conversation {end * (input_bytes + output_bytes) / 1e6:.2f}"
-              f" MB, sent upstream each turn)")
-    print("the database's part of a turn (ms, median): reading the conversation back | "
-          "storing the turn")
+        print(
+            f"  turns {start:>3}-{end:<3} {statistics.median(window):7.1f} | {unstored:7.1f}"
+            f" | {stateless:7.1f}   (conversation {end * (input_bytes + output_bytes) / 1e6:.2f}"
+            f" MB, sent upstream each turn)"
+        )
+    print(
+        "the database's part of a turn (ms, median): reading the conversation back | "
+        "storing the turn"
+    )
     for start, end in windows:
         read, write = database_part[end]
         print(f"  at turn {end:<3}    {read:7.2f} | {write:7.2f}")

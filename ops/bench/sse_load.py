@@ -16,6 +16,7 @@ of first event and total in milliseconds. An answer counts as ok when its
 status is 200 and its body holds --end (default `[DONE]`): a stream cut short
 is a drop, not a success.
 """
+
 import argparse
 import asyncio
 import json
@@ -63,7 +64,7 @@ class Conn:
         """Send one request, read its whole answer; (first event s, ok, close)."""
         self.writer.write(payload)
         end = await self.until(b"\r\n\r\n")
-        head, self.buf = self.buf[:end].decode("latin-1").lower(), self.buf[end + 4:]
+        head, self.buf = self.buf[:end].decode("latin-1").lower(), self.buf[end + 4 :]
         status = head[9:12]
         chunked = "transfer-encoding: chunked" in head
         close = "connection: close" in head
@@ -78,8 +79,8 @@ class Conn:
                     if first is None and b"data:" in self.buf:
                         first = perf() - started
                     await self.more()
-                data = self.buf[line + 2:line + 2 + size]
-                self.buf = self.buf[line + 2 + size + 2:]
+                data = self.buf[line + 2 : line + 2 + size]
+                self.buf = self.buf[line + 2 + size + 2 :]
                 if size == 0:
                     break
                 if first is None and b"data:" in data:
@@ -115,7 +116,8 @@ async def worker(args, payload, deadline, measure_from, results, errors, sent):
             if conn.writer is None:
                 await conn.open()
             first, total, ok, close = await asyncio.wait_for(
-                conn.request(payload, args.end, started), args.timeout)
+                conn.request(payload, args.end, started), args.timeout
+            )
         except (Closed, ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
             errors[type(exc).__name__] += 1
             conn.close()
@@ -142,28 +144,41 @@ async def run(args):
     url = urlsplit(args.url)
     args.host, args.port = url.hostname, url.port or 80
     body = args.body.encode()
-    payload = (f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
-               f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-               + (f"Authorization: Bearer {args.key}\r\n" if args.key else "")
-               + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    payload = (
+        f"POST {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+        + (f"Authorization: Bearer {args.key}\r\n" if args.key else "")
+        + f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     results, errors, sent = [], Counter(), [0]
     begun = perf()
     # Answers that began in the warm-up are not counted: first connections
     # and the servers' own first-request work would skew short runs.
     measure_from = begun + (0 if args.once else args.warmup)
     deadline = measure_from + args.duration
-    await asyncio.gather(*(worker(args, payload, deadline, measure_from, results, errors, sent)
-                           for _ in range(args.concurrency)))
+    await asyncio.gather(
+        *(
+            worker(args, payload, deadline, measure_from, results, errors, sent)
+            for _ in range(args.concurrency)
+        )
+    )
     elapsed = perf() - (begun if args.once else measure_from)
     firsts = [r[0] for r in results]
     totals = [r[1] for r in results]
     ok = sum(1 for r in results if r[2])
-    return {"requests": len(results), "ok": ok, "sent": sent[0],
-            "bad": len(results) - ok, "errors": dict(errors),
-            "per_second": round(ok / elapsed, 1) if elapsed else 0,
-            "first_p50": percentile(firsts, 0.5), "first_p99": percentile(firsts, 0.99),
-            "total_p50": percentile(totals, 0.5), "total_p99": percentile(totals, 0.99),
-            "elapsed": round(elapsed, 2)}
+    return {
+        "requests": len(results),
+        "ok": ok,
+        "sent": sent[0],
+        "bad": len(results) - ok,
+        "errors": dict(errors),
+        "per_second": round(ok / elapsed, 1) if elapsed else 0,
+        "first_p50": percentile(firsts, 0.5),
+        "first_p99": percentile(firsts, 0.99),
+        "total_p50": percentile(totals, 0.5),
+        "total_p99": percentile(totals, 0.99),
+        "elapsed": round(elapsed, 2),
+    }
 
 
 def main():
@@ -174,8 +189,11 @@ def main():
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=0.5)
-    parser.add_argument("--once", action="store_true",
-                        help="each connection sends one request (the slow-streams test)")
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="each connection sends one request (the slow-streams test)",
+    )
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--end", default="[DONE]", help="what a complete answer holds")
     args = parser.parse_args()

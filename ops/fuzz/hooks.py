@@ -6,6 +6,7 @@ models that tests/fuzzing.py created on the fake upstream, so that the
 converters and the remote clients are fuzzed too. Hypothesis draws the
 choice, so a run stays reproducible from its seed.
 """
+
 import schemathesis
 from hypothesis import strategies as st
 from hypothesis.internal import lambda_sources
@@ -33,9 +34,18 @@ MODELS = ("remote", "native:latest")
 # Operations whose `model` may be swapped for a real one: those that use or
 # show a model. Not /api/create, /api/delete, /api/copy: they would replace or
 # remove the models the rest of the run relies on.
-_USES_A_MODEL = {"/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show",
-                 "/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/v1/messages",
-                 "/v1/messages/count_tokens"}
+_USES_A_MODEL = {
+    "/api/chat",
+    "/api/generate",
+    "/api/embed",
+    "/api/embeddings",
+    "/api/show",
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+    "/v1/messages",
+    "/v1/messages/count_tokens",
+}
 
 
 def _named(value):

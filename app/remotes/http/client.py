@@ -1,5 +1,6 @@
 """HTTP to remote hosts: pooled sessions, timeouts, proxy and CA settings, and
 the mapping of every way a call can fail to one clear UpstreamError."""
+
 import datetime
 import functools
 import json
@@ -11,12 +12,12 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
-from app.observability import metrics
 from app.errors import UpstreamError
+from app.observability import metrics
 from app.remotes.http.pinning import PinnedAdapter, pinned_pools
+from app.remotes.http.transport import Direct, read_body
 from app.remotes.policy import RemoteHostRefused
 from app.remotes.retry import RETRY_CODES, RETRY_STATUSES, Retries, retry_after
-from app.remotes.http.transport import Direct, read_body
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,9 @@ def endpoint_url(base_url, path, extra_query=()):
     remote_host (Azure's api-version, a gateway's routing key) goes on every call."""
     parts = urlsplit(base_url)
     query = parse_qsl(parts.query, keep_blank_values=True) + list(extra_query)
-    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{path}",
-                                     query=urlencode(query)))
+    return urlunsplit(
+        parts._replace(path=f"{parts.path.rstrip('/')}/{path}", query=urlencode(query))
+    )
 
 
 def upstream_message(response):
@@ -115,8 +117,12 @@ class RemoteHTTP:
         # costs an environment scan and a ~/.netrc read per request). The
         # relay's own settings win over it. Unset, the environment applies.
         self._proxy = settings["RELAY_OUTBOUND_PROXY"]
-        self._verify = (settings["RELAY_CA_BUNDLE"] or os.environ.get("REQUESTS_CA_BUNDLE")
-                        or os.environ.get("CURL_CA_BUNDLE") or None)
+        self._verify = (
+            settings["RELAY_CA_BUNDLE"]
+            or os.environ.get("REQUESTS_CA_BUNDLE")
+            or os.environ.get("CURL_CA_BUNDLE")
+            or None
+        )
         self._pools = pinned_pools(policy)
         self._routes = {}
         self._lock = threading.Lock()
@@ -136,8 +142,7 @@ class RemoteHTTP:
         with self._lock:
             route = self._routes.get(key)
             if route is None:
-                adapter = PinnedAdapter(self._pools, pool_connections=1,
-                                        pool_maxsize=POOL_MAXSIZE)
+                adapter = PinnedAdapter(self._pools, pool_connections=1, pool_maxsize=POOL_MAXSIZE)
                 proxies = self._proxies(url)
                 transport = {"proxies": proxies}
                 if self._verify:
@@ -145,8 +150,9 @@ class RemoteHTTP:
                 route = self._routes[key] = _Route(adapter, transport, bool(proxies))
         return route
 
-    def request(self, method, url, *, secret=None, check=True, exchange=None, headers=None,
-                **kwargs):
+    def request(
+        self, method, url, *, secret=None, check=True, exchange=None, headers=None, **kwargs
+    ):
         """Send a request; return the response (if `check`, only one with status < 400).
 
         `secret` is the API key in use: it is scrubbed from any error text.
@@ -161,8 +167,7 @@ class RemoteHTTP:
             exchange.remote_host = host
             headers["X-Request-ID"] = exchange.request_id
         route = self._route(url)
-        retries = Retries(self._retries, self._max_wait,
-                          getattr(exchange, "client_gone", None))
+        retries = Retries(self._retries, self._max_wait, getattr(exchange, "client_gone", None))
         while True:
             try:
                 response = self._send(route, method, url, host, headers, kwargs)
@@ -181,8 +186,10 @@ class RemoteHTTP:
             metrics.UPSTREAM_RETRIES.labels(host, "retried").inc()
             if not retries.sleep(wait):
                 self._done(host, exchange, retries, gave_up=False)
-                raise UpstreamError(f"the client went away while the relay waited to retry "
-                                    f"{host}", code="client_gone")
+                raise UpstreamError(
+                    f"the client went away while the relay waited to retry {host}",
+                    code="client_gone",
+                )
         if exchange is not None:
             exchange.upstream_status = response.status_code
         if check:
@@ -210,7 +217,8 @@ class RemoteHTTP:
             response.close()
             raise UpstreamError(
                 f"remote_host redirects to {redirect_target(url, response)} "
-                f"(HTTP {response.status_code}): set remote_host to the final URL")
+                f"(HTTP {response.status_code}): set remote_host to the final URL"
+            )
         metrics.child(metrics.UPSTREAM_REQUESTS, host, str(response.status_code)).inc()
         metrics.child(metrics.UPSTREAM_LATENCY, host).observe(response.elapsed.total_seconds())
         return response
@@ -232,8 +240,9 @@ class RemoteHTTP:
         started = time.perf_counter()
         if not route.proxied:
             if route.direct is None:
-                route.direct = Direct(route.adapter, url, route.transport.get("verify", True),
-                                      self.timeout)
+                route.direct = Direct(
+                    route.adapter, url, route.transport.get("verify", True), self.timeout
+                )
             if stream:
                 response = route.direct.send(method, url, headers, json)
             else:
@@ -241,8 +250,9 @@ class RemoteHTTP:
         else:
             prepared = requests.PreparedRequest()
             prepared.prepare(method=method, url=url, headers=headers, json=json)
-            response = route.adapter.send(prepared, stream=stream, timeout=self.timeout,
-                                          **route.transport)
+            response = route.adapter.send(
+                prepared, stream=stream, timeout=self.timeout, **route.transport
+            )
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
         if not stream:
             read_body(response)
@@ -268,9 +278,12 @@ class RemoteHTTP:
         if response.status_code == 429 and response.headers.get("Retry-After"):
             # The client's own retry logic (the SDKs honour it) needs it.
             headers["Retry-After"] = response.headers["Retry-After"]
-        raise UpstreamError(f"API error ({response.status_code}): {message}",
-                            status=response.status_code, headers=headers,
-                            code="rate_limit_exceeded" if response.status_code == 429 else None)
+        raise UpstreamError(
+            f"API error ({response.status_code}): {message}",
+            status=response.status_code,
+            headers=headers,
+            code="rate_limit_exceeded" if response.status_code == 429 else None,
+        )
 
     def json(self, response):
         """The JSON body of a successful response, read under the same error mapping.
@@ -304,28 +317,52 @@ def connection_error(exc, host, timeout):
     if isinstance(exc, requests.exceptions.ProxyError):
         return UpstreamError(f"the outbound proxy failed to connect to {host}", code="proxy_error")
     if isinstance(exc, requests.exceptions.SSLError):
-        reason = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in text \
+        reason = (
+            "certificate verify failed"
+            if "CERTIFICATE_VERIFY_FAILED" in text
             else "handshake failed"
-        return UpstreamError(f"TLS error talking to {host}: {reason} (a corporate CA "
-                             f"bundle can be set with RELAY_CA_BUNDLE)", code="tls_error")
+        )
+        return UpstreamError(
+            f"TLS error talking to {host}: {reason} (a corporate CA "
+            f"bundle can be set with RELAY_CA_BUNDLE)",
+            code="tls_error",
+        )
     if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return UpstreamError(f"timed out connecting to {host} after {timeout[0]:g}s "
-                             f"(RELAY_CONNECT_TIMEOUT)", status=504, code="connect_timeout")
+        return UpstreamError(
+            f"timed out connecting to {host} after {timeout[0]:g}s (RELAY_CONNECT_TIMEOUT)",
+            status=504,
+            code="connect_timeout",
+        )
     if isinstance(exc, requests.exceptions.ReadTimeout) or "Read timed out" in text:
-        return UpstreamError(f"{host} sent nothing for {timeout[1]:g}s "
-                             f"(RELAY_READ_TIMEOUT)", status=504, code="read_timeout")
-    if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
-                        requests.exceptions.StreamConsumedError)):
-        return UpstreamError(f"the connection to {host} broke off mid-response",
-                             code="connection_broken")
-    if any(s in text for s in ("NameResolutionError", "Name or service not known",
-                               "Temporary failure in name resolution", "nodename nor servname")):
-        return UpstreamError(f"cannot resolve the remote host {host} (DNS lookup failed)",
-                             code="dns_error")
-    if any(s in text for s in ("Connection aborted", "RemoteDisconnected",
-                               "Connection reset by peer")):
-        return UpstreamError(f"{host} closed the connection before answering",
-                             code="connection_reset")
+        return UpstreamError(
+            f"{host} sent nothing for {timeout[1]:g}s (RELAY_READ_TIMEOUT)",
+            status=504,
+            code="read_timeout",
+        )
+    if isinstance(
+        exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.StreamConsumedError)
+    ):
+        return UpstreamError(
+            f"the connection to {host} broke off mid-response", code="connection_broken"
+        )
+    if any(
+        s in text
+        for s in (
+            "NameResolutionError",
+            "Name or service not known",
+            "Temporary failure in name resolution",
+            "nodename nor servname",
+        )
+    ):
+        return UpstreamError(
+            f"cannot resolve the remote host {host} (DNS lookup failed)", code="dns_error"
+        )
+    if any(
+        s in text for s in ("Connection aborted", "RemoteDisconnected", "Connection reset by peer")
+    ):
+        return UpstreamError(
+            f"{host} closed the connection before answering", code="connection_reset"
+        )
     if "Connection refused" in text or "ECONNREFUSED" in text:
         return UpstreamError(f"{host} refused the connection", code="connection_refused")
     log.warning("cannot reach %s: %s", host, exc.__class__.__name__)

@@ -11,6 +11,7 @@ parser as http.client would send it, so that odd heads read as they did.
 Direct connections (app.remotes.http.wire) answer with `Response`; calls
 through an outbound proxy keep http.client's own.
 """
+
 import email.parser
 import http.client
 import re
@@ -46,11 +47,12 @@ def parse_headers(lines):
         field = _FIELD.match(line)
         if field is None:
             return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(
-                b"".join(lines).decode("iso-8859-1"))
+                b"".join(lines).decode("iso-8859-1")
+            )
         # What email's compat32 policy keeps: the name as sent, the value
         # without the blanks before it and the line ending after it.
-        name = line[:field.end() - 1].decode("iso-8859-1")
-        value = line[field.end():].decode("iso-8859-1").lstrip(" \t").rstrip("\r\n")
+        name = line[: field.end() - 1].decode("iso-8859-1")
+        value = line[field.end() :].decode("iso-8859-1").lstrip(" \t").rstrip("\r\n")
         message.set_raw(name, value)
     message.set_payload("")  # the email parser's: the (empty) rest after the head
     return message
@@ -95,8 +97,11 @@ class Response(http.client.HTTPResponse):
             else:
                 if self.length < 0:
                     self.length = None
-        if (status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED)
-                or 100 <= status < 200 or self._method == "HEAD"):
+        if (
+            status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED)
+            or 100 <= status < 200
+            or self._method == "HEAD"
+        ):
             self.length = 0
         # Neither chunked nor a length on a connection kept open: the body
         # ends when the remote closes it.

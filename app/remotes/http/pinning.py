@@ -14,6 +14,7 @@ managers keep urllib3's own classes, and RemoteHTTP checks at request time.
 A pooled keep-alive connection was approved when it was opened, so reusing
 it needs no new lookup.
 """
+
 import socket
 import sys
 
@@ -47,8 +48,11 @@ class _Pinned:
             try:
                 # An IP literal: create_connection does no lookup of its own.
                 sock = connection.create_connection(
-                    (str(address), self.port), self.timeout,
-                    source_address=self.source_address, socket_options=self.socket_options)
+                    (str(address), self.port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
             except OSError as exc:
                 error = exc
                 continue
@@ -58,20 +62,26 @@ class _Pinned:
             raise ConnectTimeoutError(
                 self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
             ) from error
-        raise NewConnectionError(self, f"Failed to establish a new connection: {error}") \
-            from error
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
 
 
 def pinned_pools(policy):
     """urllib3 pool classes, by scheme, whose connections `policy` approves."""
-    http = type("PinnedHTTPConnection", (_Pinned, Lean, HTTPConnection),
-                {"policy": policy, "scheme": "http"})
-    https = type("PinnedHTTPSConnection", (_Pinned, Lean, HTTPSConnection),
-                 {"policy": policy, "scheme": "https"})
+    http = type(
+        "PinnedHTTPConnection",
+        (_Pinned, Lean, HTTPConnection),
+        {"policy": policy, "scheme": "http"},
+    )
+    https = type(
+        "PinnedHTTPSConnection",
+        (_Pinned, Lean, HTTPSConnection),
+        {"policy": policy, "scheme": "https"},
+    )
     return {
         "http": type("PinnedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
-        "https": type("PinnedHTTPSConnectionPool", (HTTPSConnectionPool,),
-                      {"ConnectionCls": https}),
+        "https": type(
+            "PinnedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}
+        ),
     }
 
 

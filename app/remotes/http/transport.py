@@ -23,6 +23,7 @@ new connection, go through urlopen (`send`).
 Calls through an outbound proxy keep requests' own path: its proxy managers
 choose the pool per call.
 """
+
 import datetime
 import functools
 import http.client
@@ -37,9 +38,20 @@ import requests
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPHeaderDict, HTTPResponse
 from urllib3.connection import _normalize_header_values
-from urllib3.exceptions import (ClosedPoolError, ConnectTimeoutError, DecodeError, HTTPError,
-                                InvalidHeader, MaxRetryError, NewConnectionError, ProtocolError,
-                                ProxyError, ReadTimeoutError, ResponseError, SSLError)
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    DecodeError,
+    HTTPError,
+    InvalidHeader,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    ResponseError,
+    SSLError,
+)
 from urllib3.util import Retry, Timeout
 
 # HTTPAdapter's default: no retries of its own (app.remotes.retry decides).
@@ -99,10 +111,19 @@ class Direct:
         unread; failures raised as requests' exceptions."""
         headers, body = _framed(method, headers, payload)
         try:
-            raw = self.pool.urlopen(method, _path(url), body=body, headers=headers,
-                                    redirect=False, assert_same_host=False, preload_content=False,
-                                    decode_content=False, retries=_NO_RETRIES,
-                                    timeout=self.timeout, chunked=False)
+            raw = self.pool.urlopen(
+                method,
+                _path(url),
+                body=body,
+                headers=headers,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=False,
+                decode_content=False,
+                retries=_NO_RETRIES,
+                timeout=self.timeout,
+                chunked=False,
+            )
         except Exception as exc:
             error = as_requests_error(exc)
             if error is exc:
@@ -238,15 +259,20 @@ def _framed(method, headers, payload):
 def _decoded(content, headers):
     """A compressed body decoded, by urllib3 (the same decoders and errors)."""
     try:
-        return HTTPResponse(io.BytesIO(content), headers=headers, preload_content=False,
-                            decode_content=True).read() or b""
+        return (
+            HTTPResponse(
+                io.BytesIO(content), headers=headers, preload_content=False, decode_content=True
+            ).read()
+            or b""
+        )
     except DecodeError as exc:
         raise _E.ContentDecodingError(exc) from exc
 
 
 def _timed_out(exc):
     return isinstance(exc, socket.timeout) or (
-        isinstance(exc, ssl.SSLError) and "timed out" in str(exc))
+        isinstance(exc, ssl.SSLError) and "timed out" in str(exc)
+    )
 
 
 def _fetch_error(exc, pool, url, timeout, answered):
@@ -283,14 +309,17 @@ def read_body(response):
 
 # What HTTPAdapter.send raises for urllib3's exceptions: for the reason inside
 # a MaxRetryError, and for the others, first match first.
-_FOR_REASON = ((ResponseError, _E.RetryError), (ProxyError, _E.ProxyError),
-               (SSLError, _E.SSLError))
-_FOR_ERROR = (((ProtocolError, OSError, ClosedPoolError), _E.ConnectionError),
-              (ProxyError, _E.ProxyError), (SSLError, _E.SSLError),
-              (ReadTimeoutError, _E.ReadTimeout), (InvalidHeader, _E.InvalidHeader),
-              # HTTPAdapter lets the rest through as urllib3's own; as a
-              # ConnectionError they reach RemoteHTTP's mapping ("cannot reach").
-              (HTTPError, _E.ConnectionError))
+_FOR_REASON = ((ResponseError, _E.RetryError), (ProxyError, _E.ProxyError), (SSLError, _E.SSLError))
+_FOR_ERROR = (
+    ((ProtocolError, OSError, ClosedPoolError), _E.ConnectionError),
+    (ProxyError, _E.ProxyError),
+    (SSLError, _E.SSLError),
+    (ReadTimeoutError, _E.ReadTimeout),
+    (InvalidHeader, _E.InvalidHeader),
+    # HTTPAdapter lets the rest through as urllib3's own; as a
+    # ConnectionError they reach RemoteHTTP's mapping ("cannot reach").
+    (HTTPError, _E.ConnectionError),
+)
 
 
 def as_requests_error(exc):
@@ -300,8 +329,9 @@ def as_requests_error(exc):
         reason = exc.reason
         if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
             return _E.ConnectTimeout(exc)
-        kind = next((kind for cause, kind in _FOR_REASON if isinstance(reason, cause)),
-                    _E.ConnectionError)
+        kind = next(
+            (kind for cause, kind in _FOR_REASON if isinstance(reason, cause)), _E.ConnectionError
+        )
         return kind(exc)
     kind = next((kind for cause, kind in _FOR_ERROR if isinstance(exc, cause)), None)
     return exc if kind is None else kind(exc)

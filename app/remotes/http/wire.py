@@ -7,6 +7,7 @@ upstream, alternating runs). The pinned connections of app.remotes.http.pinning
 mix `Lean` in to do the same work more cheaply; calls through an outbound
 proxy keep urllib3's classes.
 """
+
 import select
 
 from gevent import monkey

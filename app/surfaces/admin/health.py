@@ -1,11 +1,12 @@
 """Liveness, readiness and the version: what load balancers and clients probe."""
+
 import logging
 
 from flask import Blueprint, Response, jsonify
 from peewee import PeeweeException
 
-from app.storage import db
 from app.observability import metrics
+from app.storage import db
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,9 @@ def readyz():
         log.warning("readiness check failed: database: %s", exc.__class__.__name__)
         return jsonify({"status": "unavailable", "reason": "database unreachable"}), 503
     if pending:
-        return jsonify({"status": "unavailable",
-                        "reason": f"schema not current: pending {', '.join(pending)}"}), 503
+        return jsonify(
+            {"status": "unavailable", "reason": f"schema not current: pending {', '.join(pending)}"}
+        ), 503
     return jsonify({"status": "ok"})
 
 

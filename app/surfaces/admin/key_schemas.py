@@ -1,4 +1,5 @@
 """Payloads of the admin's key and usage API (/api/keys, /api/usage)."""
+
 import re
 
 from marshmallow import ValidationError, fields, validate, validates

@@ -1,10 +1,11 @@
 """The admin's API for client keys and usage: /api/keys, /api/usage."""
+
 from flask import Blueprint, current_app, jsonify, request
 
 from app.access import admin_only, audit, caller, keys, usage
-from app.web.body import json_body
-from app.surfaces.schema import load
 from app.surfaces.admin.key_schemas import CreateKeySchema, KeyNameSchema, UsageQuerySchema
+from app.surfaces.schema import load
+from app.web.body import json_body
 
 bp = Blueprint("keys", __name__, url_prefix="/api")
 

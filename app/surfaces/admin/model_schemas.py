@@ -1,4 +1,5 @@
 """Payloads of Ollama's model management API (/api/create, show, copy, ...)."""
+
 import re
 from urllib.parse import urlsplit
 
@@ -40,18 +41,25 @@ class CreateSchema(ModelRefSchema):
     from_ = Text(data_key="from", validate=validate.Length(min=1, max=255))
     remote_host = Text(validate=validate.Length(min=1, max=2048))
     remote_type = fields.String(load_default="ollama", validate=validate.OneOf(REMOTE_TYPES))
-    remote_api_key = fields.String(allow_none=True, validate=[
-        validate.Length(max=4096),
-        # It travels in an HTTP header: a stray newline or non-ASCII character
-        # would fail every call later, so it fails here instead.
-        validate.Regexp(r"^[\x21-\x7e]*\Z", error="must be printable ASCII without spaces")])
+    remote_api_key = fields.String(
+        allow_none=True,
+        validate=[
+            validate.Length(max=4096),
+            # It travels in an HTTP header: a stray newline or non-ASCII character
+            # would fail every call later, so it fails here instead.
+            validate.Regexp(r"^[\x21-\x7e]*\Z", error="must be printable ASCII without spaces"),
+        ],
+    )
     system = Text(allow_none=True)
-    parameters = fields.Dict(keys=fields.String(), allow_none=True, validate=validate_options,
-                             metadata=OPTIONS_DOC)
-    context_length = fields.Integer(allow_none=True, strict=True,
-                                    validate=validate.Range(min=1, max=100_000_000))
-    capabilities = fields.List(fields.String(validate=validate.OneOf(CAPABILITIES)),
-                               allow_none=True)
+    parameters = fields.Dict(
+        keys=fields.String(), allow_none=True, validate=validate_options, metadata=OPTIONS_DOC
+    )
+    context_length = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(min=1, max=100_000_000)
+    )
+    capabilities = fields.List(
+        fields.String(validate=validate.OneOf(CAPABILITIES)), allow_none=True
+    )
     fallbacks = fields.List(ModelName(), allow_none=True, validate=validate.Length(max=8))
     fallback_on_auth_errors = fields.Boolean(allow_none=True)
     stream = fields.Boolean(load_default=True)
@@ -68,20 +76,19 @@ class CreateSchema(ModelRefSchema):
         except ValueError:
             raise ValidationError("is not a valid URL (check the host and port)") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError("must be an http(s) URL such as "
-                                  "https://api.openai.com/v1")
+            raise ValidationError("must be an http(s) URL such as https://api.openai.com/v1")
         if not _HOST.match(parts.hostname) or parts.port == 0 or any(c.isspace() for c in value):
             raise ValidationError("is not a valid URL (check the host and port)")
         if parts.username or parts.password:
-            raise ValidationError("must not contain credentials: "
-                                  "send the key as remote_api_key")
+            raise ValidationError("must not contain credentials: send the key as remote_api_key")
         if parts.fragment:
             raise ValidationError("must not contain a #fragment")
 
     @validates("files", "adapters", "quantize")
     def no_local_weights(self, value, data_key, **kwargs):
-        raise ValidationError("this server runs no local weights: create a remote "
-                              "model with remote_host instead")
+        raise ValidationError(
+            "this server runs no local weights: create a remote model with remote_host instead"
+        )
 
 
 class CopySchema(BaseSchema):

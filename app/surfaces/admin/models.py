@@ -1,14 +1,15 @@
 """Ollama's model management API for remote models (/api/create, tags, show, ...)."""
+
 from flask import Blueprint, jsonify
 
-from app.catalog import describe, registry
 from app.access import admin_only, audit, caller
-from app.errors import BadRequest
-from app.web.body import json_body
-from app.routing import model_to_show, visible_models
+from app.catalog import describe, registry
 from app.catalog.names import normalize_model_name
-from app.surfaces.schema import load
+from app.errors import BadRequest
+from app.routing import model_to_show, visible_models
 from app.surfaces.admin.model_schemas import CopySchema, CreateSchema, ModelRefSchema
+from app.surfaces.schema import load
+from app.web.body import json_body
 from app.web.streaming import ndjson_line, ndjson_response
 
 bp = Blueprint("models", __name__, url_prefix="/api")
@@ -26,11 +27,19 @@ def create():
     # plain error status and the status lines report finished steps.
     replacing = registry.exists(spec["model"])
     model = registry.create(spec)
-    audit.record(caller().name, "model.replace" if replacing else "model.create", model.name,
-                 via="http",
-                 remote_host=model.remote_host, parent_model=model.parent_model)
-    steps = [{"status": "using remote model"}, {"status": "writing manifest"},
-             {"status": "success"}]
+    audit.record(
+        caller().name,
+        "model.replace" if replacing else "model.create",
+        model.name,
+        via="http",
+        remote_host=model.remote_host,
+        parent_model=model.parent_model,
+    )
+    steps = [
+        {"status": "using remote model"},
+        {"status": "writing manifest"},
+        {"status": "success"},
+    ]
     if not spec["stream"]:
         return jsonify(steps[-1])
     return ndjson_response(ndjson_line(step) for step in steps)
@@ -77,4 +86,5 @@ def pull_or_push():
     spec = load(_model_ref, json_body())
     raise BadRequest(
         f"cannot pull or push '{spec['model']}': this server serves remote models only "
-        f"and stores no weights; create one with /api/create and remote_host")
+        f"and stores no weights; create one with /api/create and remote_host"
+    )

@@ -1,9 +1,15 @@
 """Anthropic's error shape, on /v1/messages: as an answer and as a stream's event."""
 
 # Anthropic's error types, by status (other 4xx: invalid_request_error, other 5xx: api_error).
-_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
-          413: "request_too_large", 429: "rate_limit_error", 503: "overloaded_error",
-          529: "overloaded_error"}
+_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
 
 
 def anthropic_type(status):

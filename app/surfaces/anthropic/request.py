@@ -5,6 +5,7 @@ types a chat remote has no use for are dropped, never refused. Only input
 whose meaning cannot be kept (a message that is not an object, a tool_choice
 naming no tool) raises RequestProblem (message, param), a 400 naming the field.
 """
+
 import base64
 import hashlib
 import json
@@ -44,7 +45,7 @@ def tool_id_in(client_id):
     """The provider's id back from what tool_id_out gave the client."""
     if not isinstance(client_id, str) or not client_id.startswith(_ENCODED):
         return client_id
-    encoded = client_id[len(_ENCODED):]
+    encoded = client_id[len(_ENCODED) :]
     try:
         return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     except ValueError:
@@ -64,8 +65,11 @@ def _blocks(content, param):
 
 
 def _text_of(content, param):
-    return "\n".join(b.get("text") or "" for b in _blocks(content, param)
-                     if b.get("type") == "text" and isinstance(b.get("text"), str))
+    return "\n".join(
+        b.get("text") or ""
+        for b in _blocks(content, param)
+        if b.get("type") == "text" and isinstance(b.get("text"), str)
+    )
 
 
 def _image(block):
@@ -106,7 +110,7 @@ def _tool_result(block, param):
     only, so images go to a user message right after the tool messages."""
     content = block.get("content")
     texts, images = [], []
-    for inner in ([] if content is None else _blocks(content, f"{param}.content")):
+    for inner in [] if content is None else _blocks(content, f"{param}.content"):
         kind = inner.get("type")
         if kind == "image":
             image = _image(inner)
@@ -170,10 +174,16 @@ def _assistant_message(blocks, param):
             name = block.get("name")
             if not isinstance(name, str) or not isinstance(block.get("id"), str):
                 raise RequestProblem("tool_use needs a string id and name", f"{param}[{index}]")
-            calls.append({"id": tool_id_in(block["id"]), "type": "function",
-                          "function": {"name": name,
-                                       "arguments": json.dumps(block.get("input") or {},
-                                                               ensure_ascii=False)}})
+            calls.append(
+                {
+                    "id": tool_id_in(block["id"]),
+                    "type": "function",
+                    "function": {
+                        "name": name,
+                        "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False),
+                    },
+                }
+            )
         # redacted_thinking is Anthropic's ciphertext, server tool blocks ran
         # at Anthropic: neither means anything to another provider.
     message = {"role": "assistant", "content": "".join(texts) or None}
@@ -216,8 +226,12 @@ def convert_messages(messages, system=None):
                 if chat and chat[-1]["role"] == message["role"] == "user":
                     # Some chat templates insist on alternating roles; a system
                     # message taken out of the middle leaves two users side by side.
-                    chat[-1] = {"role": "user", "content": _parts_content(
-                        _as_parts(chat[-1]["content"]) + _as_parts(message["content"]))}
+                    chat[-1] = {
+                        "role": "user",
+                        "content": _parts_content(
+                            _as_parts(chat[-1]["content"]) + _as_parts(message["content"])
+                        ),
+                    }
                 else:
                     chat.append(message)
         elif role == "assistant":
@@ -241,8 +255,9 @@ def convert_tools(tools):
         if not isinstance(tool.get("name"), str):
             raise RequestProblem("name must be a string", f"tools[{index}].name")
         schema = tool.get("input_schema")
-        schema = {k: v for k, v in schema.items() if k != "$schema"} \
-            if isinstance(schema, dict) else {}
+        schema = (
+            {k: v for k, v in schema.items() if k != "$schema"} if isinstance(schema, dict) else {}
+        )
         if "type" not in schema:
             # An empty schema (Claude Code's DeferredToolPlaceholder) is refused by
             # providers that validate it.
@@ -261,8 +276,11 @@ def convert_tool_choice(choice, chat_tools):
     if kind == "tool":
         names = {t["function"]["name"] for t in chat_tools}
         if choice.get("name") not in names:
-            raise RequestProblem(f"tool_choice names {choice.get('name')!r}, which is not among "
-                                 f"the custom tools of this request", "tool_choice.name")
+            raise RequestProblem(
+                f"tool_choice names {choice.get('name')!r}, which is not among "
+                f"the custom tools of this request",
+                "tool_choice.name",
+            )
         return {"type": "function", "function": {"name": choice["name"]}}
     return {"auto": "auto", "any": "required", "none": "none"}.get(kind)
 
@@ -292,8 +310,10 @@ def _user(metadata):
 
 def chat_request(body, remote_model):
     """The Chat Completions request for a Messages request."""
-    request = {"model": remote_model,
-               "messages": convert_messages(body["messages"], body.get("system"))}
+    request = {
+        "model": remote_model,
+        "messages": convert_messages(body["messages"], body.get("system")),
+    }
     tools = convert_tools(body.get("tools"))
     choice = body.get("tool_choice")
     if tools:
@@ -306,8 +326,13 @@ def chat_request(body, remote_model):
     effort = reasoning_effort(body.get("thinking"), body.get("output_config"))
     if effort:
         request["reasoning_effort"] = effort
-    for name, chat_name in (("max_tokens", "max_tokens"), ("temperature", "temperature"),
-                            ("top_p", "top_p"), ("top_k", "top_k"), ("stop_sequences", "stop")):
+    for name, chat_name in (
+        ("max_tokens", "max_tokens"),
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("top_k", "top_k"),
+        ("stop_sequences", "stop"),
+    ):
         if body.get(name) is not None:
             request[chat_name] = body[name]
     user = _user(body.get("metadata"))
@@ -330,6 +355,5 @@ def estimate_tokens(chat):
         return [p for p in content if p.get("type") != "image_url"]
 
     messages = [dict(m, content=without_images(m.get("content"))) for m in chat["messages"]]
-    text = json.dumps({"messages": messages, "tools": chat.get("tools") or []},
-                      ensure_ascii=False)
+    text = json.dumps({"messages": messages, "tools": chat.get("tools") or []}, ensure_ascii=False)
     return math.ceil(len(text) / 4) + images * IMAGE_TOKENS

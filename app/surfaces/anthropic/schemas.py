@@ -4,6 +4,7 @@ Only the fields the relay reads are checked; everything else (context_management
 output_config, container, mcp_servers, service_tier, ...) is kept and ignored:
 Claude Code retries a 400 six times, each with one beta fewer.
 """
+
 from marshmallow import ValidationError, fields, validate
 
 from app.surfaces.schema import BaseSchema, ModelName
@@ -28,12 +29,32 @@ def _stop_sequences(value):
 
 class CountTokensSchema(BaseSchema):
     model = ModelName(required=True)
-    messages = fields.List(fields.Raw(metadata={"type": "object", "properties": {
-        "role": {"enum": ["user", "assistant", "system"]},
-        "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}},
-        "required": ["role", "content"]}), required=True, validate=_messages)
-    system = fields.Raw(allow_none=True, validate=_system, metadata={"anyOf": [
-        {"type": ["string", "null"]}, {"type": "array", "items": {"type": "object"}}]})
+    messages = fields.List(
+        fields.Raw(
+            metadata={
+                "type": "object",
+                "properties": {
+                    "role": {"enum": ["user", "assistant", "system"]},
+                    "content": {
+                        "anyOf": [
+                            {"type": "string"},
+                            {"type": "array", "items": {"type": "object"}},
+                        ]
+                    },
+                },
+                "required": ["role", "content"],
+            }
+        ),
+        required=True,
+        validate=_messages,
+    )
+    system = fields.Raw(
+        allow_none=True,
+        validate=_system,
+        metadata={
+            "anyOf": [{"type": ["string", "null"]}, {"type": "array", "items": {"type": "object"}}]
+        },
+    )
     tools = fields.List(fields.Dict(), allow_none=True)
     tool_choice = fields.Dict(allow_none=True)
     thinking = fields.Dict(allow_none=True)
@@ -46,6 +67,7 @@ class CreateMessageSchema(CountTokensSchema):
     temperature = fields.Float(allow_none=True, validate=validate.Range(min=0, max=2))
     top_p = fields.Float(allow_none=True, validate=validate.Range(min=0, max=1))
     top_k = fields.Integer(allow_none=True, validate=validate.Range(min=0))
-    stop_sequences = fields.List(fields.Raw(metadata={"type": "string"}), allow_none=True,
-                                 validate=_stop_sequences)
+    stop_sequences = fields.List(
+        fields.Raw(metadata={"type": "string"}), allow_none=True, validate=_stop_sequences
+    )
     metadata = fields.Dict(allow_none=True)

@@ -7,6 +7,7 @@ never closed), and a chunk carrying reasoning and text yields the thinking
 block first. A non-streaming answer is fed through it as a single chunk, so
 both paths build the same Message.
 """
+
 import json
 
 from app.chat.common import INCOMPLETE, call_index, new_id, reasoning_of
@@ -17,8 +18,13 @@ from app.surfaces.anthropic.request import tool_id_out
 # relay signs nothing (the thinking text itself travels back in history).
 SIGNATURE = "ollama-relay"
 
-_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                 "function_call": "tool_use", "content_filter": "refusal"}
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
 
 
 def usage(chat_usage):
@@ -31,9 +37,12 @@ def usage(chat_usage):
     cached = details.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0
     written = details.get("cache_write_tokens") or details.get("cache_creation_input_tokens") or 0
     prompt = u.get("prompt_tokens") or 0
-    return {"input_tokens": max(prompt - cached - written, 0),
-            "output_tokens": u.get("completion_tokens") or 0,
-            "cache_creation_input_tokens": written, "cache_read_input_tokens": cached}
+    return {
+        "input_tokens": max(prompt - cached - written, 0),
+        "output_tokens": u.get("completion_tokens") or 0,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": cached,
+    }
 
 
 class _Block:
@@ -82,18 +91,25 @@ class MessagesStream:
         self.model = model  # the name the client asked for
         self.stop_sequences = list(stop_sequences or ())
         self.id = new_id("msg")
-        self.blocks = []      # every block, in index order
-        self.open = None      # the block receiving deltas
-        self.calls = {}       # upstream tool-call index -> _Call
+        self.blocks = []  # every block, in index order
+        self.open = None  # the block receiving deltas
+        self.calls = {}  # upstream tool-call index -> _Call
         self.finish_reason = None
         self.matched_stop = None
-        self.usage = None     # the upstream's (chat) usage: telemetry counts it
-        self.message = None   # the final Message, once finished
+        self.usage = None  # the upstream's (chat) usage: telemetry counts it
+        self.message = None  # the final Message, once finished
 
     def _snapshot(self, content, stop_reason=None, stop_sequence=None):
-        return {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
-                "content": content, "stop_reason": stop_reason, "stop_sequence": stop_sequence,
-                "usage": usage(self.usage)}
+        return {
+            "id": self.id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": stop_sequence,
+            "usage": usage(self.usage),
+        }
 
     def start(self):
         # message_start, and a ping as Anthropic sends one, before the upstream's first byte.
@@ -109,21 +125,30 @@ class MessagesStream:
             return []
         events = []
         if block.kind == "thinking":
-            events.append({"type": "content_block_delta", "index": block.index,
-                           "delta": {"type": "signature_delta", "signature": SIGNATURE}})
+            events.append(
+                {
+                    "type": "content_block_delta",
+                    "index": block.index,
+                    "delta": {"type": "signature_delta", "signature": SIGNATURE},
+                }
+            )
         return events + [{"type": "content_block_stop", "index": block.index}]
 
     def _open(self, kind, **fields):
         events = self._close()
         self.open = _Block(kind, len(self.blocks), **fields)
         self.blocks.append(self.open)
-        return events + [{"type": "content_block_start", "index": self.open.index,
-                          "content_block": self.open.start()}]
+        return events + [
+            {
+                "type": "content_block_start",
+                "index": self.open.index,
+                "content_block": self.open.start(),
+            }
+        ]
 
     def _append(self, block, piece):
         block.text += piece
-        return [{"type": "content_block_delta", "index": block.index,
-                 "delta": block.delta(piece)}]
+        return [{"type": "content_block_delta", "index": block.index, "delta": block.delta(piece)}]
 
     def _text(self, kind, piece):
         events = [] if self.open is not None and self.open.kind == kind else self._open(kind)
@@ -142,8 +167,9 @@ class MessagesStream:
         function = delta.get("function") or {}
         call = self.calls.get(index)
         if call is None:
-            call = self.calls[index] = _Call(tool_id_out(delta.get("id") or new_id("toolu")),
-                                             function.get("name") or "")
+            call = self.calls[index] = _Call(
+                tool_id_out(delta.get("id") or new_id("toolu")), function.get("name") or ""
+            )
             if self.open is None or self.open.kind != "tool_use":
                 return self._open_call(call) + self._arguments(call, function)
         return self._arguments(call, function)
@@ -201,13 +227,15 @@ class MessagesStream:
                 events += self._open_call(call) + self._close()
         stop_reason = self._stop_reason()
         stop_sequence = self.matched_stop if stop_reason == "stop_sequence" else None
-        self.message = self._snapshot([b.render() for b in self.blocks], stop_reason,
-                                      stop_sequence)
+        self.message = self._snapshot([b.render() for b in self.blocks], stop_reason, stop_sequence)
         return events + [
-            {"type": "message_delta",
-             "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-             "usage": self.message["usage"]},
-            {"type": "message_stop"}]
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+                "usage": self.message["usage"],
+            },
+            {"type": "message_stop"},
+        ]
 
     def fail(self, message, kind="api_error"):
         # Anthropic ends a failed stream with the error event alone; Claude
@@ -219,8 +247,14 @@ def completion_as_chunk(completion):
     """A non-streaming chat answer as the one chunk that says it all."""
     choice = dict((completion.get("choices") or [{}])[0])
     message = dict(choice.pop("message", None) or {})
-    message["tool_calls"] = [dict(call, index=i)
-                             for i, call in enumerate(message.get("tool_calls") or [])]
-    return {"choices": [dict(choice, index=0, delta=message,
-                             finish_reason=choice.get("finish_reason") or "stop")],
-            "usage": completion.get("usage")}
+    message["tool_calls"] = [
+        dict(call, index=i) for i, call in enumerate(message.get("tool_calls") or [])
+    ]
+    return {
+        "choices": [
+            dict(
+                choice, index=0, delta=message, finish_reason=choice.get("finish_reason") or "stop"
+            )
+        ],
+        "usage": completion.get("usage"),
+    }

@@ -4,17 +4,18 @@
 Errors on these paths take Anthropic's shape (app.errors). The
 anthropic-version and anthropic-beta headers are accepted and ignored.
 """
+
 from flask import Blueprint, g, jsonify
 
-from app.web.body import json_body
-from app.surfaces.openai.views import chat_remote
-from app.routing import model_to_show, serve
-from app.surfaces.anthropic import request as messages_request
-from app.surfaces.anthropic.stream import MessagesStream, completion_as_chunk
 from app.chat.options import fill_defaults, with_system
 from app.errors import BadRequest, RelayError, UpstreamError
-from app.surfaces.schema import load
+from app.routing import model_to_show, serve
+from app.surfaces.anthropic import request as messages_request
 from app.surfaces.anthropic.schemas import CountTokensSchema, CreateMessageSchema
+from app.surfaces.anthropic.stream import MessagesStream, completion_as_chunk
+from app.surfaces.openai.views import chat_remote
+from app.surfaces.schema import load
+from app.web.body import json_body
 from app.web.streaming import relay, sse_event, sse_response
 
 bp = Blueprint("messages", __name__, url_prefix="/v1")
@@ -52,8 +53,11 @@ def _remote_refused(exc):
     which Claude Code reports at once ("Failed to authenticate"), where a 401
     would be retried for three minutes and then read "Not logged in"."""
     if exc.status in (401, 403):
-        return RelayError(f"{exc.message} (the remote provider refused the relay's credentials "
-                          f"for this model: tell the relay's operator)", status=403)
+        return RelayError(
+            f"{exc.message} (the remote provider refused the relay's credentials "
+            f"for this model: tell the relay's operator)",
+            status=403,
+        )
     return exc
 
 
@@ -71,8 +75,9 @@ def _message_with(body, model):
     stream = MessagesStream(body["model"], body.get("stop_sequences"))
     if body["stream"]:
         upstream = remote.chat_stream(chat)
-        return sse_response(relay(upstream, stream, sse_event, head=stream.start(),
-                                  ping=stream.ping))
+        return sse_response(
+            relay(upstream, stream, sse_event, head=stream.start(), ping=stream.ping)
+        )
     answer = remote.chat(chat)
     stream.feed(completion_as_chunk(answer))
     stream.finish()

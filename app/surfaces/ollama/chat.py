@@ -1,16 +1,21 @@
 """Ollama's /api/chat <-> OpenAI Chat Completions, both ways, streaming and not."""
+
 import base64
 import json
 import time
 from datetime import datetime, timezone
 
-from app.chat.options import options_to_fields
 from app.chat.common import INCOMPLETE, call_index, reasoning_of
+from app.chat.options import options_to_fields
 
 THINK_LEVELS = ("low", "medium", "high")
 
-_IMAGE_MAGIC = [(b"\x89PNG", "image/png"), (b"\xff\xd8", "image/jpeg"),
-                (b"GIF8", "image/gif"), (b"RIFF", "image/webp")]
+_IMAGE_MAGIC = [
+    (b"\x89PNG", "image/png"),
+    (b"\xff\xd8", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"RIFF", "image/webp"),
+]
 
 
 def _image_url(data):
@@ -68,10 +73,16 @@ def _messages(messages):
             calls = message.get("tool_calls") or []
             if calls:
                 out["tool_calls"] = [
-                    {"id": ids.call(call), "type": "function",
-                     "function": {"name": call["function"]["name"],
-                                  "arguments": _arguments(call["function"].get("arguments"))}}
-                    for call in calls]
+                    {
+                        "id": ids.call(call),
+                        "type": "function",
+                        "function": {
+                            "name": call["function"]["name"],
+                            "arguments": _arguments(call["function"].get("arguments")),
+                        },
+                    }
+                    for call in calls
+                ]
         elif role == "tool":
             out["tool_call_id"] = ids.result(message)
         converted.append(out)
@@ -119,9 +130,16 @@ def _tool_calls(calls):
             # Ollama's arguments are an object; the model's malformed text is
             # kept under one key rather than dropped, so the mistake shows.
             arguments = {"_raw": raw}
-        out.append({"id": call.get("id"),
-                    "function": {"index": index, "name": call["function"].get("name"),
-                                 "arguments": arguments}})
+        out.append(
+            {
+                "id": call.get("id"),
+                "function": {
+                    "index": index,
+                    "name": call["function"].get("name"),
+                    "arguments": arguments,
+                },
+            }
+        )
     return out
 
 
@@ -153,15 +171,23 @@ class _Clock:
     def durations(self):
         now = time.monotonic_ns()
         first = self.first_token or now
-        return {"total_duration": now - self.started, "load_duration": 0,
-                "prompt_eval_duration": first - self.started, "eval_duration": now - first}
+        return {
+            "total_duration": now - self.started,
+            "load_duration": 0,
+            "prompt_eval_duration": first - self.started,
+            "eval_duration": now - first,
+        }
 
 
 def _final(finish_reason, usage, clock):
     usage = usage or {}
-    return {"done": True, "done_reason": _done_reason(finish_reason), **clock.durations(),
-            "prompt_eval_count": usage.get("prompt_tokens", 0),
-            "eval_count": usage.get("completion_tokens", 0)}
+    return {
+        "done": True,
+        "done_reason": _done_reason(finish_reason),
+        **clock.durations(),
+        "prompt_eval_count": usage.get("prompt_tokens", 0),
+        "eval_count": usage.get("completion_tokens", 0),
+    }
 
 
 def chat_response(completion, model, started_ns=None):
@@ -170,10 +196,15 @@ def chat_response(completion, model, started_ns=None):
     source = choice.get("message") or {}
     clock = _Clock(started_ns)
     clock.token()
-    message = _message(source.get("content") or "", reasoning_of(source),
-                       source.get("tool_calls") or [])
-    return {"model": model, "created_at": _now(), "message": message,
-            **_final(choice.get("finish_reason"), completion.get("usage"), clock)}
+    message = _message(
+        source.get("content") or "", reasoning_of(source), source.get("tool_calls") or []
+    )
+    return {
+        "model": model,
+        "created_at": _now(),
+        "message": message,
+        **_final(choice.get("finish_reason"), completion.get("usage"), clock),
+    }
 
 
 class ChatStream:
@@ -192,8 +223,13 @@ class ChatStream:
         self.usage = None
 
     def _line(self, message, **extra):
-        return {"model": self.model, "created_at": _now(), "message": message,
-                "done": False, **extra}
+        return {
+            "model": self.model,
+            "created_at": _now(),
+            "message": message,
+            "done": False,
+            **extra,
+        }
 
     def feed(self, chunk):
         if chunk.get("usage"):
@@ -216,8 +252,9 @@ class ChatStream:
     def _collect(self, delta):
         # The id and name come in the first delta of a call only; the
         # arguments may be split anywhere, starting with an empty piece.
-        call = self.calls.setdefault(call_index(delta, self.calls),
-                                     {"id": None, "function": {"name": "", "arguments": ""}})
+        call = self.calls.setdefault(
+            call_index(delta, self.calls), {"id": None, "function": {"name": "", "arguments": ""}}
+        )
         call["id"] = call["id"] or delta.get("id")
         function = delta.get("function") or {}
         call["function"]["name"] += function.get("name") or ""

@@ -1,5 +1,6 @@
 """A remote Ollama's NDJSON answers relayed as it wrote them, relabelled with
 the local model name: /api/* to an Ollama remote."""
+
 from app.chat.common import INCOMPLETE
 
 
@@ -7,16 +8,21 @@ class OllamaLines:
     """A remote Ollama's NDJSON lines, relabelled and marked with their remote."""
 
     def __init__(self, model, name):
-        self.labels = {"model": name, "remote_model": model.remote_model,
-                       "remote_host": model.remote_host}
+        self.labels = {
+            "model": name,
+            "remote_model": model.remote_model,
+            "remote_host": model.remote_host,
+        }
         self.done = False
         self.usage = None
 
     def feed(self, line):
         if line.get("done"):
             self.done = True
-            self.usage = {"prompt_tokens": line.get("prompt_eval_count", 0),
-                          "completion_tokens": line.get("eval_count", 0)}
+            self.usage = {
+                "prompt_tokens": line.get("prompt_eval_count", 0),
+                "completion_tokens": line.get("eval_count", 0),
+            }
         return [dict(line, **self.labels)]
 
     def finish(self):

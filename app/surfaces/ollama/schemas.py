@@ -1,8 +1,9 @@
 """Payloads of Ollama's inference API (/api/chat, /api/generate, /api/embed)."""
-from marshmallow import ValidationError, fields, validate
 
 import base64
 import binascii
+
+from marshmallow import ValidationError, fields, validate
 
 from app.surfaces.schema import OPTIONS_DOC, BaseSchema, ModelName, validate_options
 
@@ -11,12 +12,12 @@ ROLES = ("system", "user", "assistant", "tool")
 
 def _think(value):
     if not isinstance(value, bool) and value not in ("low", "medium", "high"):
-        raise ValidationError("must be true, false, \"low\", \"medium\" or \"high\"")
+        raise ValidationError('must be true, false, "low", "medium" or "high"')
 
 
 def _format(value):
     if value != "json" and not isinstance(value, dict) and value not in ("", None):
-        raise ValidationError("must be \"json\" or a JSON schema object")
+        raise ValidationError('must be "json" or a JSON schema object')
 
 
 def _base64(value):
@@ -38,8 +39,9 @@ class ToolCallSchema(BaseSchema):
 class MessageSchema(BaseSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     content = fields.String(allow_none=True, load_default="")
-    images = fields.List(fields.String(validate=_base64, metadata={"format": "byte"}),
-                         allow_none=True)
+    images = fields.List(
+        fields.String(validate=_base64, metadata={"format": "byte"}), allow_none=True
+    )
     thinking = fields.String(allow_none=True)
     tool_calls = fields.List(fields.Nested(ToolCallSchema), allow_none=True)
     tool_name = fields.String(allow_none=True)
@@ -48,12 +50,19 @@ class MessageSchema(BaseSchema):
 class _InferenceSchema(BaseSchema):
     model = ModelName(required=True)
     stream = fields.Boolean(load_default=True)
-    options = fields.Dict(keys=fields.String(), load_default=dict, validate=validate_options,
-                          metadata=OPTIONS_DOC)
-    format = fields.Raw(validate=_format, allow_none=True, metadata={"anyOf": [
-        {"enum": ["json", "", None]}, {"type": "object"}]})
-    think = fields.Raw(validate=_think, allow_none=True, metadata={"anyOf": [
-        {"type": ["boolean", "null"]}, {"enum": ["low", "medium", "high"]}]})
+    options = fields.Dict(
+        keys=fields.String(), load_default=dict, validate=validate_options, metadata=OPTIONS_DOC
+    )
+    format = fields.Raw(
+        validate=_format,
+        allow_none=True,
+        metadata={"anyOf": [{"enum": ["json", "", None]}, {"type": "object"}]},
+    )
+    think = fields.Raw(
+        validate=_think,
+        allow_none=True,
+        metadata={"anyOf": [{"type": ["boolean", "null"]}, {"enum": ["low", "medium", "high"]}]},
+    )
     keep_alive = fields.Raw()
 
 
@@ -76,8 +85,16 @@ def _embed_input(value):
 
 class EmbedSchema(BaseSchema):
     model = ModelName(required=True)
-    input = fields.Raw(required=True, validate=_embed_input, metadata={"anyOf": [
-        {"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]})
+    input = fields.Raw(
+        required=True,
+        validate=_embed_input,
+        metadata={
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            ]
+        },
+    )
     dimensions = fields.Integer(validate=validate.Range(min=1))
 
 

@@ -3,21 +3,21 @@
 OpenAI-compatible remotes get Chat Completions (converted both ways); remote
 Ollama servers get the request natively, relabelled on the way back.
 """
+
 import time
 from functools import partial
 
 from flask import Blueprint, jsonify
 
-from app.surfaces.ollama import chat as ollama_chat
 from app.chat.options import with_system
-from app.surfaces.ollama.lines import OllamaLines
 from app.errors import BadRequest
-from app.routing import remote_for
 from app.remotes.ollama import OllamaRemote
-from app.web.body import json_body
-from app.routing import serve
-from app.surfaces.schema import load
+from app.routing import remote_for, serve
+from app.surfaces.ollama import chat as ollama_chat
+from app.surfaces.ollama.lines import OllamaLines
 from app.surfaces.ollama.schemas import ChatSchema, EmbeddingsSchema, EmbedSchema, GenerateSchema
+from app.surfaces.schema import load
+from app.web.body import json_body
 from app.web.streaming import ndjson_line, ndjson_response, relay
 
 bp = Blueprint("ollama", __name__, url_prefix="/api")
@@ -30,7 +30,8 @@ _embeddings = EmbeddingsSchema()
 GENERATE_UNSUPPORTED = (
     "/api/generate is not supported for OpenAI-compatible remotes (OpenAI has no "
     "equivalent completions API in the same format): use /api/chat or "
-    "/v1/chat/completions instead")
+    "/v1/chat/completions instead"
+)
 
 
 def _with_model_defaults(body, model):
@@ -90,16 +91,23 @@ def embed():
 def _embed_with(body, model, started):
     remote = remote_for(model)
     if isinstance(remote, OllamaRemote):
-        return jsonify(dict(remote.call("embed", dict(body, model=model.remote_model)),
-                            model=body["model"]))
+        return jsonify(
+            dict(remote.call("embed", dict(body, model=model.remote_model)), model=body["model"])
+        )
     request = {"model": model.remote_model, "input": body["input"]}
     if body.get("dimensions"):
         request["dimensions"] = body["dimensions"]
     answer = remote.embeddings(request)
     vectors = [item["embedding"] for item in sorted(answer["data"], key=lambda d: d["index"])]
-    return jsonify({"model": body["model"], "embeddings": vectors,
-                    "total_duration": time.monotonic_ns() - started, "load_duration": 0,
-                    "prompt_eval_count": (answer.get("usage") or {}).get("prompt_tokens", 0)})
+    return jsonify(
+        {
+            "model": body["model"],
+            "embeddings": vectors,
+            "total_duration": time.monotonic_ns() - started,
+            "load_duration": 0,
+            "prompt_eval_count": (answer.get("usage") or {}).get("prompt_tokens", 0),
+        }
+    )
 
 
 @bp.post("/embeddings")

@@ -1,5 +1,6 @@
 """Chat Completions relayed as the remote wrote them, relabelled with the local
 model name: /v1/chat/completions to an OpenAI-compatible remote."""
+
 import time
 
 from app.chat.common import INCOMPLETE
@@ -24,8 +25,14 @@ def _choices(choices, part):
 
 def completion(body, model):
     """A non-streaming Chat Completions answer under the local model name."""
-    return {"id": "chatcmpl-relay", "object": "chat.completion", "created": int(time.time()),
-            **body, "model": model, "choices": _choices(body.get("choices"), "message")}
+    return {
+        "id": "chatcmpl-relay",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        **body,
+        "model": model,
+        "choices": _choices(body.get("choices"), "message"),
+    }
 
 
 class ChatChunks:

@@ -3,6 +3,7 @@
 Only what the relay itself reads or what is wrong whatever the provider is
 checked here; every other field passes through to the remote untouched.
 """
+
 from marshmallow import ValidationError, fields, validate
 
 from app.surfaces.schema import BaseSchema, ModelName
@@ -18,17 +19,28 @@ def _message(value):
 
 
 def _stop(value):
-    if value is not None and not isinstance(value, str) and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)):
+    if (
+        value is not None
+        and not isinstance(value, str)
+        and not (isinstance(value, list) and all(isinstance(v, str) for v in value))
+    ):
         raise ValidationError("must be a string or a list of strings")
 
 
 class ChatCompletionSchema(BaseSchema):
     model = ModelName(required=True)
-    messages = fields.List(fields.Raw(validate=_message, metadata={
-        "type": "object", "properties": {"role": {"enum": list(ROLES)}}, "required": ["role"]}),
-                           required=True,
-                           validate=validate.Length(min=1))
+    messages = fields.List(
+        fields.Raw(
+            validate=_message,
+            metadata={
+                "type": "object",
+                "properties": {"role": {"enum": list(ROLES)}},
+                "required": ["role"],
+            },
+        ),
+        required=True,
+        validate=validate.Length(min=1),
+    )
     stream = fields.Boolean(allow_none=True)
     stream_options = fields.Dict(allow_none=True)
     temperature = fields.Float(allow_none=True, validate=validate.Range(min=0, max=2))
@@ -37,8 +49,13 @@ class ChatCompletionSchema(BaseSchema):
     max_completion_tokens = fields.Integer(allow_none=True, validate=validate.Range(min=1))
     n = fields.Integer(allow_none=True, validate=validate.Range(min=1))
     seed = fields.Integer(allow_none=True)
-    stop = fields.Raw(allow_none=True, validate=_stop, metadata={"anyOf": [
-        {"type": ["string", "null"]}, {"type": "array", "items": {"type": "string"}}]})
+    stop = fields.Raw(
+        allow_none=True,
+        validate=_stop,
+        metadata={
+            "anyOf": [{"type": ["string", "null"]}, {"type": "array", "items": {"type": "string"}}]
+        },
+    )
     tools = fields.List(fields.Dict(), allow_none=True)
     response_format = fields.Dict(allow_none=True)
 
@@ -51,5 +68,8 @@ def _input(value):
 
 class EmbeddingsSchema(BaseSchema):
     model = ModelName(required=True)
-    input = fields.Raw(required=True, validate=_input, metadata={"anyOf": [
-        {"type": "string"}, {"type": "array", "minItems": 1}]})
+    input = fields.Raw(
+        required=True,
+        validate=_input,
+        metadata={"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1}]},
+    )

@@ -1,15 +1,15 @@
 """OpenAI-compatible surface: /v1/models, /v1/chat/completions, /v1/embeddings."""
+
 from flask import Blueprint, jsonify
 
 from app.catalog import describe
-from app.surfaces.openai import chat
 from app.chat.options import fill_defaults, with_system
-from app.routing import remote_for
 from app.remotes.ollama import OllamaRemote
-from app.web.body import json_body
-from app.routing import model_to_show, serve, visible_models
-from app.surfaces.schema import load
+from app.routing import model_to_show, remote_for, serve, visible_models
+from app.surfaces.openai import chat
 from app.surfaces.openai.schemas import ChatCompletionSchema, EmbeddingsSchema
+from app.surfaces.schema import load
+from app.web.body import json_body
 from app.web.streaming import relay, sse_data, sse_response
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
@@ -26,8 +26,7 @@ def chat_remote(model):
 
 @bp.get("/models")
 def list_models():
-    return jsonify({"object": "list",
-                    "data": [describe.openai_model(m) for m in visible_models()]})
+    return jsonify({"object": "list", "data": [describe.openai_model(m) for m in visible_models()]})
 
 
 @bp.get("/models/<path:model>")
@@ -44,7 +43,8 @@ def _chat_with(body, model):
     remote = chat_remote(model)
     request = fill_defaults(
         dict(body, model=model.remote_model, messages=with_system(body["messages"], model.system)),
-        model.parameters)
+        model.parameters,
+    )
     if body.get("stream"):
         upstream = remote.chat_stream(request)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

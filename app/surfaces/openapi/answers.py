@@ -28,19 +28,34 @@ def _list_of(item):
 
 OLLAMA_ERROR = _object(["error"], error=_TEXT)
 
-OPENAI_ERROR = _object(["error"], error=_object(
-    ["message", "type", "param", "code"], message=_TEXT, type=_TEXT,
-    param=_NULLABLE_TEXT, code=_NULLABLE_TEXT))
+OPENAI_ERROR = _object(
+    ["error"],
+    error=_object(
+        ["message", "type", "param", "code"],
+        message=_TEXT,
+        type=_TEXT,
+        param=_NULLABLE_TEXT,
+        code=_NULLABLE_TEXT,
+    ),
+)
 
-ANTHROPIC_ERROR = _object(["type", "error"], type={"const": "error"},
-                          error=_object(["type", "message"], type=_TEXT, message=_TEXT))
+ANTHROPIC_ERROR = _object(
+    ["type", "error"],
+    type={"const": "error"},
+    error=_object(["type", "message"], type=_TEXT, message=_TEXT),
+)
 
 # --- Streams -----------------------------------------------------------------
 
 # One event of a text/event-stream answer: `data` is a JSON object (an error
 # object when the stream breaks) or, last on /v1/chat/completions, [DONE].
-SSE_EVENT = _object(["data"], event=_TEXT, id=_TEXT, retry=_INT,
-                    data=dict(_TEXT, contentMediaType="application/json"))
+SSE_EVENT = _object(
+    ["data"],
+    event=_TEXT,
+    id=_TEXT,
+    retry=_INT,
+    data=dict(_TEXT, contentMediaType="application/json"),
+)
 
 # --- Health -----------------------------------------------------------------
 
@@ -50,21 +65,52 @@ READY = _object(["status"], status={"enum": ["ok", "unavailable"]}, reason=_TEXT
 
 # --- Ollama's model management ----------------------------------------------
 
-_DETAILS = _object(["parent_model", "format", "family"], parent_model=_TEXT, format=_TEXT,
-                   family=_TEXT, families={"type": ["array", "null"]},
-                   parameter_size=_TEXT, quantization_level=_TEXT, context_length=_INT)
+_DETAILS = _object(
+    ["parent_model", "format", "family"],
+    parent_model=_TEXT,
+    format=_TEXT,
+    family=_TEXT,
+    families={"type": ["array", "null"]},
+    parameter_size=_TEXT,
+    quantization_level=_TEXT,
+    context_length=_INT,
+)
 _CAPABILITIES = _list_of(_TEXT)
 
-TAGS = _object(["models"], models=_list_of(_object(
-    ["name", "model", "modified_at", "size", "digest", "details"],
-    name=_TEXT, model=_TEXT, remote_model=_TEXT, remote_host=_TEXT, modified_at=_TEXT,
-    size=_INT, digest=_TEXT, details=_DETAILS, capabilities=_CAPABILITIES)))
+TAGS = _object(
+    ["models"],
+    models=_list_of(
+        _object(
+            ["name", "model", "modified_at", "size", "digest", "details"],
+            name=_TEXT,
+            model=_TEXT,
+            remote_model=_TEXT,
+            remote_host=_TEXT,
+            modified_at=_TEXT,
+            size=_INT,
+            digest=_TEXT,
+            details=_DETAILS,
+            capabilities=_CAPABILITIES,
+        )
+    ),
+)
 
-SHOW = _object(["modelfile", "parameters", "template", "details", "model_info", "capabilities"],
-               modelfile=_TEXT, parameters=_TEXT, template=_TEXT, details=_DETAILS,
-               model_info=_ANY_OBJECT, capabilities=_CAPABILITIES, remote_model=_TEXT,
-               remote_host=_TEXT, remote_type=_TEXT, modified_at=_TEXT, system=_TEXT,
-               fallbacks=_list_of(_TEXT), fallback_on_auth_errors=_BOOL)
+SHOW = _object(
+    ["modelfile", "parameters", "template", "details", "model_info", "capabilities"],
+    modelfile=_TEXT,
+    parameters=_TEXT,
+    template=_TEXT,
+    details=_DETAILS,
+    model_info=_ANY_OBJECT,
+    capabilities=_CAPABILITIES,
+    remote_model=_TEXT,
+    remote_host=_TEXT,
+    remote_type=_TEXT,
+    modified_at=_TEXT,
+    system=_TEXT,
+    fallbacks=_list_of(_TEXT),
+    fallback_on_auth_errors=_BOOL,
+)
 
 PS = _object(["models"], models=_list_of(_ANY_OBJECT))
 
@@ -72,72 +118,153 @@ STATUS = _object(["status"], status=_TEXT)
 
 # --- Ollama's inference -----------------------------------------------------
 
-_OLLAMA_MESSAGE = _object(["role", "content"], role=_TEXT, content=_TEXT, thinking=_TEXT,
-                          tool_calls=_list_of(_ANY_OBJECT))
-_FINAL = dict(done=_BOOL, done_reason=_TEXT, total_duration=_INT, load_duration=_INT,
-              prompt_eval_count=_INT, prompt_eval_duration=_INT, eval_count=_INT,
-              eval_duration=_INT)
+_OLLAMA_MESSAGE = _object(
+    ["role", "content"], role=_TEXT, content=_TEXT, thinking=_TEXT, tool_calls=_list_of(_ANY_OBJECT)
+)
+_FINAL = dict(
+    done=_BOOL,
+    done_reason=_TEXT,
+    total_duration=_INT,
+    load_duration=_INT,
+    prompt_eval_count=_INT,
+    prompt_eval_duration=_INT,
+    eval_count=_INT,
+    eval_duration=_INT,
+)
 
-CHAT = _object(["model", "created_at", "message", "done"], model=_TEXT, created_at=_TEXT,
-               message=_OLLAMA_MESSAGE, **_FINAL)
-GENERATE = _object(["model", "response", "done"], model=_TEXT, created_at=_TEXT,
-                   response=_TEXT, thinking=_TEXT, context=_list_of(_INT), **_FINAL)
-EMBED = _object(["model", "embeddings"], model=_TEXT, embeddings=_list_of(_list_of(_NUMBER)),
-                total_duration=_INT, load_duration=_INT, prompt_eval_count=_INT)
+CHAT = _object(
+    ["model", "created_at", "message", "done"],
+    model=_TEXT,
+    created_at=_TEXT,
+    message=_OLLAMA_MESSAGE,
+    **_FINAL,
+)
+GENERATE = _object(
+    ["model", "response", "done"],
+    model=_TEXT,
+    created_at=_TEXT,
+    response=_TEXT,
+    thinking=_TEXT,
+    context=_list_of(_INT),
+    **_FINAL,
+)
+EMBED = _object(
+    ["model", "embeddings"],
+    model=_TEXT,
+    embeddings=_list_of(_list_of(_NUMBER)),
+    total_duration=_INT,
+    load_duration=_INT,
+    prompt_eval_count=_INT,
+)
 EMBEDDING = _object(["embedding"], embedding=_list_of(_NUMBER))
 
 # --- OpenAI -----------------------------------------------------------------
 
-MODEL = _object(["id", "object", "created", "owned_by"], id=_TEXT, object={"const": "model"},
-                created=_INT, owned_by=_TEXT)
+MODEL = _object(
+    ["id", "object", "created", "owned_by"],
+    id=_TEXT,
+    object={"const": "model"},
+    created=_INT,
+    owned_by=_TEXT,
+)
 MODEL_LIST = _object(["object", "data"], object={"const": "list"}, data=_list_of(MODEL))
 
 CHAT_COMPLETION = _object(
-    ["id", "object", "created", "model", "choices"], id=_TEXT,
-    object={"const": "chat.completion"}, created=_INT, model=_TEXT,
-    choices=_list_of(_object(["index", "message"], index=_INT, message=_ANY_OBJECT,
-                             finish_reason=_NULLABLE_TEXT)),
-    usage={"type": ["object", "null"]})
+    ["id", "object", "created", "model", "choices"],
+    id=_TEXT,
+    object={"const": "chat.completion"},
+    created=_INT,
+    model=_TEXT,
+    choices=_list_of(
+        _object(["index", "message"], index=_INT, message=_ANY_OBJECT, finish_reason=_NULLABLE_TEXT)
+    ),
+    usage={"type": ["object", "null"]},
+)
 
 EMBEDDING_LIST = _object(
-    ["object", "data", "model"], object={"const": "list"}, model=_TEXT,
-    data=_list_of(_object(["index", "embedding"], object=_TEXT, index=_INT,
-                          embedding={"type": ["array", "string"]})),
-    usage=_ANY_OBJECT)
+    ["object", "data", "model"],
+    object={"const": "list"},
+    model=_TEXT,
+    data=_list_of(
+        _object(
+            ["index", "embedding"],
+            object=_TEXT,
+            index=_INT,
+            embedding={"type": ["array", "string"]},
+        )
+    ),
+    usage=_ANY_OBJECT,
+)
 
 # --- OpenAI's Responses API --------------------------------------------------
 
-RESPONSE = _object(["id", "object", "created_at", "status", "model", "output"], id=_TEXT,
-                   object={"const": "response"}, created_at=_NUMBER, status=_TEXT, model=_TEXT,
-                   output=_list_of(_ANY_OBJECT), usage={"type": ["object", "null"]},
-                   error={"type": ["object", "null"]})
-RESPONSE_DELETED = _object(["id", "object", "deleted"], id=_TEXT, object={"const": "response"},
-                           deleted={"const": True})
-INPUT_ITEMS = _object(["object", "data", "first_id", "last_id", "has_more"],
-                      object={"const": "list"}, data=_list_of(_ANY_OBJECT), first_id=_TEXT,
-                      last_id=_TEXT, has_more=_BOOL)
+RESPONSE = _object(
+    ["id", "object", "created_at", "status", "model", "output"],
+    id=_TEXT,
+    object={"const": "response"},
+    created_at=_NUMBER,
+    status=_TEXT,
+    model=_TEXT,
+    output=_list_of(_ANY_OBJECT),
+    usage={"type": ["object", "null"]},
+    error={"type": ["object", "null"]},
+)
+RESPONSE_DELETED = _object(
+    ["id", "object", "deleted"], id=_TEXT, object={"const": "response"}, deleted={"const": True}
+)
+INPUT_ITEMS = _object(
+    ["object", "data", "first_id", "last_id", "has_more"],
+    object={"const": "list"},
+    data=_list_of(_ANY_OBJECT),
+    first_id=_TEXT,
+    last_id=_TEXT,
+    has_more=_BOOL,
+)
 
 # --- Anthropic's Messages API ------------------------------------------------
 
-MESSAGE = _object(["id", "type", "role", "content", "model", "stop_reason", "usage"], id=_TEXT,
-                  type={"const": "message"}, role={"const": "assistant"},
-                  content=_list_of(_object(["type"], type=_TEXT)), model=_TEXT,
-                  stop_reason=_NULLABLE_TEXT, stop_sequence=_NULLABLE_TEXT,
-                  usage=_object(["input_tokens", "output_tokens"], input_tokens=_INT,
-                                output_tokens=_INT))
+MESSAGE = _object(
+    ["id", "type", "role", "content", "model", "stop_reason", "usage"],
+    id=_TEXT,
+    type={"const": "message"},
+    role={"const": "assistant"},
+    content=_list_of(_object(["type"], type=_TEXT)),
+    model=_TEXT,
+    stop_reason=_NULLABLE_TEXT,
+    stop_sequence=_NULLABLE_TEXT,
+    usage=_object(["input_tokens", "output_tokens"], input_tokens=_INT, output_tokens=_INT),
+)
 TOKEN_COUNT = _object(["input_tokens"], input_tokens=_INT)
 
 # --- The admin's keys and usage ----------------------------------------------
 
 _NULLABLE_INT = {"type": ["integer", "null"]}
-KEY = _object(["name", "models", "rpm", "tpm", "expires", "created_at", "revoked"],
-              name=_TEXT, models={"type": ["array", "null"], "items": _TEXT},
-              rpm=_NULLABLE_INT, tpm=_NULLABLE_INT, expires=_NULLABLE_TEXT,
-              created_at=_NULLABLE_TEXT, last_used_at=_NULLABLE_TEXT, revoked=_BOOL)
+KEY = _object(
+    ["name", "models", "rpm", "tpm", "expires", "created_at", "revoked"],
+    name=_TEXT,
+    models={"type": ["array", "null"], "items": _TEXT},
+    rpm=_NULLABLE_INT,
+    tpm=_NULLABLE_INT,
+    expires=_NULLABLE_TEXT,
+    created_at=_NULLABLE_TEXT,
+    last_used_at=_NULLABLE_TEXT,
+    revoked=_BOOL,
+)
 KEY_CREATED = {"allOf": [KEY, _object(["key"], key=_TEXT)]}
 KEY_LIST = _object(["keys"], keys=_list_of(KEY))
 KEY_REVOKED = _object(["name", "revoked"], name=_TEXT, revoked={"const": True})
-USAGE = _object(["usage"], usage=_list_of(_object(
-    ["key", "model", "day", "requests", "input_tokens", "output_tokens", "errors"],
-    key=_TEXT, model=_TEXT, day=_TEXT, requests=_INT, input_tokens=_INT, output_tokens=_INT,
-    errors=_INT)))
+USAGE = _object(
+    ["usage"],
+    usage=_list_of(
+        _object(
+            ["key", "model", "day", "requests", "input_tokens", "output_tokens", "errors"],
+            key=_TEXT,
+            model=_TEXT,
+            day=_TEXT,
+            requests=_INT,
+            input_tokens=_INT,
+            output_tokens=_INT,
+            errors=_INT,
+        )
+    ),
+)

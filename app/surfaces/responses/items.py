@@ -1,11 +1,18 @@
 """Input items as GET /v1/responses/{id}/input_items lists them: each with an id
 (and a status where the API has one), messages with their parts spelled out."""
+
 from app.chat.common import new_id
 from app.chat.problems import RequestProblem
 from app.surfaces.responses.request import convert_input
 
-_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
-           "reasoning": "rs", "custom_tool_call": "ctc", "custom_tool_call_output": "ctco"}
+_PREFIX = {
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "reasoning": "rs",
+    "custom_tool_call": "ctc",
+    "custom_tool_call_output": "ctco",
+}
 
 
 def _parts(role, content):
@@ -23,12 +30,17 @@ def resource_items(items):
     out = []
     for item in items:
         kind = item.get("type", "message")
-        resource = {"id": item.get("id") or new_id(_PREFIX.get(kind, "item")), "type": kind,
-                    **{k: v for k, v in item.items() if k not in ("id", "type")}}
+        resource = {
+            "id": item.get("id") or new_id(_PREFIX.get(kind, "item")),
+            "type": kind,
+            **{k: v for k, v in item.items() if k not in ("id", "type")},
+        }
         if kind == "message":
             resource["content"] = _parts(item.get("role"), item.get("content"))
-        if kind in ("message", "function_call", "function_call_output") or \
-                resource.get("role") == "assistant":
+        if (
+            kind in ("message", "function_call", "function_call_output")
+            or resource.get("role") == "assistant"
+        ):
             resource.setdefault("status", "completed")
         out.append(resource)
     return out
@@ -39,11 +51,15 @@ def page(items, limit=20, order="desc", after=None):
     ordered = list(reversed(items)) if order == "desc" else list(items)
     if after is not None:
         ids = [item["id"] for item in ordered]
-        ordered = ordered[ids.index(after) + 1:] if after in ids else []
+        ordered = ordered[ids.index(after) + 1 :] if after in ids else []
     data = ordered[:limit]
-    return {"object": "list", "data": data,
-            "first_id": data[0]["id"] if data else "", "last_id": data[-1]["id"] if data else "",
-            "has_more": len(ordered) > limit}
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else "",
+        "last_id": data[-1]["id"] if data else "",
+        "has_more": len(ordered) > limit,
+    }
 
 
 def referenced_ids(items):
@@ -51,8 +67,11 @@ def referenced_ids(items):
     earlier output back this way when the response was stored)."""
     if isinstance(items, str):
         return []
-    return [item.get("id") for item in items
-            if isinstance(item, dict) and item.get("type") == "item_reference"]
+    return [
+        item.get("id")
+        for item in items
+        if isinstance(item, dict) and item.get("type") == "item_reference"
+    ]
 
 
 def resolve_references(items, found):
@@ -64,9 +83,12 @@ def resolve_references(items, found):
     for index, item in enumerate(items):
         if isinstance(item, dict) and item.get("type") == "item_reference":
             if item.get("id") not in found:
-                raise RequestProblem(f"item_reference {item.get('id')!r} names no stored item "
-                                     f"(it may have expired, been deleted, or belong to another "
-                                     f"key)", f"input[{index}].id")
+                raise RequestProblem(
+                    f"item_reference {item.get('id')!r} names no stored item "
+                    f"(it may have expired, been deleted, or belong to another "
+                    f"key)",
+                    f"input[{index}].id",
+                )
             item = found[item["id"]]
         resolved.append(item)
     return resolved

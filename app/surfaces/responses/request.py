@@ -3,6 +3,7 @@
 Raises RequestProblem (message, param) for input a chat remote cannot take;
 the caller turns it into a 400 naming the parameter.
 """
+
 import hashlib
 import json
 import re
@@ -12,10 +13,22 @@ from app.chat.problems import RequestProblem
 # Tools a Chat Completions remote cannot run. They are dropped unless the
 # request insists on one through tool_choice: Codex sends web_search with
 # every request, and refusing it would refuse Codex.
-HOSTED_TOOLS = {"web_search", "web_search_preview", "web_search_2025_08_26",
-                "web_search_preview_2025_03_11", "file_search", "code_interpreter",
-                "image_generation", "computer_use_preview", "computer_use", "mcp",
-                "local_shell", "shell", "apply_patch", "tool_search"}
+HOSTED_TOOLS = {
+    "web_search",
+    "web_search_preview",
+    "web_search_2025_08_26",
+    "web_search_preview_2025_03_11",
+    "file_search",
+    "code_interpreter",
+    "image_generation",
+    "computer_use_preview",
+    "computer_use",
+    "mcp",
+    "local_shell",
+    "shell",
+    "apply_patch",
+    "tool_search",
+}
 
 # A custom (freeform) tool takes one string; a chat remote only has JSON
 # functions, so the string travels as the function's one argument.
@@ -65,12 +78,23 @@ def _custom_tool(tool, param):
     description = _field(tool, "description", param, required=False) or ""
     fmt = _field(tool, "format", param, dict, required=False) or {}
     if fmt.get("type") == "grammar" and isinstance(fmt.get("definition"), str):
-        description += (f"\n\nPass the raw text as `{CUSTOM_INPUT}`; it must match this "
-                        f"{fmt.get('syntax', '')} grammar:\n{fmt['definition']}")
-    return {"type": "function", "function": {
-        "name": flat_name(None, _field(tool, "name", param)), "description": description.strip(),
-        "parameters": {"type": "object", "properties": {CUSTOM_INPUT: {"type": "string"}},
-                       "required": [CUSTOM_INPUT], "additionalProperties": False}}}
+        description += (
+            f"\n\nPass the raw text as `{CUSTOM_INPUT}`; it must match this "
+            f"{fmt.get('syntax', '')} grammar:\n{fmt['definition']}"
+        )
+    return {
+        "type": "function",
+        "function": {
+            "name": flat_name(None, _field(tool, "name", param)),
+            "description": description.strip(),
+            "parameters": {
+                "type": "object",
+                "properties": {CUSTOM_INPUT: {"type": "string"}},
+                "required": [CUSTOM_INPUT],
+                "additionalProperties": False,
+            },
+        },
+    }
 
 
 def convert_tools(tools):
@@ -94,8 +118,12 @@ def convert_tools(tools):
             for inner_index, inner in enumerate(_field(tool, "tools", param, list)):
                 inner_param = f"{param}.tools[{inner_index}]"
                 if _object(inner, inner_param).get("type", "function") == "function":
-                    add(_function_tool(inner, inner_param, namespace), namespace,
-                        inner["name"], "function")
+                    add(
+                        _function_tool(inner, inner_param, namespace),
+                        namespace,
+                        inner["name"],
+                        "function",
+                    )
         elif kind not in HOSTED_TOOLS:
             raise RequestProblem(f"unsupported tool type {kind!r}", f"{param}.type")
     return chat_tools, names
@@ -110,13 +138,15 @@ def convert_tool_choice(choice, names):
     if kind == "function":
         name = _field(choice, "name", "tool_choice")
         wanted = (choice.get("namespace"), name)
-        flat = next((f for f, (ns, n, _) in names.items() if (ns, n) == wanted),
-                    flat_name(*wanted))
+        flat = next((f for f, (ns, n, _) in names.items() if (ns, n) == wanted), flat_name(*wanted))
         return {"type": "function", "function": {"name": flat}}
     if kind == "allowed_tools":
         return choice.get("mode", "auto")
-    raise RequestProblem(f"tool_choice {kind!r} names a hosted tool that this remote (a Chat "
-                         f"Completions API) cannot run", "tool_choice")
+    raise RequestProblem(
+        f"tool_choice {kind!r} names a hosted tool that this remote (a Chat "
+        f"Completions API) cannot run",
+        "tool_choice",
+    )
 
 
 def _text(part, param):
@@ -142,8 +172,11 @@ def _content(content, param):
                 image["detail"] = part["detail"]
             parts.append({"type": "image_url", "image_url": image})
         else:
-            raise RequestProblem(f"unsupported content part {kind!r} (a Chat Completions "
-                                 f"remote takes text and image URLs)", f"{param}[{index}].type")
+            raise RequestProblem(
+                f"unsupported content part {kind!r} (a Chat Completions "
+                f"remote takes text and image URLs)",
+                f"{param}[{index}].type",
+            )
     if all(p["type"] == "text" for p in parts):
         return "".join(p["text"] for p in parts)
     return parts
@@ -154,8 +187,10 @@ def _output_text(output, param):
     if isinstance(output, str):
         return output
     if isinstance(output, list):
-        return "".join(_text(_object(part, f"{param}[{index}]"), f"{param}[{index}]")
-                       for index, part in enumerate(output))
+        return "".join(
+            _text(_object(part, f"{param}[{index}]"), f"{param}[{index}]")
+            for index, part in enumerate(output)
+        )
     raise RequestProblem("output must be a string or a list of parts", param)
 
 
@@ -163,8 +198,10 @@ def _reasoning_text(item, param):
     # The full reasoning (content) when the client kept it, else the summary.
     key = "content" if item.get("content") else "summary"
     parts = _field(item, key, param, list, required=False) or []
-    pieces = [_text(_object(part, f"{param}.{key}[{i}]"), f"{param}.{key}[{i}]")
-              for i, part in enumerate(parts)]
+    pieces = [
+        _text(_object(part, f"{param}.{key}[{i}]"), f"{param}.{key}[{i}]")
+        for i, part in enumerate(parts)
+    ]
     return "\n".join(p for p in pieces if p)
 
 
@@ -185,8 +222,10 @@ def convert_input(items, names_by_tool):
             role = item.get("role")
             if role not in ("user", "assistant", "system", "developer"):
                 raise RequestProblem(f"unsupported role {role!r}", f"{param}.role")
-            message = {"role": "system" if role == "developer" else role,
-                       "content": _content(item.get("content"), f"{param}.content")}
+            message = {
+                "role": "system" if role == "developer" else role,
+                "content": _content(item.get("content"), f"{param}.content"),
+            }
             if role == "assistant" and reasoning:
                 message["reasoning_content"], reasoning = reasoning, None
             messages.append(message)
@@ -196,10 +235,16 @@ def convert_input(items, names_by_tool):
                 _field(item, key, param)
             namespace = _field(item, "namespace", param, required=False)
             name = flat.get((namespace, item["name"]), flat_name(namespace, item["name"]))
-            arguments = item["arguments"] if kind == "function_call" else \
-                json.dumps({CUSTOM_INPUT: item[CUSTOM_INPUT]})
-            call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": name, "arguments": arguments}}
+            arguments = (
+                item["arguments"]
+                if kind == "function_call"
+                else json.dumps({CUSTOM_INPUT: item[CUSTOM_INPUT]})
+            )
+            call = {
+                "id": item["call_id"],
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
             last = messages[-1] if messages else None
             # Consecutive calls are one assistant turn in Chat Completions.
             if last and last["role"] == "assistant" and (last.get("tool_calls") or not reasoning):
@@ -210,8 +255,13 @@ def convert_input(items, names_by_tool):
                 messages[-1]["reasoning_content"], reasoning = reasoning, None
         elif kind in ("function_call_output", "custom_tool_call_output"):
             _field(item, "call_id", param)
-            messages.append({"role": "tool", "tool_call_id": item["call_id"],
-                             "content": _output_text(item.get("output"), f"{param}.output")})
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": item["call_id"],
+                    "content": _output_text(item.get("output"), f"{param}.output"),
+                }
+            )
         elif kind == "reasoning":
             # Thinking models (DeepSeek, Qwen) want their reasoning back on
             # the assistant turn it belongs to.
@@ -263,12 +313,15 @@ def chat_request(body, remote_model, history=()):
     effort = (body.get("reasoning") or {}).get("effort")
     if effort:
         request["reasoning_effort"] = effort
-    fields = {"max_output_tokens": "max_tokens", "temperature": "temperature",
-              "top_p": "top_p", "user": "user"}
+    fields = {
+        "max_output_tokens": "max_tokens",
+        "temperature": "temperature",
+        "top_p": "top_p",
+        "user": "user",
+    }
     for name, chat_name in fields.items():
         if body.get(name) is not None:
             request[chat_name] = body[name]
     if "user" not in request and body.get("safety_identifier"):
         request["user"] = body["safety_identifier"]
     return request, names, turn
-

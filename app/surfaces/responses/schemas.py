@@ -1,4 +1,5 @@
 """Payloads of the Responses API (/v1/responses)."""
+
 from marshmallow import ValidationError, fields, validate
 
 from app.surfaces.schema import BaseSchema, ModelName
@@ -14,8 +15,9 @@ def _input(value):
 
 
 def _metadata(value):
-    if len(value) > 16 or not all(isinstance(v, str) and len(k) <= 64 and len(v) <= 512
-                                  for k, v in value.items()):
+    if len(value) > 16 or not all(
+        isinstance(v, str) and len(k) <= 64 and len(v) <= 512 for k, v in value.items()
+    ):
         raise ValidationError("at most 16 string pairs (keys up to 64, values up to 512 chars)")
 
 
@@ -25,8 +27,9 @@ class ReasoningSchema(BaseSchema):
 
 
 class TextFormatSchema(BaseSchema):
-    type = fields.String(required=True, validate=validate.OneOf(
-        ("text", "json_object", "json_schema")))
+    type = fields.String(
+        required=True, validate=validate.OneOf(("text", "json_object", "json_schema"))
+    )
     name = fields.String()
     schema = fields.Dict()
 
@@ -37,14 +40,21 @@ class TextSchema(BaseSchema):
 
 class CreateResponseSchema(BaseSchema):
     model = ModelName(required=True)
-    input = fields.Raw(required=True, validate=_input, metadata={"anyOf": [
-        {"type": "string"}, {"type": "array", "items": {"type": "object"}}]})
+    input = fields.Raw(
+        required=True,
+        validate=_input,
+        metadata={"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+    )
     instructions = fields.String(allow_none=True)
     previous_response_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     stream = fields.Boolean(load_default=False)
     store = fields.Boolean(load_default=True)
-    background = fields.Boolean(allow_none=True, validate=validate.Equal(
-        False, error="background mode is not supported: the relay answers in the request"))
+    background = fields.Boolean(
+        allow_none=True,
+        validate=validate.Equal(
+            False, error="background mode is not supported: the relay answers in the request"
+        ),
+    )
     tools = fields.List(fields.Dict(), allow_none=True)
     tool_choice = fields.Raw(allow_none=True)
     parallel_tool_calls = fields.Boolean(allow_none=True)

@@ -15,15 +15,16 @@ is pruned once nothing live descends from it.
 Age is measured from created_at against the current RELAY_RESPONSES_MAX_AGE_DAYS,
 so a changed setting applies to responses already stored.
 """
+
 import datetime
 import json
 
 from peewee import PostgresqlDatabase
 
-from app.surfaces.responses.items import turn_from_items
-from app.storage.db import database, write_transaction
 from app.errors import NotFound
+from app.storage.db import database, write_transaction
 from app.storage.models import ResponseItem, StoredResponse, utcnow
+from app.surfaces.responses.items import turn_from_items
 
 _TABLE = StoredResponse._meta.table_name
 # Expressions, so == and not `is` (peewee builds SQL from the comparison).
@@ -46,8 +47,7 @@ def _lock_parent(response_id):
     return query.scalar()
 
 
-def save(response_id, model, previous_response_id, input_items, history, turn, response,
-         owner):
+def save(response_id, model, previous_response_id, input_items, history, turn, response, owner):
     """Store one turn: `turn` is its chat messages (input, then answer),
     `history` those of the conversation before it. The history is written
     only when the previous response's row vanished while this answer was
@@ -56,8 +56,11 @@ def save(response_id, model, previous_response_id, input_items, history, turn, r
     The turn itself is written only when its input and output items (kept
     anyway, for /input_items and GET) do not convert back to it exactly:
     most turns are then stored once, not twice."""
-    items = [{"item_id": item["id"], "response_id": response_id}
-             for item in response.get("output") or [] if item.get("id")]
+    items = [
+        {"item_id": item["id"], "response_id": response_id}
+        for item in response.get("output") or []
+        if item.get("id")
+    ]
     # One transaction: a response is either stored whole, with its items, or not at all.
     with database.connection_context(), write_transaction():
         parent = _lock_parent(previous_response_id) if previous_response_id else None
@@ -68,9 +71,16 @@ def save(response_id, model, previous_response_id, input_items, history, turn, r
         else:
             messages = list(turn)
         StoredResponse.insert(
-            id=response_id, model=model, previous_response_id=previous_response_id,
-            parent_id=parent, created_at=utcnow(), input_items=input_items,
-            messages=messages, response=response, owner=owner).execute()
+            id=response_id,
+            model=model,
+            previous_response_id=previous_response_id,
+            parent_id=parent,
+            created_at=utcnow(),
+            input_items=input_items,
+            messages=messages,
+            response=response,
+            owner=owner,
+        ).execute()
         if items:
             ResponseItem.insert_many(items).on_conflict_ignore().execute()
 
@@ -87,7 +97,8 @@ def get(response_id, max_age_days, param=None, owner=None):
     """The stored response, or 404 when there is none, it has expired or was
     deleted, or `owner` is given and it is someone else's."""
     stored = StoredResponse.get_or_none(
-        _visible(response_id, owner) & (StoredResponse.created_at > _cutoff(max_age_days)))
+        _visible(response_id, owner) & (StoredResponse.created_at > _cutoff(max_age_days))
+    )
     if stored is None:
         raise NotFound(f"response '{response_id}' not found", param=param)
     return stored
@@ -109,8 +120,10 @@ WITH RECURSIVE chain(id, parent_id, messages, input_items, response, n) AS (
 )
 SELECT parent_id, messages, input_items, response FROM chain ORDER BY n DESC"""
 _STEP = "JOIN {table} r ON r.id = chain.parent_id"
-_PG_STEP = ("CROSS JOIN LATERAL (SELECT id, parent_id, messages, input_items, response "
-            "FROM {table} WHERE id = chain.parent_id LIMIT 1) r")
+_PG_STEP = (
+    "CROSS JOIN LATERAL (SELECT id, parent_id, messages, input_items, response "
+    "FROM {table} WHERE id = chain.parent_id LIMIT 1) r"
+)
 
 
 def _chain_sql():
@@ -126,8 +139,9 @@ def history(response_id, param=None):
     if not rows or rows[0][0] is not None:
         # An earlier turn was pruned while this one was being stored (the
         # only way a link can dangle): the conversation is no longer whole.
-        raise NotFound(f"the conversation of response '{response_id}' is no longer stored",
-                       param=param)
+        raise NotFound(
+            f"the conversation of response '{response_id}' is no longer stored", param=param
+        )
     return [message for row in rows for message in _turn(*row[1:])]
 
 
@@ -142,17 +156,25 @@ def output_items(item_ids, max_age_days, owner=None):
     visible to `owner` holds (the item_reference input items of a request)."""
     if not item_ids:
         return {}
-    query = (StoredResponse.select(StoredResponse.response)
-             .join(ResponseItem, on=(ResponseItem.response_id == StoredResponse.id))
-             .where(ResponseItem.item_id.in_(list(item_ids))
-                    & _NOT_DELETED
-                    & (StoredResponse.created_at > _cutoff(max_age_days)))
-             .distinct())
+    query = (
+        StoredResponse.select(StoredResponse.response)
+        .join(ResponseItem, on=(ResponseItem.response_id == StoredResponse.id))
+        .where(
+            ResponseItem.item_id.in_(list(item_ids))
+            & _NOT_DELETED
+            & (StoredResponse.created_at > _cutoff(max_age_days))
+        )
+        .distinct()
+    )
     if owner is not None:
         query = query.where(StoredResponse.owner == owner)
     wanted = set(item_ids)
-    return {item["id"]: item for stored in query
-            for item in stored.response.get("output") or [] if item.get("id") in wanted}
+    return {
+        item["id"]: item
+        for stored in query
+        for item in stored.response.get("output") or []
+        if item.get("id") in wanted
+    }
 
 
 def delete(response_id, owner=None):
@@ -170,11 +192,15 @@ def _remove_tombstones(response_id):
     parent the same way: deleting the newest turn of a conversation whose
     earlier turns were deleted before takes them along."""
     while response_id is not None:
-        row = (StoredResponse.select(StoredResponse.parent_id)
-               .where((StoredResponse.id == response_id) & _DELETED)
-               .first())
-        if row is None or StoredResponse.select().where(
-                StoredResponse.parent_id == response_id).exists():
+        row = (
+            StoredResponse.select(StoredResponse.parent_id)
+            .where((StoredResponse.id == response_id) & _DELETED)
+            .first()
+        )
+        if (
+            row is None
+            or StoredResponse.select().where(StoredResponse.parent_id == response_id).exists()
+        ):
             return
         StoredResponse.delete().where(StoredResponse.id == response_id).execute()
         response_id = row.parent_id
@@ -186,12 +212,17 @@ def _unneeded(cutoff):
     the first live one (its own ancestors are collected from it)."""
     R, Up = StoredResponse, StoredResponse.alias()
     dead = (R.deleted == True) | (R.created_at <= cutoff)  # noqa: E712
-    kept = (R.select(R.parent_id.alias("id"))
-            .where(~dead & R.parent_id.is_null(False))
-            .cte("kept", recursive=True, columns=("id",)))
-    up = (Up.select(Up.parent_id).join(kept, on=(Up.id == kept.c.id))
-          .where(Up.parent_id.is_null(False)
-                 & ((Up.deleted == True) | (Up.created_at <= cutoff))))  # noqa: E712
+    kept = (
+        R.select(R.parent_id.alias("id"))
+        .where(~dead & R.parent_id.is_null(False))
+        .cte("kept", recursive=True, columns=("id",))
+    )
+    up = (
+        Up.select(Up.parent_id)
+        .join(kept, on=(Up.id == kept.c.id))
+        # peewee builds SQL from `== True`; `is True` would be Python's.
+        .where(Up.parent_id.is_null(False) & ((Up.deleted == True) | (Up.created_at <= cutoff)))  # noqa: E712
+    )
     kept = kept.union(up)
     # The WITH goes inside the subquery: Python's sqlite3 reports no row
     # count for a statement that starts with WITH.
@@ -204,7 +235,9 @@ def prune(max_age_days):
     that a live one continues stays (hidden) until that one expires."""
     cutoff = _cutoff(max_age_days)
     with database.connection_context(), write_transaction():
-        ResponseItem.delete().where(ResponseItem.response_id.in_(
-            StoredResponse.select(StoredResponse.id)
-            .where(StoredResponse.created_at <= cutoff))).execute()
+        ResponseItem.delete().where(
+            ResponseItem.response_id.in_(
+                StoredResponse.select(StoredResponse.id).where(StoredResponse.created_at <= cutoff)
+            )
+        ).execute()
         return StoredResponse.delete().where(_unneeded(cutoff)).execute()

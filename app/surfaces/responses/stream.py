@@ -4,6 +4,7 @@ One ResponsesStream per response: it owns the response id, the output items
 and their indexes, and the event sequence numbers. A non-streaming answer is
 fed through it as a single chunk, so both paths build the same Response.
 """
+
 import json
 import time
 
@@ -17,8 +18,11 @@ class _Item:
 
     def __init__(self, kind, index, **fields):
         self.kind, self.index, self.status = kind, index, "in_progress"
-        self.id = new_id({"reasoning": "rs", "message": "msg", "function_call": "fc",
-                          "custom_tool_call": "ctc"}[kind])
+        self.id = new_id(
+            {"reasoning": "rs", "message": "msg", "function_call": "fc", "custom_tool_call": "ctc"}[
+                kind
+            ]
+        )
         self.text = ""
         self.call_id = fields.get("call_id")
         self.name = fields.get("name")
@@ -32,17 +36,31 @@ class _Item:
     def render(self):
         status, closed = self.status, self.status != "in_progress"
         if self.kind == "reasoning":
-            return {"id": self.id, "type": "reasoning",
-                    "summary": [self.part()] if closed else []}
+            return {"id": self.id, "type": "reasoning", "summary": [self.part()] if closed else []}
         if self.kind == "message":
-            return {"id": self.id, "type": "message", "role": "assistant", "status": status,
-                    "content": [self.part()] if closed else []}
+            return {
+                "id": self.id,
+                "type": "message",
+                "role": "assistant",
+                "status": status,
+                "content": [self.part()] if closed else [],
+            }
         if self.kind == "custom_tool_call":
-            return {"id": self.id, "type": "custom_tool_call",
-                    "call_id": self.call_id, "name": self.name,
-                    "input": self.custom_input() if closed else ""}
-        item = {"id": self.id, "type": "function_call", "status": status,
-                "call_id": self.call_id, "name": self.name, "arguments": self.text}
+            return {
+                "id": self.id,
+                "type": "custom_tool_call",
+                "call_id": self.call_id,
+                "name": self.name,
+                "input": self.custom_input() if closed else "",
+            }
+        item = {
+            "id": self.id,
+            "type": "function_call",
+            "status": status,
+            "call_id": self.call_id,
+            "name": self.name,
+            "arguments": self.text,
+        }
         if self.namespace:
             item["namespace"] = self.namespace
         return item
@@ -69,12 +87,12 @@ class ResponsesStream:
         self.created_at = int(time.time())
         self.tool_names = tool_names or {}
         self.sequence = 0
-        self.items = []        # every output item, in output_index order
-        self.open = None       # the reasoning or message item receiving text
-        self.calls = {}        # upstream tool-call index -> its item
+        self.items = []  # every output item, in output_index order
+        self.open = None  # the reasoning or message item receiving text
+        self.calls = {}  # upstream tool-call index -> its item
         self.finish_reason = None
         self.usage = None
-        self.response = None   # the final Response, once finished or failed
+        self.response = None  # the final Response, once finished or failed
 
     def _event(self, kind, **fields):
         event = {"type": f"response.{kind}", "sequence_number": self.sequence, **fields}
@@ -82,13 +100,22 @@ class ResponsesStream:
         return event
 
     def _snapshot(self, status, **extra):
-        return response_object(self.id, self.body, self.model, self.created_at, status,
-                               [item.render() for item in self.items], **extra)
+        return response_object(
+            self.id,
+            self.body,
+            self.model,
+            self.created_at,
+            status,
+            [item.render() for item in self.items],
+            **extra,
+        )
 
     def start(self):
         response = self._snapshot("in_progress")
-        return [self._event("created", response=response),
-                self._event("in_progress", response=response)]
+        return [
+            self._event("created", response=response),
+            self._event("in_progress", response=response),
+        ]
 
     def _ref(self, item):
         return {"item_id": item.id, "output_index": item.index}
@@ -96,8 +123,7 @@ class ResponsesStream:
     def _add(self, kind, **fields):
         item = _Item(kind, len(self.items), **fields)
         self.items.append(item)
-        return item, [self._event("output_item.added", output_index=item.index,
-                                  item=item.render())]
+        return item, [self._event("output_item.added", output_index=item.index, item=item.render())]
 
     def _open(self, kind):
         """The open item of `kind`, opening it (and closing another) if needed."""
@@ -107,11 +133,23 @@ class ResponsesStream:
         self.open, events_added = self._add(kind)
         events += events_added
         if kind == "reasoning":
-            events.append(self._event("reasoning_summary_part.added", **self._ref(self.open),
-                                      summary_index=0, part=self.open.part()))
+            events.append(
+                self._event(
+                    "reasoning_summary_part.added",
+                    **self._ref(self.open),
+                    summary_index=0,
+                    part=self.open.part(),
+                )
+            )
         else:
-            events.append(self._event("content_part.added", **self._ref(self.open),
-                                      content_index=0, part=self.open.part()))
+            events.append(
+                self._event(
+                    "content_part.added",
+                    **self._ref(self.open),
+                    content_index=0,
+                    part=self.open.part(),
+                )
+            )
         return self.open, events
 
     def _close_open(self, status="completed"):
@@ -120,26 +158,51 @@ class ResponsesStream:
             return []
         item.status = status
         if item.kind == "reasoning":
-            events = [self._event("reasoning_summary_text.done", **self._ref(item),
-                                  summary_index=0, text=item.text),
-                      self._event("reasoning_summary_part.done", **self._ref(item),
-                                  summary_index=0, part=item.part())]
+            events = [
+                self._event(
+                    "reasoning_summary_text.done",
+                    **self._ref(item),
+                    summary_index=0,
+                    text=item.text,
+                ),
+                self._event(
+                    "reasoning_summary_part.done",
+                    **self._ref(item),
+                    summary_index=0,
+                    part=item.part(),
+                ),
+            ]
         else:
-            events = [self._event("output_text.done", **self._ref(item), content_index=0,
-                                  text=item.text, logprobs=[]),
-                      self._event("content_part.done", **self._ref(item), content_index=0,
-                                  part=item.part())]
-        return events + [self._event("output_item.done", output_index=item.index,
-                                     item=item.render())]
+            events = [
+                self._event(
+                    "output_text.done",
+                    **self._ref(item),
+                    content_index=0,
+                    text=item.text,
+                    logprobs=[],
+                ),
+                self._event(
+                    "content_part.done", **self._ref(item), content_index=0, part=item.part()
+                ),
+            ]
+        return events + [
+            self._event("output_item.done", output_index=item.index, item=item.render())
+        ]
 
     def _text(self, kind, delta):
         item, events = self._open(kind)
         item.text += delta
         if kind == "reasoning":
-            return events + [self._event("reasoning_summary_text.delta", **self._ref(item),
-                                         summary_index=0, delta=delta)]
-        return events + [self._event("output_text.delta", **self._ref(item), content_index=0,
-                                     delta=delta, logprobs=[])]
+            return events + [
+                self._event(
+                    "reasoning_summary_text.delta", **self._ref(item), summary_index=0, delta=delta
+                )
+            ]
+        return events + [
+            self._event(
+                "output_text.delta", **self._ref(item), content_index=0, delta=delta, logprobs=[]
+            )
+        ]
 
     def _call(self, delta):
         # The id and name come in a call's first delta only; its arguments
@@ -152,17 +215,25 @@ class ResponsesStream:
             events += self._close_open()
             flat = function.get("name") or ""
             namespace, name, kind = self.tool_names.get(flat, (None, flat, "function"))
-            item, added = self._add("custom_tool_call" if kind == "custom" else "function_call",
-                                    call_id=delta.get("id") or new_id("call"),
-                                    name=name, namespace=namespace)
+            item, added = self._add(
+                "custom_tool_call" if kind == "custom" else "function_call",
+                call_id=delta.get("id") or new_id("call"),
+                name=name,
+                namespace=namespace,
+            )
             self.calls[index] = item
             events += added
         if function.get("arguments"):
             item.text += function["arguments"]
             # A custom tool's input is only known once its JSON wrapper is whole.
             if item.kind == "function_call":
-                events.append(self._event("function_call_arguments.delta", **self._ref(item),
-                                          delta=function["arguments"]))
+                events.append(
+                    self._event(
+                        "function_call_arguments.delta",
+                        **self._ref(item),
+                        delta=function["arguments"],
+                    )
+                )
         return events
 
     def feed(self, chunk):
@@ -186,10 +257,14 @@ class ResponsesStream:
         if self.finish_reason is None:
             return self.fail(INCOMPLETE)
         events = self._close_all("completed")
-        reason = {"length": "max_output_tokens",
-                  "content_filter": "content_filter"}.get(self.finish_reason)
-        self.response = self._snapshot("incomplete" if reason else "completed",
-                                       usage=usage(self.usage), incomplete_reason=reason)
+        reason = {"length": "max_output_tokens", "content_filter": "content_filter"}.get(
+            self.finish_reason
+        )
+        self.response = self._snapshot(
+            "incomplete" if reason else "completed",
+            usage=usage(self.usage),
+            incomplete_reason=reason,
+        )
         if self.on_complete is not None:
             try:
                 self.on_complete(self)
@@ -205,22 +280,30 @@ class ResponsesStream:
                 item.status = status
                 if item.kind == "custom_tool_call":
                     text = item.custom_input()
-                    events += [self._event("custom_tool_call_input.delta", **self._ref(item),
-                                           delta=text),
-                               self._event("custom_tool_call_input.done", **self._ref(item),
-                                           input=text)]
+                    events += [
+                        self._event("custom_tool_call_input.delta", **self._ref(item), delta=text),
+                        self._event("custom_tool_call_input.done", **self._ref(item), input=text),
+                    ]
                 else:
-                    events.append(self._event("function_call_arguments.done", **self._ref(item),
-                                              name=item.name, arguments=item.text))
-                events.append(self._event("output_item.done", output_index=item.index,
-                                          item=item.render()))
+                    events.append(
+                        self._event(
+                            "function_call_arguments.done",
+                            **self._ref(item),
+                            name=item.name,
+                            arguments=item.text,
+                        )
+                    )
+                events.append(
+                    self._event("output_item.done", output_index=item.index, item=item.render())
+                )
         return events
 
     def fail(self, message, code="server_error"):
         # Open items end as incomplete, so a client tracking items sees each end.
         events = self._close_all("incomplete")
-        self.response = self._snapshot("failed", error={"code": code, "message": message},
-                                       usage=usage(self.usage))
+        self.response = self._snapshot(
+            "failed", error={"code": code, "message": message}, usage=usage(self.usage)
+        )
         return events + [self._event("failed", response=self.response)]
 
     def assistant_message(self):
@@ -233,9 +316,13 @@ class ResponsesStream:
         calls = [i for i in self.items if i.kind in ("function_call", "custom_tool_call")]
         if calls:
             message["tool_calls"] = [
-                {"id": i.call_id, "type": "function",
-                 "function": {"name": flat_name(i.namespace, i.name), "arguments": i.text}}
-                for i in calls]
+                {
+                    "id": i.call_id,
+                    "type": "function",
+                    "function": {"name": flat_name(i.namespace, i.name), "arguments": i.text},
+                }
+                for i in calls
+            ]
         return message
 
 
@@ -243,8 +330,12 @@ def completion_as_chunk(completion):
     """A non-streaming chat answer as the one chunk that says it all."""
     choice = (completion.get("choices") or [{}])[0]
     message = dict(choice.get("message") or {})
-    message["tool_calls"] = [dict(call, index=i)
-                             for i, call in enumerate(message.get("tool_calls") or [])]
-    return {"choices": [{"index": 0, "delta": message,
-                         "finish_reason": choice.get("finish_reason") or "stop"}],
-            "usage": completion.get("usage")}
+    message["tool_calls"] = [
+        dict(call, index=i) for i, call in enumerate(message.get("tool_calls") or [])
+    ]
+    return {
+        "choices": [
+            {"index": 0, "delta": message, "finish_reason": choice.get("finish_reason") or "stop"}
+        ],
+        "usage": completion.get("usage"),
+    }

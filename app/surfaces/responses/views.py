@@ -1,22 +1,22 @@
 """OpenAI's Responses API over Chat Completions remotes: /v1/responses."""
+
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.surfaces.responses import store as responses_store
 from app.access import audit, caller
-from app.surfaces.openai.views import chat_remote
-from app.routing import serve
-from app.surfaces.responses import request as responses_request
-from app.chat.options import fill_defaults, with_system
-from app.surfaces.responses.items import (page, referenced_ids, resolve_references,
-                                         resource_items)
-from app.surfaces.responses.stream import ResponsesStream, completion_as_chunk
-from app.errors import BadRequest, RelayError
-from app.web.body import json_body
 from app.catalog.names import normalize_model_name
-from app.surfaces.schema import load
+from app.chat.options import fill_defaults, with_system
+from app.errors import BadRequest, RelayError
+from app.routing import serve
+from app.surfaces.openai.views import chat_remote
+from app.surfaces.responses import request as responses_request
+from app.surfaces.responses import store as responses_store
+from app.surfaces.responses.items import page, referenced_ids, resolve_references, resource_items
 from app.surfaces.responses.schemas import CreateResponseSchema, InputItemsQuerySchema
+from app.surfaces.responses.stream import ResponsesStream, completion_as_chunk
+from app.surfaces.schema import load
+from app.web.body import json_body
 from app.web.streaming import relay, sse_event, sse_response
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,15 @@ def _history(body, model_name):
     previous_id = body.get("previous_response_id")
     if not previous_id:
         return []
-    previous = responses_store.get(previous_id, _max_age(), param="previous_response_id",
-                                   owner=_owner_filter())
+    previous = responses_store.get(
+        previous_id, _max_age(), param="previous_response_id", owner=_owner_filter()
+    )
     if previous.model != model_name:
-        raise BadRequest(f"previous_response_id '{previous_id}' belongs to a conversation "
-                         f"with model '{previous.model}', not '{model_name}'",
-                         param="previous_response_id")
+        raise BadRequest(
+            f"previous_response_id '{previous_id}' belongs to a conversation "
+            f"with model '{previous.model}', not '{model_name}'",
+            param="previous_response_id",
+        )
     return responses_store.history(previous.id, param="previous_response_id")
 
 
@@ -64,12 +67,20 @@ def _saver(body, model_name, history, turn):
 
     def save(stream):
         try:
-            responses_store.save(stream.id, model_name, body.get("previous_response_id"),
-                                 items, history, turn + [stream.assistant_message()],
-                                 stream.response, owner)
+            responses_store.save(
+                stream.id,
+                model_name,
+                body.get("previous_response_id"),
+                items,
+                history,
+                turn + [stream.assistant_message()],
+                stream.response,
+                owner,
+            )
         except Exception:
             log.exception("could not store response %s", stream.id)
             raise StoreFailed("the response could not be stored") from None
+
     return save
 
 
@@ -83,8 +94,9 @@ def _response_with(body, model):
     asked = normalize_model_name(body["model"])
     history = _history(body, asked)
     try:
-        stored = responses_store.output_items(referenced_ids(body["input"]), _max_age(),
-                                              _owner_filter())
+        stored = responses_store.output_items(
+            referenced_ids(body["input"]), _max_age(), _owner_filter()
+        )
         body["input"] = resolve_references(body["input"], stored)
         chat, tool_names, turn = responses_request.chat_request(body, model.remote_model, history)
     except responses_request.RequestProblem as problem:
@@ -92,8 +104,9 @@ def _response_with(body, model):
     chat["messages"] = with_system(chat["messages"], model.system)
     chat = fill_defaults(chat, model.parameters)
     remote = chat_remote(model)
-    stream = ResponsesStream(body, body["model"], tool_names,
-                             on_complete=_saver(body, asked, history, turn))
+    stream = ResponsesStream(
+        body, body["model"], tool_names, on_complete=_saver(body, asked, history, turn)
+    )
     if body["stream"]:
         upstream = remote.chat_stream(chat)
         return sse_response(relay(upstream, stream, sse_event, head=stream.start()))
