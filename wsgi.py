@@ -11,6 +11,6 @@ app = create_app()
 
 # What the worker has built by now (modules, the app, its caches) lives as long
 # as the worker: keep it out of the collector's full passes, which walk every
-# tracked object and stop every request in flight meanwhile (about 45 ms each
-# under load, a few a minute; about 2 ms once frozen). A tail-latency measure.
+# tracked object and stop every request in flight meanwhile, so that those
+# passes stay short and out of the tail latency (ops/bench/README.md, "Tail").
 gc.freeze()

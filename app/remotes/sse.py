@@ -2,9 +2,9 @@
 
 The relay reads SSE itself instead of through sseclient-py. sseclient-py grows
 each event with `bytes +=` for every piece that arrives, so a long line that
-comes in many pieces costs time quadratic in its length (a 10 MB line: seconds
-of CPU, during which a gevent worker answers nobody else), and nothing bounds a
-line or an event. Feeding it line-bounded input would mean splitting the lines
+comes in many pieces costs time quadratic in its length, all of it on the
+worker's one thread (a gevent worker answers nobody else meanwhile), and
+nothing bounds a line or an event. Feeding it line-bounded input would mean splitting the lines
 here anyway, and its per-event concatenation (quadratic again for an event of
 many `data:` lines) and its UnicodeDecodeError from deep inside (a remote's
 fault that reads like ours) would remain. What SSE needs to be for

@@ -140,8 +140,10 @@ def body_pieces(response):
 
     urllib3 is read directly: requests' iter_content(None) would take a chunk
     whole, and on a body that is not chunked it would wait for the end (read1
-    returns what has arrived). Its errors become requests' exceptions, as
-    iter_content would raise them.
+    returns what has arrived). Its errors become the requests exceptions the
+    callers handle: a read timeout ReadTimeout, a TLS failure SSLError, a bad
+    Content-Encoding ContentDecodingError, a broken connection (or any other
+    socket error) ChunkedEncodingError.
     """
     raw = response.raw
     try:

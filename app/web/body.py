@@ -143,8 +143,8 @@ def _received(req, limit):
 
     Read from the server's input stream in one call: werkzeug's get_data
     reads through a LimitedStream that takes several passes over even a
-    small body (7-10% of a relayed chat request's CPU, ops/bench/ab.py;
-    and it handed back a chunked body cut at the limit). The same checks:
+    small body, on every request (the cost is in ops/bench/README.md), and
+    it handed back a chunked body cut at the limit. The checks:
     a Content-Length over the limit is refused before reading, a body
     without one (chunked) is read up to the limit and refused past it, and
     one shorter than its Content-Length is refused (400).
