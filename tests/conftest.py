@@ -12,32 +12,47 @@ from tests.support.models import create_model
 from tests.support.postgres import postgres_schema_url
 from tests.support.servers import GunicornServer
 
-# Tests that take minutes (a full Ansible converge, schemathesis), longest
-# first. Under pytest-xdist each worker first gets a run of consecutive tests
-# (a quarter of its share: xdist's LoadScheduling); each long test is put at
-# the head of one such run, so the long ones start at once on different
-# workers and the rest flows around them, instead of adding their whole
-# length at the end of the run. Only the order changes.
-SLOW = (
-    "test_ansible.py::test_role_converges",
-    "test_openapi.py::test_schemathesis",
-    "test_shared.py::test_usage_rows",
-    "test_soak.py::",
-)
+# Fixtures that start the relay under gunicorn, and those on PostgreSQL.
+SERVER_FIXTURES = {
+    "relay",
+    "relay_with",
+    "gateway",
+    "open_relay",
+    "secured",
+    "cluster",
+    "sqlite_relay",
+    "gunicorn",
+    "proxied_relay",
+    "soak_relay",
+}
+POSTGRES_FIXTURES = {"cluster", "soak_relay"}
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if names & POSTGRES_FIXTURES or params.get("database_url") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+    spread_slow_tests(config, items)
+
+
+def spread_slow_tests(config, items):
+    """Tests marked `slow` take minutes. Under pytest-xdist each worker first
+    gets a run of consecutive tests (a quarter of its share: xdist's
+    LoadScheduling); each slow test is put at the head of one such run, so
+    the slow ones start at once on different workers and the rest flows
+    around them, instead of adding their whole length at the end of the run.
+    Only the order changes."""
     workers = getattr(config, "workerinput", {}).get("workercount", 1)
     if workers < 2:
         return
-
-    def rank(item):
-        return next((i for i, name in enumerate(SLOW) if name in item.nodeid), len(SLOW))
-
-    slow = sorted((item for item in items if rank(item) < len(SLOW)), key=rank)
-    rest = [item for item in items if rank(item) == len(SLOW)]
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    rest = [item for item in items if not item.get_closest_marker("slow")]
     run = max(2, len(items) // workers // 4)
-    # The i-th long test heads worker i's first run (with more long tests than
+    # The i-th slow test heads worker i's first run (with more slow tests than
     # workers, the next ones come second).
     places = {i % workers * run + i // workers: item for i, item in enumerate(slow)}
     if not places or max(places) >= len(items):

@@ -517,6 +517,7 @@ def test_tpm_limit_refuses_on_every_worker_once_usage_exceeds_it(cluster, upstre
 # --- usage ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluster, upstream):
     first, second = cluster.relays
     model = model_for(first, upstream, "meter-a", ADMIN)

@@ -9,6 +9,7 @@ directories of their own on one database file stand for two hosts.
 
 import time
 
+import pytest
 import requests
 
 from tests.support.config import relay_settings
@@ -76,6 +77,7 @@ def within_the_bound(check):
     return check()
 
 
+@pytest.mark.server
 def test_another_host_sees_a_change_within_a_second(tmp_path, upstream):
     database = f"sqlite:///{tmp_path}/shared.sqlite3"
     hosts = []

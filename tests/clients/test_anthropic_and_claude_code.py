@@ -317,6 +317,7 @@ def claude(gateway, tmp_path, prompt, *args):
     return json.loads(result.stdout)
 
 
+@pytest.mark.external
 @needs_claude
 def test_claude_code_answers(gateway, remote_model, upstream, tmp_path):
     remote_model()
@@ -328,6 +329,7 @@ def test_claude_code_answers(gateway, remote_model, upstream, tmp_path):
     assert "Bash" in [t["function"]["name"] for t in sent["tools"]]
 
 
+@pytest.mark.external
 @needs_claude
 def test_claude_code_runs_bash_and_answers_from_it(gateway, remote_model, upstream, tmp_path):
     remote_model()

@@ -134,6 +134,7 @@ def codex(tmp_path, *args, env=None):
     )
 
 
+@pytest.mark.external
 @needs_codex
 def test_codex_exec_calls_a_tool_then_answers(gateway, remote_model, upstream, tmp_path):
     remote_model()
@@ -164,6 +165,7 @@ env_key = "RELAY_API_KEY"
     assert "exec_command" in names and "web_search" not in names
 
 
+@pytest.mark.external
 @needs_codex
 def test_codex_exec_oss_uses_the_relay_as_its_ollama(gateway, remote_model, upstream, tmp_path):
     remote_model()

@@ -118,6 +118,7 @@ def check_two_turns(gateway, upstream, stream, reasoning=None):
     return output, ids, messages[1], detail
 
 
+@pytest.mark.external
 @needs_sdk
 @pytest.mark.parametrize("stream", [False, True], ids=["generateText", "streamText"])
 def test_vercel_sdk_second_turn_sends_output_by_reference(gateway, remote_model, upstream, stream):
@@ -131,6 +132,7 @@ def test_vercel_sdk_second_turn_sends_output_by_reference(gateway, remote_model,
     assert "reasoning_content" not in assistant, detail
 
 
+@pytest.mark.external
 @needs_sdk
 @pytest.mark.parametrize("stream", [False, True], ids=["generateText", "streamText"])
 def test_vercel_sdk_reasoning_comes_back_by_reference(gateway, remote_model, upstream, stream):
@@ -141,6 +143,7 @@ def test_vercel_sdk_reasoning_comes_back_by_reference(gateway, remote_model, ups
     assert assistant["reasoning_content"] == THOUGHT, detail
 
 
+@pytest.mark.external
 @needs_sdk
 def test_vercel_sdk_reference_to_a_deleted_response_is_a_400_it_reports(
     gateway, remote_model, upstream

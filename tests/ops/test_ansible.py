@@ -20,6 +20,9 @@ from cryptography.fernet import Fernet
 
 from tests.support.servers import ROOT
 
+# Every test here runs the real tool (an autouse fixture skips without it).
+pytestmark = pytest.mark.external
+
 ANSIBLE_DIR = os.path.join(ROOT, "ops", "ansible")
 ROLE = os.path.join(ANSIBLE_DIR, "roles", "ollama_relay")
 OPS_VENV = os.environ.get("OLLAMA_RELAY_OPS_VENV", os.path.join(ROOT, ".venv-ops"))
@@ -250,6 +253,7 @@ def prefix():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     os.geteuid() != 0,
     reason="the role sets root ownership and drops privileges with setpriv: converging needs root",

@@ -30,6 +30,9 @@ from app.config import SETTINGS
 from tests.support.config import relay_settings
 from tests.support.servers import ROOT, GunicornServer, free_port
 
+# Every test here runs the real tool (an autouse fixture skips without it).
+pytestmark = pytest.mark.external
+
 SITE = os.path.join(ROOT, "ops", "nginx", "ollama-relay.conf")
 NGINX = shutil.which("nginx") or next(
     (path for path in ("/usr/sbin/nginx", "/sbin/nginx") if os.access(path, os.X_OK)), None

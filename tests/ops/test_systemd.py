@@ -100,6 +100,7 @@ def test_secrets_come_from_an_environment_file_and_the_service_is_confined():
     assert service("PrivateTmp") == ["yes"]
 
 
+@pytest.mark.external
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason=NO_ANALYZE)
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     # verify insists that ExecStart exists: point it at this checkout's venv.
@@ -118,6 +119,7 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     assert result.stdout + result.stderr == ""
 
 
+@pytest.mark.external
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason=NO_ANALYZE)
 def test_hardening_keeps_the_exposure_low():
     # systemd's own score of the sandbox, 0 (confined) to 10 (exposed);
@@ -131,6 +133,7 @@ def test_hardening_keeps_the_exposure_low():
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
 
 
+@pytest.mark.server
 def test_gunicorn_tells_systemd_it_is_ready(tmp_path):
     """Type=notify is only right if gunicorn sends READY=1 on $NOTIFY_SOCKET."""
     path = str(tmp_path / "notify.sock")

@@ -43,6 +43,7 @@ def soak_relay(tmp_path):
         drop()
 
 
+@pytest.mark.slow
 def test_the_database_holds_what_was_acknowledged(soak_relay):
     relay, upstream, database_url = soak_relay
     create_models(relay.url, upstream)

@@ -5,6 +5,7 @@ import re
 import time
 
 import jsonschema
+import pytest
 import requests
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
@@ -84,6 +85,7 @@ def test_document_is_built_once_per_app(relay_with):
     assert first.content == second.content
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_departure_from_the_document(
     settings, upstream, tmp_path
 ):
