@@ -17,7 +17,7 @@ import pytest
 from tests.support.fake_upstream import Reply, completion, text_stream
 from tests.support.paths import ROOT
 
-SCRIPT = os.path.join(ROOT, "tests", "js", "vercel_item_reference.mjs")
+SCRIPT = os.path.join(ROOT, "tests", "clients", "js", "vercel_item_reference.mjs")
 # .ci/run installs the SDK here.
 SDK_DIR = os.path.join(ROOT, ".venv", "vercel")
 NODE = shutil.which("node")
