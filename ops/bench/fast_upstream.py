@@ -1,7 +1,7 @@
 """A fast fake OpenAI Chat Completions upstream for benchmarks: stdlib asyncio
 with raw protocol handling (no HTTP framework), keep-alive, canned answers.
 
-tests/fake_upstream.py is a thread per connection and records every request:
+tests/support/fake_upstream.py is a thread per connection and records every request:
 right for tests, but it would be the bottleneck of a benchmark. This one
 answers from bytes built once at start, so a few thousand requests a second
 cost it a small part of a core (compare.py measures its CPU to show it).

@@ -28,8 +28,8 @@ from urllib.parse import quote
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.fake_upstream import FakeUpstream, Reply, completion  # noqa: E402
-from tests.servers import GunicornServer  # noqa: E402
+from tests.support.fake_upstream import FakeUpstream, Reply, completion  # noqa: E402
+from tests.support.servers import GunicornServer  # noqa: E402
 
 CHECKPOINTS = (50, 100, 200, 500)
 TABLES = ("stored_response", "response_item")

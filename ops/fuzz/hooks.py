@@ -1,8 +1,8 @@
-"""Schemathesis hooks for fuzzing the relay (tests/fuzzing.py loads them).
+"""Schemathesis hooks for fuzzing the relay (tests/support/fuzzing.py loads them).
 
 Generated model names are random, so nearly every request would stop at a 404
 before reaching a remote. These hooks make a share of the requests name the
-models that tests/fuzzing.py created on the fake upstream, so that the
+models that tests/support/fuzzing.py created on the fake upstream, so that the
 converters and the remote clients are fuzzed too. Hypothesis draws the
 choice, so a run stays reproducible from its seed.
 """
@@ -28,7 +28,7 @@ def _lambda_description(f):
 
 lambda_sources.lambda_description = _lambda_description
 
-# The models tests/fuzzing.py creates (an OpenAI-compatible and an Ollama remote).
+# The models tests/support/fuzzing.py creates (an OpenAI-compatible and an Ollama remote).
 MODELS = ("remote", "native:latest")
 
 # Operations whose `model` may be swapped for a real one: those that use or
