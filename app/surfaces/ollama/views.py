@@ -10,6 +10,7 @@ from functools import partial
 
 from flask import Blueprint, jsonify
 
+from app.access import calls_a_model
 from app.chat.options import with_system
 from app.errors import BadRequest
 from app.observability import telemetry
@@ -52,6 +53,7 @@ def _native(remote, endpoint, body, model):
 
 
 @bp.post("/chat")
+@calls_a_model
 def chat():
     return serve(load(_chat, json_body()), partial(_chat_with, started=time.monotonic_ns()))
 
@@ -71,6 +73,7 @@ def _chat_with(body, model, started):
 
 
 @bp.post("/generate")
+@calls_a_model
 def generate():
     return serve(load(_generate, json_body()), _generate_with)
 
@@ -86,6 +89,7 @@ def _generate_with(body, model):
 
 
 @bp.post("/embed")
+@calls_a_model
 def embed():
     return serve(load(_embed, json_body()), partial(_embed_with, started=time.monotonic_ns()))
 
@@ -125,6 +129,7 @@ def _embed_with(body, model, started):
 
 
 @bp.post("/embeddings")
+@calls_a_model
 def embeddings():
     return serve(load(_embeddings, json_body()), _embeddings_with)
 
