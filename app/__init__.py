@@ -11,7 +11,7 @@ from app.remotes.cooldown import Cooldown
 from app.remotes.http.client import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
 from app.storage import db
-from app.web import errors
+from app.web import body, errors
 from app.web.json_provider import JSONProvider
 
 
@@ -26,6 +26,7 @@ def create_app(overrides=None):
     telemetry.init_app(app)
     access.init_app(app)
     errors.init_app(app)
+    body.init_app(app)
     register_blueprints(app)
     return app
 

@@ -68,7 +68,14 @@ SETTINGS = {
     "RELAY_AUTO_MIGRATE": (_flag, "true"),
     "RELAY_SECRET_KEY": (_list, ""),
     "RELAY_REMOTE_ALLOWLIST": (_list, ""),
-    "RELAY_MAX_BODY_BYTES": (_positive_int, str(32 * 1024 * 1024)),
+    # 16 MiB: a whole 200K-token conversation is a small part of it, which
+    # leaves room for several base64 images; and a body parsed into Python
+    # objects takes many times its size, so this also bounds one request.
+    "RELAY_MAX_BODY_BYTES": (_positive_int, str(16 * 1024 * 1024)),
+    # Bodies over RELAY_LARGE_BODY_BYTES are parsed and handled at most
+    # RELAY_LARGE_BODIES at a time per worker (app/web/body.py).
+    "RELAY_LARGE_BODY_BYTES": (_positive_int, str(1024 * 1024)),
+    "RELAY_LARGE_BODIES": (_positive_int, "2"),
     "RELAY_CONNECT_TIMEOUT": (_positive_float, "10"),
     # Resilience (app/remotes/retry.py): extra attempts before the first byte,
     # and the most a request waits in total between them.
@@ -90,11 +97,14 @@ SETTINGS = {
     "RELAY_ALLOW_UNAUTHENTICATED": (_flag, "false"),
     "RELAY_ORIGINS": (_list, ""),
     "RELAY_ALLOWED_HOSTS": (_list, ""),
+    # Token(s) that may read /metrics from another machine (with keys on);
+    # the admin token may too, and this machine needs none.
+    "RELAY_METRICS_TOKEN": (_tokens, ""),
 }
 
 
 # Never quoted in an error: the message reaches logs.
-_SECRETS = ("RELAY_ADMIN_TOKEN", "RELAY_SECRET_KEY")
+_SECRETS = ("RELAY_ADMIN_TOKEN", "RELAY_SECRET_KEY", "RELAY_METRICS_TOKEN")
 
 
 def load(overrides=None, environ=None):

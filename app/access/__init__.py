@@ -18,6 +18,7 @@ from app.access.guard import (
     admin_only,
     admit,
     caller,
+    calls_a_model,
     check_request,
     permit_model,
 )
@@ -26,7 +27,16 @@ from app.access.limits import RateLimiter
 from app.access.usage import Flusher, UsageBook
 from app.storage.db import database
 
-__all__ = ["ANONYMOUS", "Caller", "admin_only", "admit", "caller", "init_app", "permit_model"]
+__all__ = [
+    "ANONYMOUS",
+    "Caller",
+    "admin_only",
+    "admit",
+    "calls_a_model",
+    "caller",
+    "init_app",
+    "permit_model",
+]
 
 
 def init_app(app):

@@ -1,8 +1,11 @@
 """Who is calling, and may they: run before every view.
 
-In order: the browser Origin (refused before anything runs), the Host of an
-open relay (DNS rebinding), then the key. With RELAY_ADMIN_TOKEN unset the
-relay is open and every caller is the anonymous admin `-`, as with Ollama.
+In order: the browser Origin (refused before anything runs); for an open
+relay, the peer (this machine only, unless RELAY_ALLOW_UNAUTHENTICATED=1)
+and the Host (DNS rebinding); then the key, and for a request that will call
+a model, its rate limits: all before the body is read. With RELAY_ADMIN_TOKEN
+unset the relay is open and every caller is the anonymous admin `-`, as
+with Ollama.
 """
 
 import hmac
@@ -17,8 +20,10 @@ from app.catalog.names import normalize_model_name
 from app.errors import Forbidden, Unauthorized
 from app.observability import telemetry
 
-# What load balancers, monitoring and version probes call without a key.
-PUBLIC = {"/", "/api/version", "/healthz", "/readyz", "/metrics", "/openapi.json"}
+# What load balancers and version probes call without a key. (/metrics has
+# its own rule: see _check_metrics.)
+PUBLIC = {"/", "/api/version", "/healthz", "/readyz", "/openapi.json"}
+METRICS = "/metrics"
 
 
 @dataclass(frozen=True)
@@ -51,17 +56,23 @@ class Gate:
 
     def __init__(self, settings, keys, book):
         self.auth = bool(settings["RELAY_ADMIN_TOKEN"])
+        self.open_to_all = settings["RELAY_ALLOW_UNAUTHENTICATED"]
         self._admin_digests = [digest(t) for t in settings["RELAY_ADMIN_TOKEN"]]
+        self._metrics_digests = [digest(t) for t in settings["RELAY_METRICS_TOKEN"]]
         self.origins = origins.OriginPolicy(settings["RELAY_ORIGINS"])
         self.hosts = origins.HostPolicy(settings["RELAY_ALLOWED_HOSTS"])
         self.keys = keys
         self.book = book
 
     def _is_admin(self, presented):
-        # Every token compared, each in constant time: neither a match nor
-        # its position shows in the timing.
-        matches = [hmac.compare_digest(presented, d) for d in self._admin_digests]
-        return any(matches)
+        return _any_of(presented, self._admin_digests)
+
+    def may_scrape(self, secret):
+        """Whether `secret` may read /metrics: an admin or a metrics token."""
+        if secret is None:
+            return False
+        hashed = digest(secret)
+        return _any_of(hashed, self._metrics_digests) or self._is_admin(hashed)
 
     def identify(self, secret):
         if secret is None:
@@ -81,6 +92,13 @@ class Gate:
             raise Unauthorized(f"API key '{key.name}' has expired")
         self.book.touch(key.name)
         return Caller(key.name, admin=False, key=key)
+
+
+def _any_of(presented, digests):
+    # Every token compared, each in constant time: neither a match nor its
+    # position shows in the timing.
+    matches = [hmac.compare_digest(presented, d) for d in digests]
+    return any(matches)
 
 
 def _presented_key(headers):
@@ -107,12 +125,8 @@ def check_request():
         raise Forbidden(
             f"origin {origin!r} is not allowed: list it in RELAY_ORIGINS", code="origin_not_allowed"
         )
-    if not gate_.auth and not gate_.hosts.allows(request.host):
-        raise Forbidden(
-            f"host {request.host!r} is not allowed for an open relay: list it in "
-            f"RELAY_ALLOWED_HOSTS, or set RELAY_ADMIN_TOKEN",
-            code="host_not_allowed",
-        )
+    if not gate_.auth:
+        _check_open_relay(gate_)
     if request.method == "OPTIONS":
         if origin is not None and request.headers.get("Access-Control-Request-Method"):
             requested = request.headers.get("Access-Control-Request-Headers")
@@ -120,11 +134,72 @@ def check_request():
         return None  # Flask answers a plain OPTIONS with Allow
     if not gate_.auth:
         return None
-    if request.path in PUBLIC and request.method in ("GET", "HEAD"):
-        return None
+    if request.method in ("GET", "HEAD"):
+        if request.path in PUBLIC:
+            return None
+        if request.path == METRICS:
+            return _check_metrics(gate_)
     g.caller = gate_.identify(_presented_key(request.headers))
     telemetry.current().key = g.caller.name
+    _check_rate_limits(g.caller)
     return None
+
+
+def _check_open_relay(gate_):
+    """An open relay answers this machine only (unless told otherwise), and
+    only requests that name it by a loopback Host: a web page whose name was
+    rebound to 127.0.0.1 sends its own name, or one werkzeug cannot parse
+    (request.host is then empty), so the raw header is what is judged."""
+    peer = request.remote_addr
+    # No address: a Unix socket, which only this machine can reach.
+    if peer and not gate_.open_to_all and not origins.is_loopback(peer):
+        raise Forbidden(
+            f"this relay has no RELAY_ADMIN_TOKEN, so it answers only clients on its own "
+            f"machine, and {peer} is not one: set RELAY_ADMIN_TOKEN to require keys, or "
+            f"RELAY_ALLOW_UNAUTHENTICATED=1 to serve every client without them",
+            code="open_relay_not_local",
+        )
+    host = request.environ.get("HTTP_HOST")
+    if not gate_.hosts.allows(host):
+        raise Forbidden(
+            f"host {host!r} is not allowed for an open relay: list it in "
+            f"RELAY_ALLOWED_HOSTS, or set RELAY_ADMIN_TOKEN",
+            code="host_not_allowed",
+        )
+
+
+def _check_metrics(gate_):
+    """/metrics names keys, models and remotes: with keys on, it is for this
+    machine (a local Prometheus or agent), or for whoever sends the admin
+    token or RELAY_METRICS_TOKEN (Prometheus' `authorization:`)."""
+    peer = request.remote_addr
+    if not peer or origins.is_loopback(peer):
+        return None
+    if gate_.may_scrape(_presented_key(request.headers)):
+        return None
+    raise Unauthorized(
+        "/metrics needs RELAY_METRICS_TOKEN or the admin token (Authorization: Bearer "
+        "<token>) from a client that is not on the relay's machine"
+    )
+
+
+def _check_rate_limits(who):
+    """A key over its rpm or tpm is refused before the body of a request
+    that would call a model is read: reading and parsing a large body costs
+    far more than the refusal. (admit() spends the request later, after the
+    key was found to allow the model.)"""
+    key = who.key
+    if key is None or not (key.rpm or key.tpm):
+        return
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "calls_a_model", False):
+        current_app.extensions["relay.limiter"].check(key)
+
+
+def calls_a_model(view):
+    """Marks a view that calls a model (and so spends rate limits)."""
+    view.calls_a_model = True
+    return view
 
 
 def add_cors_headers(response):

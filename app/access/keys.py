@@ -27,7 +27,15 @@ REFRESH_SECONDS = 1.0
 # up at once (one indexed read), but no more than this many times a second
 # per worker, so that a flood of bogus keys cannot turn into database reads.
 UNKNOWN_LOOKUPS_PER_SECOND = 20
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+# A key's name, whole: \Z, not $, which also matches before a final newline
+# (a "zed\n" beside "zed" would look the same in audit lines and metrics).
+# The OpenAPI document shows it (with $) on /api/keys' `name`.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z"
+_NAME = re.compile(NAME_PATTERN)
+NAME_RULE = (
+    "name must be 1-64 letters, digits, '.', '_', '@' or '-', starting "
+    "with a letter or digit (and not 'admin')"
+)
 # Names the relay itself uses for callers without a client key.
 RESERVED_NAMES = ("admin", "-")
 
@@ -77,12 +85,12 @@ class KeyRecord:
 
 
 def validate_name(name):
-    if not isinstance(name, str) or not _NAME.match(name) or name in RESERVED_NAMES:
-        raise KeyProblem(
-            "name must be 1-64 letters, digits, '.', '_', '@' or '-', starting "
-            "with a letter or digit (and not 'admin')",
-            "name",
-        )
+    if not valid_name(name):
+        raise KeyProblem(NAME_RULE, "name")
+
+
+def valid_name(name):
+    return isinstance(name, str) and bool(_NAME.fullmatch(name)) and name not in RESERVED_NAMES
 
 
 def expiry(value, now=None):
@@ -159,6 +167,10 @@ def revoke(name):
         )
         if not updated:
             exists = ClientKey.get_or_none(ClientKey.name == name)
+            # A name that no key may have is a bad request. (One that exists
+            # anyway, made before names were checked whole, can be revoked.)
+            if exists is None and not valid_name(name):
+                raise KeyProblem(NAME_RULE, "name")
             raise KeyProblem(
                 f"key '{name}' is already revoked" if exists else f"key '{name}' not found",
                 "name",

@@ -86,6 +86,18 @@ def _sync(key_name, kind, capacity, rate, take=0, debit=0, now=None):
     return taken, level
 
 
+def _level(key_name, kind, capacity, rate, now):
+    """The shared bucket's level now, as read (a missing row is a full bucket)."""
+    row = (
+        RateBucket.select(RateBucket.level, RateBucket.updated_at)
+        .where((RateBucket.key_name == key_name) & (RateBucket.kind == kind))
+        .first()
+    )
+    if row is None:
+        return capacity
+    return min(capacity, row.level + max(0.0, now - row.updated_at) * rate)
+
+
 def _duration(seconds):
     """OpenAI's spelling of a reset time: 120ms, 2s, 1m30s."""
     if seconds < 1:
@@ -121,6 +133,29 @@ class RateLimiter:
                 raise self._refused(key, "tpm", (1 - bucket.projected(now)) / bucket.rate, now)
         if key.rpm:
             self._take_request(key, self._bucket(key, "rpm"), now)
+
+    def check(self, key):
+        """Raise RateLimited if `key` is over a limit now, spending nothing:
+        for a request whose body is not read yet (admit() spends). Decided
+        from memory when this worker holds a lease or knows the bucket is
+        empty, else from one read of the shared bucket (no lock, no write)."""
+        now = time.time()
+        if key.tpm:
+            bucket = self._bucket(key, "tpm")
+            if bucket.projected(now) <= 0:
+                raise self._refused(key, "tpm", (1 - bucket.projected(now)) / bucket.rate, now)
+        if not key.rpm:
+            return
+        bucket = self._bucket(key, "rpm")
+        if bucket.granted > 0 and now < bucket.lease_until:
+            return
+        if now < bucket.denied_until:
+            raise self._refused(key, "rpm", bucket.denied_until - now, now)
+        level = _level(key.name, "rpm", bucket.capacity, bucket.rate, now)
+        if level < 1:
+            bucket.level, bucket.synced_at = level, now
+            bucket.denied_until = now + (1 - level) / bucket.rate
+            raise self._refused(key, "rpm", bucket.denied_until - now, now)
 
     def _take_request(self, key, bucket, now):
         if bucket.granted > 0 and now < bucket.lease_until:

@@ -81,12 +81,29 @@ def response_headers(origin):
     }
 
 
+# What a Host header may be: a name (letters, digits, '-', '.'), an IPv4
+# address or a bracketed IPv6 address, and an optional port. Anything else
+# (empty, a '_', '@', ',' or a second ':', which werkzeug turns into an empty
+# request.host) names no host this relay knows.
+_HOST = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::[0-9]{1,5})?")
+
+
 def _host_name(host):
-    """The name in a Host header, without port or IPv6 brackets."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    """The name in a raw Host header, without port or IPv6 brackets; None
+    when the header is not a well-formed host[:port]."""
+    match = _HOST.fullmatch(host.strip().lower())
+    if match is None:
+        return None
+    return match["name"].strip("[]").rstrip(".")
+
+
+def is_loopback(address):
+    """Whether a peer address (REMOTE_ADDR) is this machine's loopback."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
 
 
 class HostPolicy:
@@ -96,12 +113,13 @@ class HostPolicy:
         self._patterns = [_pattern(g) for g in extra]
 
     def allows(self, host):
-        name = _host_name(host or "")
-        if name in ("", "localhost") or name.endswith(".localhost"):
+        """`host` is the raw header (None when the request has none): only a
+        loopback name or address, or one RELAY_ALLOWED_HOSTS lists, passes."""
+        name = _host_name(host) if host else None
+        if not name:
+            return False
+        if name == "localhost" or name.endswith(".localhost"):
             return True
-        try:
-            if ipaddress.ip_address(name).is_loopback:
-                return True
-        except ValueError:
-            pass
+        if is_loopback(name):
+            return True
         return any(p.match(name) for p in self._patterns)

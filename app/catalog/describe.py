@@ -1,11 +1,14 @@
 """How Ollama's and OpenAI's model APIs describe a remote model.
 
 No view returns a RemoteModel row as it is: every description is built here,
-and none of them carries the API key.
+and none of them carries the API key (nor what remote_host holds in
+its userinfo or query: app.catalog.urls).
 """
 
 import datetime
 import json
+
+from app.catalog.urls import shown_url
 
 # Every remote model can be asked for tools and thinking; whether it uses
 # them is the provider's business. Vision depends on the provider, so it is
@@ -49,7 +52,7 @@ def tags_entry(model):
         "name": model.name,
         "model": model.name,
         "remote_model": model.remote_model,
-        "remote_host": model.remote_host,
+        "remote_host": shown_url(model.remote_host),
         "modified_at": _timestamp(model.modified_at),
         "size": 0,
         "digest": model.digest.split(":", 1)[1],
@@ -84,7 +87,7 @@ def show(model):
         },
         "capabilities": capabilities(model),
         "remote_model": model.remote_model,
-        "remote_host": model.remote_host,
+        "remote_host": shown_url(model.remote_host),
         "remote_type": model.remote_type,
         "modified_at": _timestamp(model.modified_at),
     }

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from app.config import ConfigError
 from app.storage import changes
 from app.storage.db import database
+from app.storage.files import private_folder
 from app.storage.models import RemoteModel
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Keyring:
 
 def _development_key(instance_path):
     path = os.path.join(instance_path, DEV_KEY_FILE)
-    os.makedirs(instance_path, exist_ok=True)
+    private_folder(instance_path)
     if not os.path.exists(path):
         # Written whole to a private file, then linked into place: workers
         # starting together all end up with the one key that won the link.

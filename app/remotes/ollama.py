@@ -51,11 +51,12 @@ class OllamaRemote:
         answer = self._http.json(self._post(endpoint, dict(body, stream=False), stream=False))
         if not isinstance(answer, dict):
             raise UpstreamError("the remote Ollama answered with JSON that is not an object")
-        if self._exchange is not None and "eval_count" in answer:
+        # An embedding answer has prompt_eval_count and no eval_count.
+        if self._exchange is not None and ("eval_count" in answer or "prompt_eval_count" in answer):
             self._exchange.record_usage(
                 {
-                    "prompt_tokens": answer.get("prompt_eval_count", 0),
-                    "completion_tokens": answer.get("eval_count", 0),
+                    "prompt_tokens": _count(answer.get("prompt_eval_count")),
+                    "completion_tokens": _count(answer.get("eval_count")),
                 }
             )
         return answer
@@ -66,6 +67,11 @@ class OllamaRemote:
         return RemoteStream(
             response, ndjson_items, self._http.timeout, self._key, self._http.max_line
         )
+
+
+def _count(value):
+    """A token count the remote reported; anything but a count is none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _ollama_error(response):

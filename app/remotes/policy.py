@@ -14,6 +14,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from app.catalog.urls import shown_url
+
 
 class RemoteHostRefused(Exception):
     """remote_host is not allowed; the message says why and what to set.
@@ -31,7 +33,37 @@ def _ip(text):
     return getattr(address, "ipv4_mapped", None) or address
 
 
+# IPv6 forms that carry an IPv4 address in their last 32 bits: NAT64's
+# well-known prefix (RFC 6052), IPv4-compatible (::a.b.c.d, deprecated) and
+# IPv4-translated (::ffff:0:a.b.c.d, RFC 2765). A gateway or the kernel may
+# deliver them to the IPv4 address, so that address is what is judged.
+_LAST_32_BITS = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
+# Local-use NAT64 (RFC 8215) translates inside a network: never a public remote.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address):
+    """The IPv4 address an IPv6 `address` embeds (mapped, NAT64, 6to4,
+    IPv4-compatible or -translated, Teredo's client), or None."""
+    if address.version != 6:
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in _LAST_32_BITS) and int(address) > 1:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _is_public(address):
+    if address.version == 6 and (address.is_site_local or address in _LOCAL_NAT64):
+        return False
+    inner = embedded_ipv4(address)
+    if inner is not None and not _is_public(inner):
+        return False
     return address.is_global and not address.is_multicast
 
 
@@ -56,8 +88,13 @@ class RemoteHostPolicy:
     def _allowlisted(self, host, addresses):
         if host in self._names:
             return True
-        return bool(addresses) and all(
-            any(address in network for network in self._networks) for address in addresses
+        return bool(addresses) and all(self._in_networks(address) for address in addresses)
+
+    def _in_networks(self, address):
+        inner = embedded_ipv4(address) if address.version == 6 else None
+        return any(
+            address in network or (inner is not None and inner in network)
+            for network in self._networks
         )
 
     @staticmethod
@@ -87,12 +124,19 @@ class RemoteHostPolicy:
     def _judge(self, scheme, host, addresses, shown):
         if self._allowlisted(host, addresses):
             return
-        for address in addresses:
-            if not _is_public(address):
-                raise RemoteHostRefused(
-                    f"remote_host {host!r} is {address}, a loopback, private or link-local "
-                    f"address: refused unless listed in RELAY_REMOTE_ALLOWLIST"
-                )
+        internal = [address for address in addresses if not _is_public(address)]
+        if internal:
+            # A mixed answer is what a rebinding attack looks like: all of a
+            # name's addresses must be public, or all allowlisted. The
+            # refusal names an address the allowlist does not admit.
+            named = next((a for a in internal if not self._in_networks(a)), internal[0])
+            inner = embedded_ipv4(named)
+            shown_address = f"{named} (which embeds {inner})" if inner is not None else named
+            among = f" (one of its {len(addresses)} addresses)" if len(addresses) > 1 else ""
+            raise RemoteHostRefused(
+                f"remote_host {host!r} is {shown_address}{among}, a loopback, private or "
+                f"link-local address: refused unless listed in RELAY_REMOTE_ALLOWLIST"
+            )
         if scheme != "https":
             raise RemoteHostRefused(
                 f"remote_host {shown!r} is plain {scheme}://: only https:// is allowed "
@@ -134,7 +178,7 @@ class RemoteHostPolicy:
             if host in self._names or parts.scheme == "https" or self._networks:
                 return
             addresses = []
-        self._judge(parts.scheme, host, addresses, url)
+        self._judge(parts.scheme, host, addresses, shown_url(url))
 
     def approve(self, scheme, host, port=None):
         """The addresses a new `scheme` connection to `host` may go to: all of

@@ -22,6 +22,7 @@ import time
 
 from flask import current_app, has_app_context
 
+from app.storage.files import private_folder
 from app.storage.models import ChangeCounter
 
 _COUNT = struct.Struct("<Q")
@@ -33,7 +34,7 @@ def _signal_path(directory, name):
 
 def _open_signal(directory, name):
     """The file descriptor of `name`'s count, made (8 zero bytes) if missing."""
-    os.makedirs(directory, exist_ok=True)
+    private_folder(directory)
     fd = os.open(_signal_path(directory, name), os.O_RDWR | os.O_CREAT, 0o600)
     if os.fstat(fd).st_size < _COUNT.size:
         os.ftruncate(fd, _COUNT.size)  # an empty file: an earlier version touched it

@@ -12,6 +12,7 @@ from playhouse import db_url
 from playhouse.migrations import Runner
 
 import migrations
+from app.storage.files import private_file, private_folder, world_readable
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,15 @@ def open_database(url, max_connections=20):
     url = f"{scheme}://{rest}"
     if scheme.startswith("sqlite"):
         path = urlsplit(url).path[1:]
-        if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            private_folder(os.path.dirname(os.path.abspath(path)))
+            private_file(path)
+            if world_readable(path):
+                log.warning(
+                    "the database %s may be read by other users of this machine "
+                    "(it holds stored conversations): chmod 600 it",
+                    path,
+                )
         return db_url.connect(url, pragmas=SQLITE_PRAGMAS, timeout=10)
     if scheme.endswith("+pool"):
         return db_url.connect(url, max_connections=max_connections, stale_timeout=300, timeout=10)
@@ -89,7 +97,8 @@ def _migrating():
         # turning a new file to WAL fails at once ("database is locked", no
         # busy wait) while another process holds it, as the first worker of
         # a fresh install does while it migrates: the second would not boot.
-        with open(db.database + ".migrate-lock", "a") as handle:
+        lock = os.open(db.database + ".migrate-lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(lock, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 with database.connection_context():

@@ -1,14 +1,28 @@
-"""Reading a request body: decompressed, size-limited, parsed as a JSON object."""
+"""Reading a request body: decompressed, size-limited, parsed as a JSON object.
 
+What a body costs a worker is bounded. Its bytes are at most
+RELAY_MAX_BODY_BYTES. Parsed into Python objects (and validated and
+converted), a JSON body made of many tiny values takes many times its size
+(ops/bench/large_bodies.py shows how much): so a body over
+RELAY_LARGE_BODY_BYTES is parsed, and its request handled up to the start
+of its answer, only while it holds one of the worker's RELAY_LARGE_BODIES
+slots; others wait their turn as bytes. When
+the last large body of the moment is done, the worker hands the memory it
+freed back to the system (glibc keeps it otherwise).
+"""
+
+import ctypes
+import ctypes.util
 import io
 import itertools
 import json
 import sys
+import threading
 import zlib
 from array import array
 
 import zstandard
-from flask import current_app, request
+from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import BadRequest, RelayError
@@ -168,6 +182,80 @@ def _received(req, limit):
     return data
 
 
+# How long a large body waits for a slot before the client is told to retry.
+SLOT_WAIT_SECONDS = 60
+
+
+class LargeBodies:
+    """The worker's slots for large bodies (threading's semaphore is
+    gevent's once wsgi.py has patched the standard library)."""
+
+    def __init__(self, threshold, slots):
+        self.threshold = threshold
+        self._slots = threading.BoundedSemaphore(slots)
+        self._held = 0
+
+    def take(self):
+        if not self._slots.acquire(timeout=SLOT_WAIT_SECONDS):
+            raise RelayError(
+                "too many large request bodies at once on this worker (RELAY_LARGE_BODIES): "
+                "retry shortly",
+                status=503,
+                headers={"Retry-After": "5"},
+            )
+        self._held += 1
+
+    def give_back(self):
+        self._held -= 1
+        self._slots.release()
+        if self._held == 0:
+            _trim()
+
+
+def _load_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to call
+        return None
+
+
+_MALLOC_TRIM = _load_trim()
+
+
+def _trim():
+    """Give the pages freed since back to the system: a parsed large body
+    leaves hundreds of MB that glibc's allocator would otherwise keep."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def _release_slot(*_):
+    if g.pop("large_body", False):
+        current_app.extensions["relay.large_bodies"].give_back()
+
+
+def init_app(app):
+    app.extensions["relay.large_bodies"] = LargeBodies(
+        app.config["RELAY_LARGE_BODY_BYTES"], app.config["RELAY_LARGE_BODIES"]
+    )
+
+    # The slot is held until the view has returned (for a stream: until its
+    # answer has begun), whichever way it ends.
+    @app.after_request
+    def release_after(response):
+        _release_slot()
+        return response
+
+    app.teardown_request(_release_slot)
+
+
+def _take_slot(size):
+    bodies = current_app.extensions.get("relay.large_bodies")
+    if bodies is not None and size > bodies.threshold and not g.get("large_body"):
+        bodies.take()
+        g.large_body = True
+
+
 def json_body():
     """The request body as a JSON object, whatever Content-Type says.
 
@@ -176,6 +264,7 @@ def json_body():
     """
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     raw = _decompressed(_received(request._get_current_object(), limit))
+    _take_slot(len(raw))
     if not raw.strip():
         raise BadRequest("request body is empty: send a JSON object")
     body = _parse(raw)

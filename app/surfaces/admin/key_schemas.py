@@ -4,6 +4,7 @@ import re
 
 from marshmallow import ValidationError, fields, validate, validates
 
+from app.access.keys import NAME_PATTERN, NAME_RULE
 from app.surfaces.schema import BaseSchema, ModelName, Text
 
 # [0-9], not \d: \d takes any script's digits.
@@ -14,7 +15,10 @@ _LIMIT = validate.Range(min=1, max=2**31 - 1)
 
 
 class CreateKeySchema(BaseSchema):
-    name = Text(required=True)
+    # The whole name must match (NAME_PATTERN ends in \Z); the document shows the pattern.
+    name = Text(
+        required=True, validate=validate.Regexp(NAME_PATTERN, error=NAME_RULE.removeprefix("name "))
+    )
     # Model names as clients write them; the registry's normal form is kept.
     models = fields.List(ModelName(), allow_none=True, load_default=None)
     rpm = fields.Integer(allow_none=True, load_default=None, strict=True, validate=_LIMIT)

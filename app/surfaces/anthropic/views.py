@@ -7,6 +7,7 @@ anthropic-version and anthropic-beta headers are accepted and ignored.
 
 from flask import Blueprint, g, jsonify
 
+from app.access import calls_a_model
 from app.chat.options import fill_defaults, with_system
 from app.errors import BadRequest, RelayError, UpstreamError
 from app.routing import model_to_show, serve
@@ -62,6 +63,7 @@ def _remote_refused(exc):
 
 
 @bp.post("/messages")
+@calls_a_model
 def create_message():
     try:
         return serve(load(_create, json_body()), _message_with)

@@ -1,6 +1,7 @@
 """A remote Ollama's NDJSON answers relayed as it wrote them, relabelled with
 the local model name: /api/* to an Ollama remote."""
 
+from app.catalog.urls import shown_url
 from app.chat.common import INCOMPLETE
 
 
@@ -11,7 +12,7 @@ class OllamaLines:
         self.labels = {
             "model": name,
             "remote_model": model.remote_model,
-            "remote_host": model.remote_host,
+            "remote_host": shown_url(model.remote_host),
         }
         self.done = False
         self.usage = None

@@ -4,13 +4,16 @@ OpenAI-compatible remotes get Chat Completions (converted both ways); remote
 Ollama servers get the request natively, relabelled on the way back.
 """
 
+import math
 import time
 from functools import partial
 
 from flask import Blueprint, jsonify
 
+from app.access import calls_a_model
 from app.chat.options import with_system
 from app.errors import BadRequest
+from app.observability import telemetry
 from app.remotes.ollama import OllamaRemote
 from app.routing import remote_for, serve
 from app.surfaces.ollama import chat as ollama_chat
@@ -50,6 +53,7 @@ def _native(remote, endpoint, body, model):
 
 
 @bp.post("/chat")
+@calls_a_model
 def chat():
     return serve(load(_chat, json_body()), partial(_chat_with, started=time.monotonic_ns()))
 
@@ -69,6 +73,7 @@ def _chat_with(body, model, started):
 
 
 @bp.post("/generate")
+@calls_a_model
 def generate():
     return serve(load(_generate, json_body()), _generate_with)
 
@@ -84,16 +89,29 @@ def _generate_with(body, model):
 
 
 @bp.post("/embed")
+@calls_a_model
 def embed():
     return serve(load(_embed, json_body()), partial(_embed_with, started=time.monotonic_ns()))
+
+
+def _counted(answer, texts):
+    """An Ollama remote's embedding answer, its input tokens counted against
+    the key's tpm: the remote's prompt_eval_count, or else (Ollama's
+    /api/embeddings reports none) the relay's estimate, as count_tokens
+    makes it: the characters divided by 4, rounded up."""
+    exchange = telemetry.current()
+    if exchange is not None and not (exchange.usage or {}).get("prompt_tokens"):
+        texts = [texts] if isinstance(texts, str) else texts
+        characters = sum(len(text) for text in texts if isinstance(text, str))
+        exchange.record_usage({"prompt_tokens": math.ceil(characters / 4), "completion_tokens": 0})
+    return answer
 
 
 def _embed_with(body, model, started):
     remote = remote_for(model)
     if isinstance(remote, OllamaRemote):
-        return jsonify(
-            dict(remote.call("embed", dict(body, model=model.remote_model)), model=body["model"])
-        )
+        answer = remote.call("embed", dict(body, model=model.remote_model))
+        return jsonify(dict(_counted(answer, body["input"]), model=body["model"]))
     request = {"model": model.remote_model, "input": body["input"]}
     if body.get("dimensions"):
         request["dimensions"] = body["dimensions"]
@@ -111,6 +129,7 @@ def _embed_with(body, model, started):
 
 
 @bp.post("/embeddings")
+@calls_a_model
 def embeddings():
     return serve(load(_embeddings, json_body()), _embeddings_with)
 
@@ -118,6 +137,7 @@ def embeddings():
 def _embeddings_with(body, model):
     remote = remote_for(model)
     if isinstance(remote, OllamaRemote):
-        return jsonify(remote.call("embeddings", dict(body, model=model.remote_model)))
+        answer = remote.call("embeddings", dict(body, model=model.remote_model))
+        return jsonify(_counted(answer, body["prompt"]))
     answer = remote.embeddings({"model": model.remote_model, "input": body["prompt"]})
     return jsonify({"embedding": answer["data"][0]["embedding"]})

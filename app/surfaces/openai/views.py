@@ -2,6 +2,7 @@
 
 from flask import Blueprint, jsonify
 
+from app.access import calls_a_model
 from app.catalog import describe
 from app.chat.options import fill_defaults, with_system
 from app.remotes.ollama import OllamaRemote
@@ -35,6 +36,7 @@ def get_model(model):
 
 
 @bp.post("/chat/completions")
+@calls_a_model
 def chat_completions():
     return serve(load(_chat, json_body()), _chat_with)
 
@@ -54,6 +56,7 @@ def _chat_with(body, model):
 
 
 @bp.post("/embeddings")
+@calls_a_model
 def embeddings():
     return serve(load(_embeddings, json_body()), _embeddings_with)
 

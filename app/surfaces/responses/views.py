@@ -4,7 +4,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.access import audit, caller
+from app.access import audit, caller, calls_a_model
 from app.catalog.names import normalize_model_name
 from app.chat.options import fill_defaults, with_system
 from app.errors import BadRequest, RelayError
@@ -85,6 +85,7 @@ def _saver(body, model_name, history, turn):
 
 
 @bp.post("/responses")
+@calls_a_model
 def create_response():
     return serve(load(_create, json_body()), _response_with)
 
