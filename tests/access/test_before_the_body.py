@@ -10,8 +10,9 @@ import time
 
 import requests
 
-from tests.access_helpers import ADMIN, ADMIN_TOKEN, CLI, bearer, create_key
-from tests.fake_upstream import Reply
+from tests.support.access import ADMIN, ADMIN_TOKEN, bearer, create_key
+from tests.support.fake_upstream import Reply
+from tests.support.paths import CLI
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from app.remotes.policy import RemoteHostPolicy, RemoteHostRefused
-from tests.access_helpers import json_lines
+from tests.support.access import json_lines
 
 SECRET = "QUERY-SECRET-4f1d9a"
 

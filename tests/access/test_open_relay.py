@@ -10,8 +10,9 @@ import time
 import pytest
 import requests
 
-from tests.access_helpers import ADMIN_TOKEN, create_key
-from tests.servers import ROOT, free_port
+from tests.support.access import ADMIN_TOKEN, create_key
+from tests.support.paths import ROOT
+from tests.support.servers import free_port
 
 METRICS_TOKEN = "metrics-TOKEN-5b8e21c4f9a07d36"
 

@@ -1,7 +1,7 @@
 """Issue 18, hole 12: the Ansible role gives the relay its metrics token, and
 its nginx site lets only the listed networks reach /metrics."""
 
-from tests.test_ops_ansible import render
+from tests.ops.test_ansible import render
 
 TOKEN = "metrics-token-for-the-ansible-test"
 
