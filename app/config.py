@@ -90,6 +90,9 @@ SETTINGS = {
     "RELAY_ALLOW_UNAUTHENTICATED": (_flag, "false"),
     "RELAY_ORIGINS": (_list, ""),
     "RELAY_ALLOWED_HOSTS": (_list, ""),
+    # The measured fast paths of app/fast/, each also gated on the versions
+    # it was tested with; off, every call takes the public path.
+    "RELAY_FAST_PATHS": (_flag, "true"),
 }
 
 

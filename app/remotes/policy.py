@@ -99,7 +99,7 @@ class RemoteHostPolicy:
                 f"unless the host is listed in RELAY_REMOTE_ALLOWLIST"
             )
 
-    def check(self, url, resolve=True):
+    def check(self, url: str, resolve: bool = True) -> None:
         """Raise RemoteHostRefused unless requests to `url` are allowed.
 
         With `resolve=False` only what the URL itself decides is checked (its
@@ -136,7 +136,9 @@ class RemoteHostPolicy:
             addresses = []
         self._judge(parts.scheme, host, addresses, url)
 
-    def approve(self, scheme, host, port=None):
+    def approve(
+        self, scheme: str, host: str, port: int | None = None
+    ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         """The addresses a new `scheme` connection to `host` may go to: all of
         them, resolved once here, or RemoteHostRefused if any is not allowed
         (a mixed answer is what a rebinding attack looks like).
