@@ -72,7 +72,14 @@ LOOK_THROUGH = (u.MaxRetryError, u.NewConnectionError)
 ERROR_MAP: dict[type[BaseException], tuple[str, str]] = {
     # urllib3.exceptions, every class it exports.
     u.HTTPError: UNREACHABLE,
-    u.HTTPWarning: UNREACHABLE,  # raised only where warnings are made errors
+    # Warnings: raised only where warnings are made errors (python -W error).
+    u.HTTPWarning: UNREACHABLE,
+    u.SecurityWarning: UNREACHABLE,
+    u.InsecureRequestWarning: UNREACHABLE,
+    u.InsecurePlatformWarning: UNREACHABLE,
+    u.NotOpenSSLWarning: UNREACHABLE,
+    u.SystemTimeWarning: UNREACHABLE,
+    u.DependencyWarning: UNREACHABLE,
     u.BodyNotHttplibCompatible: UNREACHABLE,
     u.PoolError: UNREACHABLE,
     u.ClosedPoolError: UNREACHABLE,
@@ -108,7 +115,8 @@ ERROR_MAP: dict[type[BaseException], tuple[str, str]] = {
     MessageDefect: UNREACHABLE,  # exported by urllib3.exceptions from email.errors
     # What http.client and the OS raise on a connection that is open (the
     # kept-connection fast path reads one directly; urllib3 wraps most).
-    http.client.HTTPException: RESET,  # IncompleteRead, BadStatusLine, LineTooLong...
+    http.client.HTTPException: RESET,  # BadStatusLine, LineTooLong...
+    http.client.IncompleteRead: RESET,  # exported by urllib3.exceptions too
     OSError: RESET,
     ConnectionRefusedError: _both("connection_refused"),  # errno ECONNREFUSED
     ConnectionResetError: RESET,  # errno ECONNRESET: said so even of a new connection
