@@ -82,7 +82,7 @@ def test_the_setting_turns_off_the_schema_and_log_line_fast_paths(make_app):
         assert not fast.wanted()
         assert not schema_subsets.active() and not log_line.active()
         assert schema_subsets.for_body(schema, body) is schema
-        make_app()  # the default: on
+        make_app(RELAY_FAST_PATHS="1")
         assert fast.wanted()
         assert schema_subsets.active() == schema_subsets.SUPPORTED
         assert log_line.active() == log_line.SUPPORTED
