@@ -7,7 +7,7 @@ setup(
     name="ollama-relay",
     version="0.1.0",
     description="Ollama and OpenAI APIs in front of remote OpenAI-compatible providers",
-    python_requires=">=3.10",
+    python_requires=">=3.11,<3.12",  # what CI tests; app/fast/ is gated on 3.11
     packages=find_packages(include=["app", "app.*", "migrations"]),
     py_modules=["wsgi"],
     install_requires=requirements,

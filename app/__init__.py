@@ -3,7 +3,7 @@
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import access, config
+from app import access, config, fast
 from app.catalog import registry
 from app.catalog.secrets import keyring_from_settings
 from app.observability import telemetry
@@ -35,6 +35,7 @@ def load_settings(app, overrides):
     settings = config.load(overrides)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["RELAY_MAX_BODY_BYTES"]
+    fast.configure(settings["RELAY_FAST_PATHS"])
 
 
 def trust_proxies(app):

@@ -100,6 +100,9 @@ SETTINGS = {
     # Token(s) that may read /metrics from another machine (with keys on);
     # the admin token may too, and this machine needs none.
     "RELAY_METRICS_TOKEN": (_tokens, ""),
+    # The measured fast paths of app/fast/, each also gated on the versions
+    # it was tested with; off, every call takes the public path.
+    "RELAY_FAST_PATHS": (_flag, "true"),
 }
 
 

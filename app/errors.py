@@ -17,7 +17,14 @@ class RelayError(Exception):
     # OpenAI's error `type`, when the status alone does not decide it.
     type = None
 
-    def __init__(self, message, status=None, param=None, code=None, headers=None):
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:

@@ -3,6 +3,7 @@ PROMETHEUS_MULTIPROC_DIR (ops/gunicorn.conf.py sets it) and /metrics sums them,
 so a scrape sees the whole server whichever worker answers it."""
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -73,7 +74,7 @@ OPEN_STREAMS = Gauge(
 _children = {}
 
 
-def child(metric, *values):
+def child(metric: Any, *values: str) -> Any:
     """`metric.labels(*values)`, from a dict after the first time: labels()
     checks and converts its arguments and takes a lock on every call, a
     measurable share of a request's CPU when several metrics count each one.

@@ -12,6 +12,7 @@ import time
 
 from flask import current_app, g, has_request_context, request
 
+from app.fast import log_line
 from app.observability import metrics
 
 access_log = logging.getLogger("app.access")
@@ -147,41 +148,13 @@ def finish(exchange):
 
 def _log_request(fields):
     """The request's line: what access_log.info("request", extra={"fields":
-    fields}) writes through the handler configure_logging installs, written
-    to that handler's stream directly. logging's way (a LogRecord, the
-    logger and handler filters, the handler's greenlet lock taken twice)
-    cost 5% of a relayed chat request's CPU (ops/bench/ab.py). Any other
-    set-up (a handler, filter or formatter set since) gets its record as
-    before."""
+    fields}) writes, written directly to the JSON handler's stream when
+    that fast path is on (app.fast.log_line)."""
     if not access_log.isEnabledFor(logging.INFO):
         return
-    handler, app_log = _JSON_HANDLER, access_log.parent
-    if (
-        handler is None
-        or access_log.handlers
-        or access_log.filters
-        or handler.filters
-        or handler.level > logging.INFO
-        or app_log.handlers != [handler]
-        or app_log.propagate
-        or type(handler.formatter) is not JSONFormatter
-    ):
-        access_log.info("request", extra={"fields": fields})
+    if log_line.active() and log_line.write(access_log, _JSON_HANDLER, JSONFormatter, fields):
         return
-    line = {
-        "time": handler.formatter.stamp(time.time()),
-        "level": "INFO",
-        "logger": access_log.name,
-        "message": "request",
-    }
-    line.update(fields)
-    try:
-        # One greenlet at a time: nothing can interleave with this write
-        # (a blocking write to stderr does not yield to the hub).
-        handler.stream.write(JSONFormatter.encode(line) + handler.terminator)
-        handler.stream.flush()
-    except Exception:
-        handler.handleError(logging.makeLogRecord({"msg": "request", "args": None}))
+    access_log.info("request", extra={"fields": fields})
 
 
 def init_app(app):

@@ -143,7 +143,7 @@ class RemoteHostPolicy:
                 f"unless the host is listed in RELAY_REMOTE_ALLOWLIST"
             )
 
-    def check(self, url, resolve=True):
+    def check(self, url: str, resolve: bool = True) -> None:
         """Raise RemoteHostRefused unless requests to `url` are allowed.
 
         With `resolve=False` only what the URL itself decides is checked (its
@@ -180,7 +180,9 @@ class RemoteHostPolicy:
             addresses = []
         self._judge(parts.scheme, host, addresses, shown_url(url))
 
-    def approve(self, scheme, host, port=None):
+    def approve(
+        self, scheme: str, host: str, port: int | None = None
+    ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         """The addresses a new `scheme` connection to `host` may go to: all of
         them, resolved once here, or RemoteHostRefused if any is not allowed
         (a mixed answer is what a rebinding attack looks like).

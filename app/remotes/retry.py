@@ -15,9 +15,10 @@ import datetime
 import email.utils
 import random
 import time
+from collections.abc import Callable, Mapping
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-# UpstreamError codes (app.remotes.http.client.connection_error) of calls that may
+# UpstreamError codes (app.remotes.http.errors) of calls that may
 # never have reached the remote's application.
 RETRY_CODES = frozenset(
     {
@@ -33,7 +34,7 @@ _BASE_DELAY = 0.25
 _POLL = 0.1
 
 
-def retry_after(headers):
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds a Retry-After header asks for (a number or an HTTP date), or None."""
     value = (headers.get("Retry-After") or "").strip()
     if not value:
@@ -54,14 +55,20 @@ def retry_after(headers):
 class Retries:
     """The retry budget of one request to a remote."""
 
-    def __init__(self, retries, max_wait, client_gone=None, rng=random.random):
+    def __init__(
+        self,
+        retries: int,
+        max_wait: float,
+        client_gone: Callable[[], bool] | None = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self._left = retries
         self._budget = max_wait
         self._client_gone = client_gone or (lambda: False)
         self._rng = rng
         self.attempts = 1
 
-    def wait_for(self, asked=None):
+    def wait_for(self, asked: float | None = None) -> float | None:
         """How long to wait before the next attempt, or None to give up.
         `asked`: the remote's Retry-After in seconds, if it sent one."""
         if self._left <= 0:
@@ -75,7 +82,7 @@ class Retries:
             return None
         return asked
 
-    def sleep(self, seconds):
+    def sleep(self, seconds: float) -> bool:
         """Wait before the next attempt; False if the client left meanwhile."""
         self._left -= 1
         self._budget -= seconds

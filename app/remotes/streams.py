@@ -11,13 +11,11 @@ import json
 import socket
 import time
 
-import requests
-from urllib3 import exceptions as urllib3_errors
-
 from app.errors import UpstreamError
 from app.observability import metrics
 from app.remotes import sse
-from app.remotes.http.client import connection_error, content_type, origin, scrub
+from app.remotes.http.client import content_type, origin, scrub
+from app.remotes.http.errors import TRANSPORT_ERRORS, upstream_error
 
 DEFAULT_MAX_LINE = 4 * 1024 * 1024
 # How long the end of a finished stream's body may take to arrive.
@@ -71,7 +69,7 @@ class RemoteStream:
             self.close()
             raise
         if self._head is not _END:
-            waited = self._response.elapsed.total_seconds() + time.monotonic() - self._headers_at
+            waited = self._response.elapsed + time.monotonic() - self._headers_at
             metrics.child(metrics.UPSTREAM_FIRST_BYTE, self.host).observe(waited)
 
     def __iter__(self):
@@ -87,8 +85,8 @@ class RemoteStream:
 
     def _error(self, exc):
         """The UpstreamError that says what `exc`, raised reading the stream, means."""
-        if isinstance(exc, requests.RequestException):
-            return connection_error(exc, self.host, self._timeout)
+        if isinstance(exc, TRANSPORT_ERRORS):
+            return upstream_error(exc, self.host, self._timeout, answered=True)
         if isinstance(exc, sse.LineTooLong):
             return UpstreamError(
                 f"{self.host} sent a stream {exc.what} over "
@@ -131,38 +129,27 @@ class RemoteStream:
             handle.detach()
 
 
-_READ_FAILURES = (requests.RequestException, sse.StreamFormatError, UpstreamError)
+_READ_FAILURES = (*TRANSPORT_ERRORS, sse.StreamFormatError, UpstreamError)
 
 
 def body_pieces(response):
     """The body of a streamed response as it arrives, in pieces of at most
     64 KiB (a remote's HTTP chunk may be any size).
 
-    urllib3 is read directly: requests' iter_content(None) would take a chunk
-    whole, and on a body that is not chunked it would wait for the end (read1
-    returns what has arrived). Its errors become the requests exceptions the
-    callers handle: a read timeout ReadTimeout, a TLS failure SSLError, a bad
-    Content-Encoding ContentDecodingError, a broken connection (or any other
-    socket error) ChunkedEncodingError.
+    urllib3's reads: a chunk is cut to pieces, and on a body that is not
+    chunked read1 returns what has arrived instead of waiting for the end.
+    Failures are raised as urllib3 raises them, for RemoteStream to map
+    (app.remotes.http.errors).
     """
     raw = response.raw
-    try:
-        if raw.chunked and raw.supports_chunked_reads():
-            yield from raw.read_chunked(_PIECE, decode_content=True)
+    if raw.chunked and raw.supports_chunked_reads():
+        yield from raw.read_chunked(_PIECE, decode_content=True)
+        return
+    while True:
+        piece = raw.read1(_PIECE, decode_content=True)
+        if not piece:
             return
-        while True:
-            piece = raw.read1(_PIECE, decode_content=True)
-            if not piece:
-                return
-            yield piece
-    except urllib3_errors.ReadTimeoutError as exc:
-        raise requests.exceptions.ReadTimeout(exc) from None
-    except urllib3_errors.SSLError as exc:
-        raise requests.exceptions.SSLError(exc) from None
-    except urllib3_errors.DecodeError as exc:
-        raise requests.exceptions.ContentDecodingError(exc) from None
-    except (urllib3_errors.ProtocolError, OSError) as exc:
-        raise requests.exceptions.ChunkedEncodingError(exc) from None
+        yield piece
 
 
 def _decode(text, host):
@@ -201,7 +188,7 @@ def _finish(response, pieces):
         sock.settimeout(_FINISH_SECONDS)  # the pool sets its own on the next call
         for _ in itertools.islice(pieces, 2):
             pass
-    except (requests.RequestException, OSError):
+    except TRANSPORT_ERRORS:
         pass
 
 

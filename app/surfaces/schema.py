@@ -1,13 +1,11 @@
 """What every payload schema shares: lenient about extra keys, strict about
 the ones it knows, and errors that name the field."""
 
-import functools
-
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, missing
-from marshmallow.decorators import PRE_LOAD
+from marshmallow import INCLUDE, Schema, ValidationError, fields
 
 from app.catalog.names import normalize_model_name
 from app.errors import BadRequest
+from app.fast import schema_subsets
 
 
 class Text(fields.String):
@@ -104,63 +102,10 @@ def _describe(messages, prefix=""):
 def load(schema, data):
     """Validate `data` with `schema`; raise BadRequest naming the first bad field."""
     try:
-        return _for_body(schema, data).load(data)
+        # A copy limited to the body's fields, when that fast path is on.
+        return schema_subsets.for_body(schema, data).load(data)
     except ValidationError as exc:
         problems = list(_describe(exc.messages))
         param = problems[0][0] if problems else None
         text = "; ".join(f"{path}: {message}" for path, message in problems)
         raise BadRequest(f"invalid request: {text}", param=param) from None
-
-
-# marshmallow visits every declared field on every load, given or not: 13
-# fields of ChatCompletionSchema for a chat request that has 3, about 4% of
-# the request's CPU (ops/bench/ab.py). A copy limited (only=) to the fields a body has, and
-# those that act when missing (required ones, load_default), loads the same
-# result with the same errors in the same order: absent fields add nothing
-# to either. Not for a schema with a pre_load hook (it may rename or add
-# fields), nor for an instance made with settings of its own.
-_LIMITED = {}
-
-
-@functools.lru_cache(maxsize=None)
-def _always(cls):
-    """Names of `cls`'s fields that act when missing, in declared order;
-    None when `cls` may not be limited."""
-    if cls._hooks.get(PRE_LOAD):
-        return None
-    return tuple(
-        name
-        for name, field in cls._declared_fields.items()
-        if field.required or field.load_default is not missing
-    )
-
-
-def _for_body(schema, data):
-    cls = type(schema)
-    always = _always(cls)
-    if always is None or type(data) is not dict or not _plain(schema):
-        return schema
-    given = tuple(
-        name
-        for name, field in schema.load_fields.items()
-        if (field.data_key or name) in data or name in always
-    )
-    limited = _LIMITED.get((cls, given))
-    if limited is None:
-        if len(_LIMITED) >= 1024:  # bodies choose the keys: bound the copies
-            _LIMITED.clear()
-        limited = _LIMITED[cls, given] = cls(only=given)
-    return limited
-
-
-def _plain(schema):
-    """Made as cls() is: no only, exclude, partial or other settings of its own."""
-    return (
-        schema.only is None
-        and not schema.exclude
-        and not schema.partial
-        and not schema.many
-        and not schema.load_only
-        and not schema.dump_only
-        and schema.unknown == getattr(schema.Meta, "unknown", RAISE)
-    )

@@ -2,13 +2,18 @@
 
 json.dumps with any option set (Flask sets default=, ensure_ascii=,
 sort_keys= and separators=) builds a JSONEncoder on every call; every JSON
-answer goes through here, so the two encoders Flask would use (compact, and
-indented for debug) are built when the app is.
+answer goes through here, so the two encoders Flask uses (plain, and the
+compact one its `response` asks for) are built when the app is. Only
+`dumps`, the provider's documented override point, is replaced: Flask's own
+`response` calls it.
 """
 
 import json
 
 from flask.json.provider import DefaultJSONProvider
+
+# What DefaultJSONProvider.response passes to dumps outside debug mode.
+_COMPACT = {"separators": (",", ":")}
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -27,10 +32,6 @@ class JSONProvider(DefaultJSONProvider):
     def dumps(self, obj, **kwargs):
         if not kwargs:
             return self._plain(obj)
+        if kwargs == _COMPACT:
+            return self._compact(obj)
         return super().dumps(obj, **kwargs)
-
-    def response(self, *args, **kwargs):
-        if (self.compact is None and self._app.debug) or self.compact is False:
-            return super().response(*args, **kwargs)  # indented
-        obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(self._compact(obj) + "\n", mimetype=self.mimetype)

@@ -5,6 +5,7 @@ Markdown table. Prints; asserts nothing. About 8 minutes with the defaults
 
     python3 ops/bench/compare.py [--duration 5] [--rounds 3] [--install-litellm]
                                  [--only relay] [--database-url postgresql://...]
+                                 [--fast-paths off]
 
 The servers under test (one gevent worker; LiteLLM with one worker) share
 core 0, and only one of them is loaded at a time: each row runs on both,
@@ -14,6 +15,8 @@ script share core 1. CPU% is of one core over each cell: a load or upstream
 column near 100 means the number measures them, not the server. The slow
 streams and the 2-worker rows run after LiteLLM has stopped.
 --database-url must name a scratch database: models and a key are created in it.
+--fast-paths off runs the relay with RELAY_FAST_PATHS=0 (app/fast/ unused):
+the same rows, for the public path's numbers.
 """
 
 import argparse
@@ -405,7 +408,15 @@ def main():
     parser.add_argument(
         "--database-url", help="the relay's database (default: SQLite in a temp dir)"
     )
+    parser.add_argument(
+        "--fast-paths",
+        choices=("on", "off"),
+        default="on",
+        help="the relay's RELAY_FAST_PATHS (off: every call takes the public path)",
+    )
     args = parser.parse_args()
+    # The relays started below inherit this environment (harness.start_relay).
+    os.environ["RELAY_FAST_PATHS"] = "1" if args.fast_paths == "on" else "0"
     if not shutil.which("wrk"):
         print("wrk is missing: install Debian's package (apt-get install wrk), then run again")
         return
@@ -415,6 +426,7 @@ def main():
         print("fewer than 2 cores: nothing is pinned; load and server share the CPU")
     litellm_bin = None if args.only else h.litellm_binary(args.install_litellm)
     print(h.versions(litellm_bin), flush=True)
+    print(f"relay fast paths (app/fast/): {args.fast_paths}", flush=True)
     if not args.only and not litellm_bin:
         print(
             f"LiteLLM was skipped: not installed (--install-litellm puts it in {h.LITELLM_VENV})",

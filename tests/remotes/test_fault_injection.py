@@ -2,7 +2,7 @@
 tests/support/faults.py, on every surface, streamed and not, against one relay with a
 single worker and its own fake upstream. A whole (not streamed) answer is read
 one way on a new connection and another on one the pool kept open
-(app.remotes.http.transport): each fault meets both. Each case checks what a client sees
+(app.fast.kept_connection, when on): each fault meets both. Each case checks what a client sees
 (status, the surface's error shape, a message naming the remote, or the
 answer after a retry or fallback) within a request timeout; the last test
 then checks the worker those cases ran on: its connections to the remote

@@ -212,7 +212,7 @@ def test_a_name_rebound_to_a_private_address_is_refused_when_connecting(upstream
     assert upstream.requests == []
     # Each refused connection was looked up once, and gave its pool slot back.
     assert len(resolver.answers) == 1 + 3
-    pool = http._route(url).adapter.poolmanager.connection_from_url(url)
+    pool = http._route(url).pool
     assert pool.pool.qsize() == pool.pool.maxsize
 
 

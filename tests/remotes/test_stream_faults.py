@@ -466,7 +466,7 @@ def test_finished_streams_give_their_connection_back(relay_with, upstream, surfa
     ids=lambda value: value if isinstance(value, str) and value.startswith("/") else None,
 )
 def test_whole_answers_reuse_one_connection(relay_with, upstream, remote_type, path, body):
-    """Non-streamed calls go straight to urllib3's pool (app/remotes/transport.py):
+    """Non-streamed calls go straight to urllib3's pool (app/remotes/http/transport.py):
     ten answers one after another cost one connection to the remote, not ten."""
     relay = relay_with(workers=1)
     model = create(relay, upstream, remote_type)
@@ -484,7 +484,7 @@ def test_a_pooled_connection_the_remote_closed_is_not_reused(relay_with, upstrea
     """Providers close idle keep-alive connections (after a few seconds, without
     a word in the answer before). The relay sees that before it reuses one: the
     next call goes out on a new connection, at once: even with retries off it
-    does not fail (app.remotes.http.wire checks the pooled socket)."""
+    does not fail (urllib3, or app.fast.pool_liveness, checks the pooled socket)."""
     relay = relay_with(workers=1, RELAY_RETRIES="0")
     model = create(relay, upstream)
     path, body = "/v1/chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}

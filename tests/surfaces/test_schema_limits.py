@@ -1,4 +1,4 @@
-"""Payload validation limited to the fields a body has (app.surfaces.schema.load)
+"""Payload validation limited to the fields a body has (app.fast.schema_subsets)
 says exactly what the whole schema says: the same loaded data, or the same
 errors, for bodies of every field with good and bad values, some missing.
 """
@@ -9,6 +9,7 @@ import random
 import pytest
 from marshmallow import Schema, ValidationError
 
+from app.fast import schema_subsets
 from app.surfaces import schema as base
 from app.surfaces.admin import key_schemas as keys
 from app.surfaces.admin import model_schemas as models
@@ -16,6 +17,10 @@ from app.surfaces.anthropic import schemas as messages
 from app.surfaces.ollama import schemas as ollama
 from app.surfaces.openai import schemas as openai
 from app.surfaces.responses import schemas as responses
+
+pytestmark = pytest.mark.skipif(
+    not schema_subsets.SUPPORTED, reason="not the marshmallow this fast path was tested with"
+)
 
 # Values of every JSON type, and the shapes the schemas look for.
 VALUES = [
@@ -71,13 +76,13 @@ def test_a_limited_load_says_what_the_whole_schema_says(cls):
         body = {name: chance.choice(VALUES) for name in names if chance.random() < 0.4}
         if chance.random() < 0.3:
             body["not_declared"] = chance.choice(VALUES)
-        used = base._for_body(whole, body)
+        used = schema_subsets.limited(whole, body)
         limited_at_least_once |= used is not whole
         assert _outcome(used, body) == _outcome(whole, body), body
     # Schemas with a pre_load hook are always loaded whole; the others are limited.
-    assert limited_at_least_once == (base._always(cls) is not None)
+    assert limited_at_least_once == (schema_subsets.always(cls) is not None)
 
 
 def test_an_instance_with_settings_of_its_own_is_loaded_as_it_is():
     schema = openai.ChatCompletionSchema(partial=True)
-    assert base._for_body(schema, {"model": "m"}) is schema
+    assert schema_subsets.limited(schema, {"model": "m"}) is schema

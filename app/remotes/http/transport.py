@@ -1,254 +1,54 @@
-"""One direct HTTP call to a remote, made on urllib3's connection pool.
+"""One HTTP call to a remote, through urllib3's public API.
 
-requests' HTTPAdapter.send builds its pool key, TLS settings and request URL
-anew on every call, and requests prepares the request (URL parsing and
-quoting, header merging, cookies) before that and builds a Response with a
-cookie jar after: about 12% of a worker's CPU per non-streamed chat request,
-measured with py-spy (ops/bench/compare.py shows the effect). A `Direct`
-does that work once per remote origin and keeps, per call, what
-HTTPAdapter.send does: the same pool (so the DNS pinning of
-app.remotes.http.pinning and the CA settings stay), the same mapping of
-failures to requests' exceptions (so RemoteHTTP maps them exactly as
-before) and a requests.Response to read.
+A direct route holds one connection pool for its remote's origin (its
+connections pinned to the addresses the host policy approved:
+app.remotes.http.pinning) and calls its `urlopen`; a proxied route calls
+urllib3's ProxyManager's `urlopen`, which tunnels (https) or forwards (http)
+through the outbound proxy. Neither follows a redirect, which would take
+the request and its API key to a host the policy never saw. A whole answer
+is read within the call: a body cut short is this call's failure. Every
+failure is raised as the UpstreamError app.remotes.http.errors maps it to,
+knowing whether the answer had begun.
 
-A whole answer on a kept-alive connection (`fetch`) goes one layer lower
-still, to http.client on urllib3's pooled connection: urlopen's per-call
-machinery and urllib3's HTTPResponse around it took 77 of 271 us of CPU per
-call (RemoteHTTP.request in a loop against ops/bench's fast upstream), and
-the worker spends 15% less CPU per relayed non-streamed chat request
-(ops/bench/ab.py). Its request head is written in one piece, the bytes
-http.client would write (another 6%). Streams, and any call that needs a
-new connection, go through urlopen (`send`).
-
-Calls through an outbound proxy keep requests' own path: its proxy managers
-choose the pool per call.
+One fast path may stand in (app.fast.kept_connection): a whole answer on a
+connection the pool keeps open, written and read by http.client directly.
 """
 
-import datetime
 import functools
-import http.client
-import io
 import json
-import re
-import socket
-import ssl
 import time
+from collections.abc import Mapping
+from typing import Any
 
-import requests
-from requests.utils import get_encoding_from_headers
-from urllib3 import HTTPHeaderDict, HTTPResponse
-from urllib3.connection import _normalize_header_values
-from urllib3.exceptions import (
-    ClosedPoolError,
-    ConnectTimeoutError,
-    DecodeError,
-    HTTPError,
-    InvalidHeader,
-    MaxRetryError,
-    NewConnectionError,
-    ProtocolError,
-    ProxyError,
-    ReadTimeoutError,
-    ResponseError,
-    SSLError,
-)
-from urllib3.util import Retry, Timeout
+import requests.utils
+from urllib3 import BaseHTTPResponse, HTTPHeaderDict, ProxyManager
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.util import Timeout, parse_url
 
-# HTTPAdapter's default: no retries of its own (app.remotes.retry decides).
-_NO_RETRIES = Retry(0, read=False)
-_E = requests.exceptions
+from app.fast import kept_connection
+from app.remotes.http.errors import TRANSPORT_ERRORS, classify, upstream_error
+
+# The headers every call carries unless the caller sets them: what the relay
+# has always sent (requests' defaults, its User-Agent included), so that
+# remotes and their firewalls see the same client as before.
+DEFAULT_HEADERS: dict[str, str] = dict(requests.utils.default_headers())
 
 
 @functools.lru_cache(maxsize=1024)
-def _path(url):
-    """The request target of `url` (path and query), quoted as requests quotes it."""
-    prepared = requests.PreparedRequest()
-    prepared.prepare_url(url, None)
-    if _UNSAFE_TARGET.search(prepared.path_url):  # as http.client's putrequest checks
-        raise http.client.InvalidURL(f"URL can't contain control characters: {url!r}")
-    return prepared.path_url
+def path_of(url: str) -> str:
+    """The request target of `url` (path and query), quoted as urllib3 quotes it."""
+    return parse_url(url).request_uri
 
 
-class Answer(requests.Response):
-    """A requests.Response built for less: requests' own makes a cookie jar
-    for every response (the relay reads no cookies from remotes: made only
-    if asked for) and works out the text encoding (read only for an error
-    message: worked out when asked for)."""
-
-    def __init__(self, status, reason, headers, url, raw=None, content=False):
-        # Every attribute requests.Response.__init__ sets, but the two above.
-        self._content = content
-        self._content_consumed = content is not False
-        self._next = None
-        self.status_code, self.reason, self.headers, self.url = status, reason, headers, url
-        self.raw = raw
-        self.history = []
-        self.elapsed = datetime.timedelta(0)
-        self.request = None
-
-    @functools.cached_property
-    def cookies(self):
-        return requests.cookies.cookiejar_from_dict({})
-
-    @functools.cached_property
-    def encoding(self):
-        return get_encoding_from_headers(self.headers)
-
-
-class Direct:
-    """Calls to one remote origin, on the pool requests' adapter would choose."""
-
-    def __init__(self, adapter, url, verify, timeout):
-        probe = requests.PreparedRequest()
-        probe.prepare(method="GET", url=url)
-        self.adapter = adapter
-        self.pool = adapter.get_connection_with_tls_context(probe, verify, proxies=None)
-        adapter.cert_verify(self.pool, url, verify, None)
-        self.timeout = Timeout(connect=timeout[0], read=timeout[1])
-
-    def send(self, method, url, headers, payload=None):
-        """The response to one request (a JSON `payload`, if any), its body
-        unread; failures raised as requests' exceptions."""
-        headers, body = _framed(method, headers, payload)
-        try:
-            raw = self.pool.urlopen(
-                method,
-                _path(url),
-                body=body,
-                headers=headers,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=False,
-                decode_content=False,
-                retries=_NO_RETRIES,
-                timeout=self.timeout,
-                chunked=False,
-            )
-        except Exception as exc:
-            error = as_requests_error(exc)
-            if error is exc:
-                raise
-            raise error from exc
-        # urllib3's headers are case-insensitive too, and need no copy.
-        response = Answer(raw.status, raw.reason, raw.headers, url, raw=raw)
-        response.connection = self.adapter
-        return response
-
-    def fetch(self, method, url, headers, payload=None):
-        """The response to one request, its whole body read into `content`
-        (decoded as Content-Encoding says) and `elapsed` set; failures
-        raised as `send` and read_body raise them.
-
-        On a connection the pool keeps open, the request is written and the
-        answer read by http.client, as urllib3 would do it underneath (the
-        same connection classes, timeouts and header parser). With none
-        open, `send` opens one, which joins the pool for the next call.
-        """
-        started = time.perf_counter()
-        try:
-            conn = self.pool._get_conn()  # its liveness test included (wire.Lean)
-        except ClosedPoolError as exc:
-            raise as_requests_error(exc) from exc
-        if conn is None or conn.sock is None:
-            self.pool._put_conn(conn)
-            response = self.send(method, url, headers, payload)
-            response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
-            read_body(response)
-            return response
-        headers, body = _framed(method, headers, payload)
-        raw = None
-        try:
-            raw = self._ask(conn, method, _path(url), headers, body)
-            elapsed = time.perf_counter() - started
-            content = raw.read()
-        except BaseException as exc:
-            conn.close()
-            self.pool._put_conn(conn)
-            if not isinstance(exc, Exception):
-                raise  # the greenlet is being killed: nothing to map
-            raise _fetch_error(exc, self.pool, url, self.timeout, raw is not None) from exc
-        self.pool._put_conn(conn)  # closed already if the remote said it would close
-        # The headers as urllib3 hands them on: values normalised, duplicates joined.
-        headers = HTTPHeaderDict(_normalize_header_values(raw.msg))
-        if headers.get("Content-Encoding"):
-            content = _decoded(content, headers)
-        response = Answer(raw.status, raw.reason, headers, url, content=content)
-        response.elapsed = datetime.timedelta(seconds=elapsed)
-        response.connection = self.adapter
-        return response
-
-    def _ask(self, conn, method, path, headers, body):
-        """Write the request on `conn`, read the head of the answer.
-
-        The request goes out as one write of what http.client's putrequest,
-        putheader and endheaders would send (Host first, then `headers` in
-        order): those validate and encode header by header and send the
-        head and the body apart, about 14 us a call. The answer is read by
-        http.client's response class, as its getresponse does; the
-        connection's own state is left as a finished exchange leaves it.
-        """
-        # As urllib3: the request goes out under the connect timeout, the
-        # answer is awaited under the read timeout.
-        conn.sock.settimeout(self.timeout.connect_timeout)
-        try:
-            conn.sock.sendall(_head(method, path, _host(conn), headers) + (body or b""))
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # as urllib3: a remote may answer (an error, say) and then close; read that
-        conn.sock.settimeout(self.timeout.read_timeout)
-        raw = conn.response_class(conn.sock, method=method)
-        try:
-            raw.begin()
-        except BaseException:
-            raw.close()
-            raise
-        if raw.will_close:
-            conn.close()  # the answer keeps the socket until its body is read
-        return raw
-
-
-# What http.client refuses in a header value (a line break would start a
-# header, or a request, of the value's making) and in a request target.
-_UNSAFE_VALUE = re.compile(r"[\r\n\0]")
-_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-def _head(method, path, host, headers):
-    """The bytes of a request's head, as http.client writes it."""
-    if not _TOKEN.fullmatch(method):
-        raise ValueError(f"invalid HTTP method {method!r}")
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
-    for name, value in headers.items():
-        if not _TOKEN.fullmatch(name) or _UNSAFE_VALUE.search(value):
-            raise ValueError(f"invalid header {name!r}")
-        lines.append(f"{name}: {value}")
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("latin-1")
-
-
-def _host(conn):
-    """The Host header http.client's putrequest sends for `conn`."""
-    return _host_header(conn.host, conn.port, conn.default_port)
-
-
-@functools.lru_cache(maxsize=1024)
-def _host_header(host, port, default_port):
-    try:
-        host.encode("ascii")
-    except UnicodeEncodeError:
-        host = host.encode("idna").decode("ascii")
-    if ":" in host:
-        host = f"[{host}]"  # an IPv6 address
-    return host if port == default_port else f"{host}:{port}"
-
-
-def _framed(method, headers, payload):
+def framed(
+    method: str, headers: Mapping[str, str], payload: Any = None
+) -> tuple[dict[str, str], bytes | None]:
     """(headers, body) of a request carrying the JSON `payload`, if any."""
     body = None
-    headers = dict(headers)  # the callers' names are spelt as these are
+    headers = {**DEFAULT_HEADERS, **headers}
     if payload is not None:
-        # The bytes requests would send for json= (its default separators;
-        # NaN cannot occur: request bodies refuse it).
+        # The bytes requests sent for json= (its default separators; NaN
+        # cannot occur: request bodies refuse it).
         body = json.dumps(payload, allow_nan=False).encode("utf-8")
         headers["Content-Type"] = "application/json"
     if body is not None or method not in ("GET", "HEAD"):
@@ -256,82 +56,191 @@ def _framed(method, headers, payload):
     return headers, body
 
 
-def _decoded(content, headers):
-    """A compressed body decoded, by urllib3 (the same decoders and errors)."""
-    try:
-        return (
-            HTTPResponse(
-                io.BytesIO(content), headers=headers, preload_content=False, decode_content=True
-            ).read()
-            or b""
+class Answer:
+    """A remote's answer: status, headers and the body, read whole into
+    `content`, or (a stream) still to be read from `raw`, urllib3's response."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str | None,
+        headers: HTTPHeaderDict,
+        url: str,
+        raw: BaseHTTPResponse | None = None,
+        content: bytes = b"",
+        elapsed: float = 0.0,
+    ) -> None:
+        self.status_code, self.reason, self.headers, self.url = status, reason, headers, url
+        self.raw = raw
+        self._content = content if raw is None else None
+        self.elapsed = elapsed  # seconds until the answer's head had arrived
+
+    @property
+    def content(self) -> bytes:
+        """The whole body (a stream's is read now, as urllib3 raises its failures)."""
+        if self._content is None:
+            self.read()
+            assert self._content is not None
+        return self._content
+
+    def read(self) -> None:
+        """Read the whole body (the connection then goes back to the pool)."""
+        assert self.raw is not None
+        self._content = self.raw.read(decode_content=True) or b""
+
+    def close(self) -> None:
+        """Give the connection back: to the pool if the body was read to its
+        end, closed if not (what is left of it would be the next answer)."""
+        if self.raw is None:
+            return
+        if self._content is None:
+            self.raw.close()
+        self.raw.release_conn()
+
+    @property
+    def text(self) -> str:
+        """The body as text, in the charset the headers name (HTTP/1.1's
+        ISO-8859-1 for text/* without one, else UTF-8), never failing."""
+        kind, _, params = (self.headers.get("Content-Type") or "").partition(";")
+        charset = None
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset":
+                charset = value.strip().strip("'\"")
+        if charset is None and kind.strip().lower().startswith("text/"):
+            charset = "ISO-8859-1"
+        try:
+            return self.content.decode(charset or "utf-8", errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ValueError if it is not."""
+        return json.loads(self.content)
+
+
+class Route:
+    """How calls to one remote origin go out."""
+
+    proxied = False
+
+    def __init__(self, host: str, timeout: tuple[float, float]) -> None:
+        self.host = host  # the origin, as errors name it
+        self.timeouts = timeout
+        self.timeout = Timeout(connect=timeout[0], read=timeout[1])
+
+    def failed(self, exc: BaseException, answered: bool) -> BaseException:
+        """The UpstreamError for `exc`; `exc` itself if it is no failure of
+        the remote or the way to it (a bug, or RemoteHostRefused)."""
+        if classify(exc, answered) is None:
+            return exc
+        return upstream_error(exc, self.host, self.timeouts, answered)
+
+    def _open(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> BaseHTTPResponse:
+        raise NotImplementedError
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        payload: Any = None,
+        stream: bool = False,
+    ) -> Answer:
+        """The answer to one request; its body read whole unless `stream`."""
+        started = time.perf_counter()
+        framed_headers, body = framed(method, headers, payload)
+        try:
+            raw = self._open(method, url, framed_headers, body)
+        except TRANSPORT_ERRORS as exc:
+            error = self.failed(exc, False)
+            if error is exc:
+                raise
+            raise error from exc
+        # urllib3's headers are case-insensitive, and need no copy.
+        answer = Answer(
+            raw.status, raw.reason, raw.headers, url, raw, elapsed=time.perf_counter() - started
         )
-    except DecodeError as exc:
-        raise _E.ContentDecodingError(exc) from exc
+        if not stream:
+            try:
+                answer.read()
+            except TRANSPORT_ERRORS as exc:
+                error = self.failed(exc, True)
+                if error is exc:
+                    raise
+                raise error from exc
+        return answer
 
 
-def _timed_out(exc):
-    return isinstance(exc, socket.timeout) or (
-        isinstance(exc, ssl.SSLError) and "timed out" in str(exc)
-    )
+class Direct(Route):
+    """Calls to one remote origin on its own (pinned) connection pool."""
 
+    def __init__(
+        self, host: str, timeout: tuple[float, float], pool: HTTPConnectionPool, fast: bool
+    ) -> None:
+        super().__init__(host, timeout)
+        self.pool = pool
+        self.kept = kept_connection.active(fast)
 
-def _fetch_error(exc, pool, url, timeout, answered):
-    """The requests exception `send` (before the answer's head) or read_body
-    (after it) raises for `exc`, raised on an open connection by http.client."""
-    if _timed_out(exc):
-        late = ReadTimeoutError(pool, url, f"Read timed out. (read timeout={timeout.read_timeout})")
-        return _E.ConnectionError(late) if answered else _E.ReadTimeout(late)
-    if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
-        return _E.SSLError(SSLError(exc))
-    if not isinstance(exc, (OSError, http.client.HTTPException)):
-        return exc
-    if answered:
-        return _E.ChunkedEncodingError(ProtocolError(f"Connection broken: {exc!r}", exc))
-    return _E.ConnectionError(ProtocolError("Connection aborted.", exc))
-
-
-def read_body(response):
-    """Read a requests.Response's whole body into it, as its `content` would
-    (the same exceptions), in one urllib3 read instead of its chunk
-    generator; the connection goes back to the pool when the body ends."""
-    try:
-        response._content = response.raw.read(decode_content=True) or b""
-    except ProtocolError as exc:
-        raise _E.ChunkedEncodingError(exc) from exc
-    except DecodeError as exc:
-        raise _E.ContentDecodingError(exc) from exc
-    except ReadTimeoutError as exc:  # requests' mapping here ("Read timed out")
-        raise _E.ConnectionError(exc) from exc
-    except SSLError as exc:
-        raise _E.SSLError(exc) from exc
-    response._content_consumed = True
-
-
-# What HTTPAdapter.send raises for urllib3's exceptions: for the reason inside
-# a MaxRetryError, and for the others, first match first.
-_FOR_REASON = ((ResponseError, _E.RetryError), (ProxyError, _E.ProxyError), (SSLError, _E.SSLError))
-_FOR_ERROR = (
-    ((ProtocolError, OSError, ClosedPoolError), _E.ConnectionError),
-    (ProxyError, _E.ProxyError),
-    (SSLError, _E.SSLError),
-    (ReadTimeoutError, _E.ReadTimeout),
-    (InvalidHeader, _E.InvalidHeader),
-    # HTTPAdapter lets the rest through as urllib3's own; as a
-    # ConnectionError they reach RemoteHTTP's mapping ("cannot reach").
-    (HTTPError, _E.ConnectionError),
-)
-
-
-def as_requests_error(exc):
-    """urllib3's exception as the requests exception HTTPAdapter.send raises for it;
-    any other exception (RemoteHostRefused) as it was raised."""
-    if isinstance(exc, MaxRetryError):
-        reason = exc.reason
-        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
-            return _E.ConnectTimeout(exc)
-        kind = next(
-            (kind for cause, kind in _FOR_REASON if isinstance(reason, cause)), _E.ConnectionError
+    def _open(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> BaseHTTPResponse:
+        return self.pool.urlopen(
+            method,
+            path_of(url),
+            body=body,
+            headers=headers,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=False,
+            decode_content=False,
+            retries=False,  # app.remotes.retry decides
+            timeout=self.timeout,
+            chunked=False,
         )
-        return kind(exc)
-    kind = next((kind for cause, kind in _FOR_ERROR if isinstance(exc, cause)), None)
-    return exc if kind is None else kind(exc)
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        payload: Any = None,
+        stream: bool = False,
+    ) -> Answer:
+        if self.kept and not stream:
+            framed_headers, body = framed(method, headers, payload)
+            kept = kept_connection.fetch(
+                self.pool, method, path_of(url), framed_headers, body, self.timeout, self.failed
+            )
+            if kept is not None:
+                status, reason, found, content, elapsed = kept
+                return Answer(status, reason, found, url, content=content, elapsed=elapsed)
+        return super().call(method, url, headers, payload, stream)
+
+
+class Proxied(Route):
+    """Calls to one remote origin through an outbound proxy."""
+
+    proxied = True
+
+    def __init__(self, host: str, timeout: tuple[float, float], manager: ProxyManager) -> None:
+        super().__init__(host, timeout)
+        self.manager = manager
+
+    def _open(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> BaseHTTPResponse:
+        return self.manager.urlopen(
+            method,
+            url,
+            body=body,
+            headers=headers,
+            redirect=False,
+            preload_content=False,
+            decode_content=False,
+            retries=False,
+            timeout=self.timeout,
+            chunked=False,
+        )

@@ -1,11 +1,11 @@
 """Direct connections to remotes read answers as urllib3's own do.
 
-They parse response heads without the email package (app.remotes.http.heads, for
+They parse response heads without the email package (app.fast.response_head, for
 less CPU per call); every head must still come out as http.client's own
 parser makes it: the same headers, names and values, in order, duplicates
 kept, and odd heads (folded lines, lines with no colon, bytes beyond ASCII)
 exactly as the email parser reads them. A whole answer on a connection the
-pool kept open is read by http.client under urllib3 (app.remotes.http.transport):
+pool kept open is read by http.client under urllib3 (app.fast.kept_connection):
 decoded as urllib3 decodes one on a new connection.
 """
 
@@ -20,7 +20,7 @@ import zlib
 import pytest
 import requests
 
-from app.remotes.http.heads import Response, parse_headers, read_head
+from app.fast.response_head import Response, parse_headers, read_head
 from tests.support.fake_upstream import Reply, completion
 
 HEADS = {
@@ -251,7 +251,7 @@ def test_a_request_on_a_kept_connection_has_the_bytes_of_one_on_a_new_connection
 def test_a_header_that_could_break_the_head_is_never_written(name, value):
     """The head the relay writes itself refuses what http.client refuses (a
     line break in a value) and more: a name that is not an RFC 9110 token, NUL."""
-    from app.remotes.http.transport import _head
+    from app.fast.kept_connection import request_head as _head
 
     with pytest.raises(ValueError):
         _head("POST", "/v1/chat/completions", "remote", {name: value})
@@ -271,7 +271,7 @@ def test_a_header_that_could_break_the_head_is_never_written(name, value):
 def test_the_host_header_is_the_one_http_client_sends(scheme, host, port):
     from urllib3.connection import HTTPConnection, HTTPSConnection
 
-    from app.remotes.http.transport import _host
+    from app.fast.kept_connection import host_header as _host
 
     conn = (HTTPSConnection if scheme == "https" else HTTPConnection)(host, port)
     http.client.HTTPConnection.putrequest(conn, "GET", "/")

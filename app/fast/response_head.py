@@ -1,4 +1,4 @@
-"""Response heads from remotes, parsed without the email package.
+"""Fast path: response heads from remotes, parsed without the email package.
 
 http.client hands a response's header lines to email.parser, which runs
 them through its feed parser and header policy: for a head of three headers,
@@ -8,13 +8,23 @@ every line is `name: value`, the same HTTPMessage can be built in a loop.
 Anything else (a folded line, a line without a colon) goes to the email
 parser as http.client would send it, so that odd heads read as they did.
 
-Direct connections (app.remotes.http.wire) answer with `Response`; calls
-through an outbound proxy keep http.client's own.
+Direct connections (app.remotes.http.pinning) answer with `Response` when
+`active()`; otherwise, and through an outbound proxy, with http.client's own.
+`Response.begin` is a copy of CPython 3.11's, whose private helpers it
+calls: gated on that Python minor, and on the urllib3 that reads its headers.
 """
 
 import email.parser
 import http.client
 import re
+from typing import BinaryIO
+
+from app import fast
+
+TESTED_WITH = {"python": "3.11", "urllib3": "2.8.0"}
+SUPPORTED = fast.tested(TESTED_WITH) and all(
+    hasattr(http.client.HTTPResponse, name) for name in ("_read_status", "_check_close")
+)
 
 # A header line as the email parser takes one: a name of printable ASCII
 # other than the colon, then the colon. (A line that starts with a space or
@@ -25,7 +35,12 @@ MAX_LINE = 65536
 MAX_HEADERS = 100
 
 
-def read_head(fp):
+def active(wanted: bool) -> bool:
+    """Whether connections should answer with `Response` (RELAY_FAST_PATHS: `wanted`)."""
+    return SUPPORTED and wanted
+
+
+def read_head(fp: BinaryIO) -> list[bytes]:
     """The header lines of a response from `fp`, its ending line last
     (b"\\r\\n", b"\\n", or b"" where the stream ended), as http.client reads them."""
     lines = []
@@ -40,15 +55,17 @@ def read_head(fp):
             return lines
 
 
-def parse_headers(lines):
+def parse_headers(lines: list[bytes]) -> http.client.HTTPMessage:
     """The HTTPMessage http.client.parse_headers builds from `lines`."""
     message = http.client.HTTPMessage()
     for line in lines[:-1]:
         field = _FIELD.match(line)
         if field is None:
-            return email.parser.Parser(_class=http.client.HTTPMessage).parsestr(
+            parsed = email.parser.Parser(_class=http.client.HTTPMessage).parsestr(
                 b"".join(lines).decode("iso-8859-1")
             )
+            assert isinstance(parsed, http.client.HTTPMessage)
+            return parsed
         # What email's compat32 policy keeps: the name as sent, the value
         # without the blanks before it and the line ending after it.
         name = line[: field.end() - 1].decode("iso-8859-1")
@@ -61,8 +78,8 @@ def parse_headers(lines):
 class Response(http.client.HTTPResponse):
     """http.client's response, its head parsed by `parse_headers`."""
 
-    def begin(self):
-        # http.client.HTTPResponse.begin (Python 3.11 to 3.13), but for the
+    def begin(self) -> None:
+        # http.client.HTTPResponse.begin (Python 3.11), but for the
         # line that parses the headers.
         if self.headers is not None:
             return  # already begun
@@ -107,3 +124,9 @@ class Response(http.client.HTTPResponse):
         # ends when the remote closes it.
         if not self.will_close and not self.chunked and self.length is None:
             self.will_close = True
+
+
+class LeanHeads:
+    """Mixin for urllib3's connection classes: answers begin with `Response`."""
+
+    response_class = Response
