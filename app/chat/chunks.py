@@ -42,10 +42,10 @@ def read_usage(raw: object) -> Usage | None:
         return None
     chat: dict[str, Any] = {}
     for key, value in raw.items():
-        if isinstance(value, dict):  # prompt_tokens_details, completion_tokens_details
-            chat[key] = {k: v for k, v in value.items() if _is_count(v)}
-        elif _is_count(value):
+        if _is_count(value):
             chat[key] = value
+        elif isinstance(value, dict) and isinstance(key, str) and key.endswith("_details"):
+            chat[key] = {k: v for k, v in value.items() if _is_count(v)}
     prompt, completion = chat.get("prompt_tokens", 0), chat.get("completion_tokens", 0)
     details = chat.get("prompt_tokens_details") or {}
     return Usage(
