@@ -16,6 +16,7 @@ import anthropic
 import ollama
 import openai
 import pytest
+import requests
 
 from tests.fake_upstream import Reply, chunk, completion
 
@@ -163,3 +164,28 @@ def test_a_tool_call_that_is_not_an_object_is_dropped(
     assert calls == [("get_weather", '{"city": "Oslo"}')]
     log = gateway.log()[start:]
     assert "Traceback" not in log and "internal error" not in log
+
+
+STREAMED = {
+    "/v1/chat/completions": {"messages": [{"role": "user", "content": "hi"}]},
+    "/api/chat": {"messages": [{"role": "user", "content": "hi"}]},
+    "/v1/responses": {"input": "hi"},
+    "/v1/messages": {"max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+}
+
+
+@pytest.mark.parametrize("path", STREAMED)
+def test_a_chunk_nested_past_the_parsers_limit_is_the_remotes_error(
+    gateway, remote_model, upstream, path
+):
+    remote_model()
+    deep = "data: " + "[" * 100_000 + "]" * 100_000 + "\n\n"
+    upstream.reply(Reply(sse=[chunk({"role": "assistant", "content": "Hi"}), deep]))
+    start = len(gateway.log())
+    response = requests.post(
+        gateway.url + path, json={"model": "remote", "stream": True, **STREAMED[path]}, timeout=30
+    )
+    assert response.status_code == 200
+    assert f"{upstream.url} sent a stream item nested too deeply" in response.text
+    log = gateway.log()[start:]
+    assert "Traceback" not in log and "internal error" not in response.text
