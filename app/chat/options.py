@@ -4,6 +4,8 @@ A model's stored `parameters` use Ollama's option names (what `ollama show`
 prints), and fill only what a request left unset, whichever API it came in on.
 """
 
+from typing import Any
+
 # Ollama option -> Chat Completions field. Options with no equivalent
 # (num_ctx, repeat_penalty, mirostat, ...) have no meaning for a remote and
 # are dropped.
@@ -22,8 +24,8 @@ OPTION_FIELDS = {
 _SAME_FIELD = {"max_tokens": ("max_tokens", "max_completion_tokens")}
 
 
-def options_to_fields(options):
-    fields = {}
+def options_to_fields(options: dict[str, Any] | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
     for option, value in (options or {}).items():
         name = OPTION_FIELDS.get(option)
         if name is None or value is None:
@@ -36,7 +38,7 @@ def options_to_fields(options):
     return fields
 
 
-def fill_defaults(body, parameters):
+def fill_defaults(body: dict[str, Any], parameters: dict[str, Any] | None) -> dict[str, Any]:
     """Copy `body` with the model's default parameters where it set nothing."""
     merged = dict(body)
     for name, value in options_to_fields(parameters).items():
@@ -45,7 +47,7 @@ def fill_defaults(body, parameters):
     return merged
 
 
-def with_system(messages, system):
+def with_system(messages: list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
     """Prepend the model's system prompt unless the conversation has its own."""
     if not system or any(m.get("role") in ("system", "developer") for m in messages):
         return list(messages)

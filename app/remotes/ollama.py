@@ -1,5 +1,6 @@
 """A remote Ollama server: its native /api endpoints, and its /v1 for OpenAI clients."""
 
+from app.chat.chunks import ollama_usage
 from app.errors import UpstreamError
 from app.remotes.http.client import endpoint_url
 from app.remotes.openai import OpenAIRemote
@@ -53,25 +54,22 @@ class OllamaRemote:
             raise UpstreamError("the remote Ollama answered with JSON that is not an object")
         # An embedding answer has prompt_eval_count and no eval_count.
         if self._exchange is not None and ("eval_count" in answer or "prompt_eval_count" in answer):
-            self._exchange.record_usage(
-                {
-                    "prompt_tokens": _count(answer.get("prompt_eval_count")),
-                    "completion_tokens": _count(answer.get("eval_count")),
-                }
-            )
+            self._exchange.record_usage(ollama_usage(answer))
         return answer
 
     def stream(self, endpoint, body):
         """A streaming call to /api/{endpoint}; the status is checked before returning."""
         response = self._post(endpoint, dict(body, stream=True), stream=True)
         return RemoteStream(
-            response, ndjson_items, self._http.timeout, self._key, self._http.max_line
+            response, _ollama_lines, self._http.timeout, self._key, self._http.max_line
         )
 
 
-def _count(value):
-    """A token count the remote reported; anything but a count is none."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+def _ollama_lines(response, host, max_line):
+    for item in ndjson_items(response, host, max_line):
+        if not isinstance(item, dict):
+            raise UpstreamError(f"{host} sent a stream line that is not an object")
+        yield item
 
 
 def _ollama_error(response):

@@ -3,7 +3,7 @@
 import functools
 from urllib.parse import parse_qsl, urlsplit
 
-from app.chat.common import clean_chat
+from app.chat.chunks import ChunkReader, completion_as_chunk, read_usage
 from app.errors import UpstreamError
 from app.remotes.http.client import endpoint_url, origin
 from app.remotes.streams import RemoteStream, sse_items
@@ -16,8 +16,11 @@ _EFFORT_FALLBACK = {"minimal": "low", "xhigh": "high", "none": None}
 
 
 def _chat_chunks(response, host, max_line):
+    """The stream's chunks, each checked and read (app.chat.chunks) before
+    any converter sees it."""
+    reader = ChunkReader()
     for item in sse_items(response, host, max_line):
-        chunk = clean_chat(item)
+        chunk = reader.read(item)
         if chunk is None:
             raise UpstreamError(f"{host} sent a stream item that is not a chat chunk")
         yield chunk
@@ -97,12 +100,17 @@ class OpenAIRemote:
         if not isinstance(answer, dict):
             raise UpstreamError(f"{origin(response.url)} answered with JSON that is not an object")
         if self._exchange is not None:
-            self._exchange.record_usage(answer.get("usage"))
+            # Counts only: telemetry adds them up.
+            counts = read_usage(answer.get("usage"))
+            self._exchange.record_usage(counts.chat if counts else None)
         return answer
 
     def chat(self, body):
+        """The whole answer, checked and read (app.chat.chunks): a Chunk whose
+        body is the answer as a passthrough relays it."""
         body = {k: v for k, v in body.items() if k != "stream_options"}
-        return clean_chat(self._answer(self._post("chat/completions", dict(body, stream=False))))
+        answer = self._answer(self._post("chat/completions", dict(body, stream=False)))
+        return completion_as_chunk(answer)
 
     def chat_stream(self, body):
         """Send a streaming chat request; the status is checked before returning."""

@@ -157,6 +157,8 @@ def _decode(text, host):
         item = json.loads(text)
     except ValueError:
         raise UpstreamError(f"{host} sent a stream item that is not JSON") from None
+    except RecursionError:  # nesting past the parser's limit
+        raise UpstreamError(f"{host} sent a stream item nested too deeply") from None
     if isinstance(item, dict) and item.get("error") and not item.get("choices"):
         error = item["error"]
         message = error.get("message", json.dumps(error)) if isinstance(error, dict) else error

@@ -17,19 +17,26 @@ def _dumps(obj):
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
+def _utf8(text):
+    # A lone surrogate (a remote's JSON may escape one: "\\ud800") has no
+    # UTF-8; backslashreplace writes it as that same JSON escape. Only
+    # strings inside the JSON can hold one, and the handler runs only then.
+    return text.encode("utf-8", "backslashreplace")
+
+
 def ndjson_line(obj):
-    return (_dumps(obj) + "\n").encode()
+    return _utf8(_dumps(obj) + "\n")
 
 
 def sse_data(obj):
     """One SSE event; a string is sent as it is (`[DONE]`)."""
     text = obj if isinstance(obj, str) else _dumps(obj)
-    return f"data: {text}\n\n".encode()
+    return _utf8(f"data: {text}\n\n")
 
 
 def sse_event(obj):
     """A named SSE event, as the Responses API sends them (`event: <type>`)."""
-    return f"event: {obj['type']}\ndata: {_dumps(obj)}\n\n".encode()
+    return _utf8(f"event: {obj['type']}\ndata: {_dumps(obj)}\n\n")
 
 
 def _watchable(environ):

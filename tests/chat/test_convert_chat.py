@@ -5,6 +5,7 @@ import base64
 from app.chat.options import fill_defaults, options_to_fields, with_system
 from app.surfaces.ollama import chat as ollama_chat
 from app.surfaces.openai.chat import ChatChunks
+from tests.support.chunk_reading import Reading
 from tests.support.fake_upstream import chunk
 
 JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\0" * 30).decode()
@@ -52,7 +53,7 @@ def test_think_false_and_no_format_send_nothing():
 
 
 def test_usage_only_chunk_does_not_break_the_stream():
-    stream = ollama_chat.ChatStream("m")
+    stream = Reading(ollama_chat.ChatStream("m"))
     assert stream.feed(chunk({"content": "hi"})) != []
     assert stream.feed(chunk({}, finish_reason="stop")) == []
     assert (
@@ -63,7 +64,7 @@ def test_usage_only_chunk_does_not_break_the_stream():
 
 
 def test_two_parallel_tool_calls_come_out_in_index_order():
-    stream = ollama_chat.ChatStream("m")
+    stream = Reading(ollama_chat.ChatStream("m"))
     stream.feed(
         chunk(
             {
@@ -82,20 +83,22 @@ def test_two_parallel_tool_calls_come_out_in_index_order():
 
 
 def test_a_stream_that_ends_without_a_finish_reason_is_an_error():
-    stream = ollama_chat.ChatStream("m")
+    stream = Reading(ollama_chat.ChatStream("m"))
     stream.feed(chunk({"content": "half"}))
     assert stream.finish() == [
         {"error": "the remote's stream ended before the answer was complete"}
     ]
-    chunks = ChatChunks("m", include_usage=False)
+    chunks = Reading(ChatChunks("m", include_usage=False))
     chunks.feed(chunk({"content": "half"}))
     assert "error" in chunks.finish()[0]
 
 
 def test_passthrough_keeps_usage_only_for_clients_that_asked():
     usage_only = chunk(choices=False, usage={"prompt_tokens": 1})
-    assert ChatChunks("m", include_usage=False).feed(usage_only) == []
-    assert ChatChunks("m", include_usage=True).feed(usage_only)[0]["usage"] == {"prompt_tokens": 1}
+    assert Reading(ChatChunks("m", include_usage=False)).feed(usage_only) == []
+    assert Reading(ChatChunks("m", include_usage=True)).feed(usage_only)[0]["usage"] == {
+        "prompt_tokens": 1
+    }
 
 
 def test_options_and_defaults():
@@ -110,7 +113,7 @@ def test_options_and_defaults():
 
 
 def test_tool_call_deltas_without_an_index_continue_the_last_call():
-    stream = ollama_chat.ChatStream("m")
+    stream = Reading(ollama_chat.ChatStream("m"))
     stream.feed(
         chunk({"tool_calls": [{"id": "a", "function": {"name": "first", "arguments": ""}}]})
     )

@@ -1,5 +1,9 @@
 """Anthropic's error shape, on /v1/messages: as an answer and as a stream's event."""
 
+from typing import Any
+
+from app.errors import RelayError
+
 # Anthropic's error types, by status (other 4xx: invalid_request_error, other 5xx: api_error).
 _TYPES = {
     401: "authentication_error",
@@ -12,16 +16,16 @@ _TYPES = {
 }
 
 
-def anthropic_type(status):
+def anthropic_type(status: int) -> str:
     default = "invalid_request_error" if status < 500 else "api_error"
     return _TYPES.get(status, default)
 
 
-def error_event(message, kind="api_error"):
+def error_event(message: str, kind: str = "api_error") -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-def error_body(error):
+def error_body(error: RelayError) -> dict[str, Any]:
     # Anthropic's shape has no `param`: the message names the field instead.
     message = error.message
     if error.param and error.param not in message:

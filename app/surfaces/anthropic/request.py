@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+from typing import Any
 
 from app.chat.problems import RequestProblem
 
@@ -33,7 +34,7 @@ _MAX_USER = 64
 IMAGE_TOKENS = 1600
 
 
-def tool_id_out(provider_id):
+def tool_id_out(provider_id: str | None) -> str:
     """A provider's tool-call id as the client may see it (reversible)."""
     if provider_id and _SAFE_ID.match(provider_id) and not provider_id.startswith(_ENCODED):
         return provider_id
@@ -41,7 +42,7 @@ def tool_id_out(provider_id):
     return _ENCODED + encoded
 
 
-def tool_id_in(client_id):
+def tool_id_in(client_id: Any) -> Any:
     """The provider's id back from what tool_id_out gave the client."""
     if not isinstance(client_id, str) or not client_id.startswith(_ENCODED):
         return client_id
@@ -52,7 +53,7 @@ def tool_id_in(client_id):
         return client_id
 
 
-def _blocks(content, param):
+def _blocks(content: Any, param: str) -> list[dict[str, Any]]:
     """Content as a list of blocks: a string is one text block."""
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
@@ -64,7 +65,7 @@ def _blocks(content, param):
     return content
 
 
-def _text_of(content, param):
+def _text_of(content: Any, param: str) -> str:
     return "\n".join(
         b.get("text") or ""
         for b in _blocks(content, param)
@@ -72,7 +73,7 @@ def _text_of(content, param):
     )
 
 
-def _image(block):
+def _image(block: dict[str, Any]) -> dict[str, Any] | None:
     source = block.get("source") or {}
     if source.get("type") == "base64" and source.get("data"):
         url = f"data:{source.get('media_type') or 'image/png'};base64,{source['data']}"
@@ -83,15 +84,15 @@ def _image(block):
     return {"type": "image_url", "image_url": {"url": url}}
 
 
-def _document(block):
+def _document(block: dict[str, Any]) -> str:
     source = block.get("source") or {}
     if source.get("type") == "text" and isinstance(source.get("data"), str):
-        return source["data"]
+        return str(source["data"])
     title = block.get("title") or "a document"
     return f"[{title} omitted: this model cannot read {source.get('media_type') or 'it'}]"
 
 
-def _user_part(block):
+def _user_part(block: dict[str, Any]) -> dict[str, Any] | None:
     """A user block as a chat content part (None: nothing a remote can use)."""
     kind = block.get("type")
     if kind == "text":
@@ -105,7 +106,7 @@ def _user_part(block):
     return None
 
 
-def _tool_result(block, param):
+def _tool_result(block: dict[str, Any], param: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(tool message, image parts it carried). A chat tool message holds text
     only, so images go to a user message right after the tool messages."""
     content = block.get("content")
@@ -134,17 +135,17 @@ def _tool_result(block, param):
     return {"role": "tool", "tool_call_id": tool_id_in(call_id), "content": text}, images
 
 
-def _parts_content(parts):
+def _parts_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     if all(p["type"] == "text" for p in parts):
         return "\n".join(p["text"] for p in parts)
     return parts
 
 
-def _as_parts(content):
+def _as_parts(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else content
 
 
-def _user_messages(blocks, param):
+def _user_messages(blocks: list[dict[str, Any]], param: str) -> list[dict[str, Any]]:
     tool_messages, parts = [], []
     for index, block in enumerate(blocks):
         if block.get("type") == "tool_result":
@@ -161,7 +162,7 @@ def _user_messages(blocks, param):
     return tool_messages + ([{"role": "user", "content": _parts_content(parts)}] if parts else [])
 
 
-def _assistant_message(blocks, param):
+def _assistant_message(blocks: list[dict[str, Any]], param: str) -> dict[str, Any]:
     texts, reasoning, calls = [], [], []
     for index, block in enumerate(blocks):
         kind = block.get("type")
@@ -186,7 +187,7 @@ def _assistant_message(blocks, param):
             )
         # redacted_thinking is Anthropic's ciphertext, server tool blocks ran
         # at Anthropic: neither means anything to another provider.
-    message = {"role": "assistant", "content": "".join(texts) or None}
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None}
     if any(reasoning):
         message["reasoning_content"] = "\n".join(r for r in reasoning if r)
     if calls:
@@ -196,7 +197,7 @@ def _assistant_message(blocks, param):
     return message
 
 
-def _system_text(system, param):
+def _system_text(system: Any, param: str) -> str:
     if system is None:
         return ""
     if isinstance(system, str):
@@ -204,12 +205,12 @@ def _system_text(system, param):
     return _text_of(system, param)  # cache_control goes with the blocks' other keys
 
 
-def convert_messages(messages, system=None):
+def convert_messages(messages: list[Any], system: Any = None) -> list[dict[str, Any]]:
     """Anthropic messages -> chat messages, with every system text merged
     into one leading system message (Claude Code puts a role: system message
     inside `messages`; chat templates take one system message, first)."""
     system_texts = [_system_text(system, "system")]
-    chat = []
+    chat: list[dict[str, Any]] = []
     for index, message in enumerate(messages):
         param = f"messages[{index}]"
         if not isinstance(message, dict):
@@ -242,7 +243,7 @@ def convert_messages(messages, system=None):
     return ([{"role": "system", "content": system_text}] if system_text else []) + chat
 
 
-def convert_tools(tools):
+def convert_tools(tools: Any) -> list[dict[str, Any]]:
     """Custom tools as chat functions. Server tools (web_search_*, bash_*,
     code_execution_*, ...) run at Anthropic and are dropped, as hosted tools
     are on /v1/responses."""
@@ -269,7 +270,7 @@ def convert_tools(tools):
     return chat_tools
 
 
-def convert_tool_choice(choice, chat_tools):
+def convert_tool_choice(choice: Any, chat_tools: list[dict[str, Any]]) -> Any:
     if not isinstance(choice, dict):
         return None
     kind = choice.get("type")
@@ -282,10 +283,10 @@ def convert_tool_choice(choice, chat_tools):
                 "tool_choice.name",
             )
         return {"type": "function", "function": {"name": choice["name"]}}
-    return {"auto": "auto", "any": "required", "none": "none"}.get(kind)
+    return {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
 
 
-def reasoning_effort(thinking, output_config):
+def reasoning_effort(thinking: Any, output_config: Any) -> str | None:
     """thinking -> reasoning_effort: `enabled` by its budget, `adaptive` by
     output_config.effort (else medium), `disabled` -> nothing."""
     thinking = thinking if isinstance(thinking, dict) else {}
@@ -297,20 +298,20 @@ def reasoning_effort(thinking, output_config):
         return next((effort for limit, effort in _BUDGET_EFFORT if budget < limit), "high")
     if kind == "adaptive":
         effort = (output_config if isinstance(output_config, dict) else {}).get("effort")
-        return _EFFORTS.get(effort, "medium")
+        return _EFFORTS.get(str(effort), "medium")
     return None
 
 
-def _user(metadata):
+def _user(metadata: Any) -> str | None:
     user_id = (metadata if isinstance(metadata, dict) else {}).get("user_id")
     if not isinstance(user_id, str) or not user_id:
         return None
     return user_id if len(user_id) <= _MAX_USER else hashlib.sha256(user_id.encode()).hexdigest()
 
 
-def chat_request(body, remote_model):
+def chat_request(body: dict[str, Any], remote_model: str) -> dict[str, Any]:
     """The Chat Completions request for a Messages request."""
-    request = {
+    request: dict[str, Any] = {
         "model": remote_model,
         "messages": convert_messages(body["messages"], body.get("system")),
     }
@@ -341,13 +342,13 @@ def chat_request(body, remote_model):
     return request
 
 
-def estimate_tokens(chat):
+def estimate_tokens(chat: dict[str, Any]) -> int:
     """An estimate of the input tokens of a converted request: the characters
     of its messages and tools as JSON, divided by 4 and rounded up, plus
     IMAGE_TOKENS per image (its base64 says little about its tokens)."""
     images = 0
 
-    def without_images(content):
+    def without_images(content: Any) -> Any:
         nonlocal images
         if not isinstance(content, list):
             return content

@@ -13,7 +13,7 @@ from app.errors import BadRequest, RelayError, UpstreamError
 from app.routing import model_to_show, serve
 from app.surfaces.anthropic import request as messages_request
 from app.surfaces.anthropic.schemas import CountTokensSchema, CreateMessageSchema
-from app.surfaces.anthropic.stream import MessagesStream, completion_as_chunk
+from app.surfaces.anthropic.stream import MessagesStream
 from app.surfaces.openai.views import chat_remote
 from app.surfaces.schema import load
 from app.web.body import json_body
@@ -80,8 +80,7 @@ def _message_with(body, model):
         return sse_response(
             relay(upstream, stream, sse_event, head=stream.start(), ping=stream.ping)
         )
-    answer = remote.chat(chat)
-    stream.feed(completion_as_chunk(answer))
+    stream.feed(remote.chat(chat))
     stream.finish()
     if stream.message is None:
         raise RelayError("the remote's answer was not complete", status=502)

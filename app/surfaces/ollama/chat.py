@@ -2,11 +2,22 @@
 
 import base64
 import json
-import time
 from datetime import datetime, timezone
+from typing import Any
 
-from app.chat.common import INCOMPLETE, call_index, reasoning_of
+from app.chat.assembly import ToolCalls, parse_arguments
+from app.chat.common import INCOMPLETE
+from app.chat.deltas import (
+    Chunk,
+    Finish,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallArgs,
+    ToolCallStart,
+    Usage,
+)
 from app.chat.options import options_to_fields
+from app.chat.protocol import SYSTEM_CLOCK, Clock
 
 THINK_LEVELS = ("low", "medium", "high")
 
@@ -18,13 +29,13 @@ _IMAGE_MAGIC = [
 ]
 
 
-def _image_url(data):
+def _image_url(data: str) -> dict[str, Any]:
     head = base64.b64decode(data[:32] + "=" * (-len(data[:32]) % 4), validate=False)
     mime = next((m for magic, m in _IMAGE_MAGIC if head.startswith(magic)), "image/jpeg")
     return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}}
 
 
-def _content(message):
+def _content(message: dict[str, Any]) -> str | list[dict[str, Any]]:
     text = message.get("content") or ""
     images = message.get("images") or []
     if not images:
@@ -37,17 +48,17 @@ class _CallIds:
     """Ollama's tool calls and results may carry no ids; Chat Completions
     pairs every result with its call by id, so ids are made and matched by name."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.count = 0
-        self.pending = []
+        self.pending: list[tuple[str, Any]] = []
 
-    def call(self, call):
+    def call(self, call: dict[str, Any]) -> str:
         call_id = call.get("id") or f"call_{self.count}"
         self.count += 1
         self.pending.append((call_id, call.get("function", {}).get("name")))
         return call_id
 
-    def result(self, message):
+    def result(self, message: dict[str, Any]) -> Any:
         wanted = message.get("tool_call_id")
         name = message.get("tool_name") or message.get("name")
         for index, (call_id, call_name) in enumerate(self.pending):
@@ -56,11 +67,11 @@ class _CallIds:
         return wanted or f"call_{name or 'unknown'}"
 
 
-def _arguments(value):
+def _arguments(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value or {})
 
 
-def _messages(messages):
+def _messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ids = _CallIds()
     converted = []
     for message in messages:
@@ -89,7 +100,7 @@ def _messages(messages):
     return converted
 
 
-def _response_format(fmt):
+def _response_format(fmt: Any) -> dict[str, Any] | None:
     if fmt == "json":
         return {"type": "json_object"}
     if isinstance(fmt, dict):
@@ -97,9 +108,9 @@ def _response_format(fmt):
     return None
 
 
-def chat_request(body, remote_model):
+def chat_request(body: dict[str, Any], remote_model: str) -> dict[str, Any]:
     """An Ollama /api/chat body as a Chat Completions request for `remote_model`."""
-    request = {"model": remote_model, "messages": _messages(body["messages"])}
+    request: dict[str, Any] = {"model": remote_model, "messages": _messages(body["messages"])}
     request.update(options_to_fields(body.get("options")))
     if body.get("tools"):
         request["tools"] = body["tools"]
@@ -114,37 +125,30 @@ def chat_request(body, remote_model):
     return request
 
 
-def _now():
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def _now(clock: Clock) -> str:
+    stamp = datetime.fromtimestamp(clock.time(), timezone.utc)
+    return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _tool_calls(calls):
+def _tool_calls(calls: ToolCalls) -> list[dict[str, Any]]:
     out = []
     for index, call in enumerate(calls):
-        raw = call["function"].get("arguments") or "{}"
-        try:
-            arguments = json.loads(raw)
-        except ValueError:
-            arguments = None
-        if not isinstance(arguments, dict):
+        arguments = parse_arguments(call.arguments)
+        if arguments is None:
             # Ollama's arguments are an object; the model's malformed text is
             # kept under one key rather than dropped, so the mistake shows.
-            arguments = {"_raw": raw}
+            arguments = {"_raw": call.arguments}
         out.append(
             {
-                "id": call.get("id"),
-                "function": {
-                    "index": index,
-                    "name": call["function"].get("name"),
-                    "arguments": arguments,
-                },
+                "id": call.id or None,
+                "function": {"index": index, "name": call.name, "arguments": arguments},
             }
         )
     return out
 
 
-def _message(content, thinking, calls):
-    message = {"role": "assistant", "content": content}
+def _message(content: str, thinking: str, calls: ToolCalls | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
     if thinking:
         message["thinking"] = thinking
     if calls:
@@ -152,128 +156,121 @@ def _message(content, thinking, calls):
     return message
 
 
-def _done_reason(finish_reason):
-    return "length" if finish_reason == "length" else "stop"
-
-
-class _Clock:
+class _Durations:
     """Ollama reports durations in nanoseconds: total, prompt (until the
     first token) and eval (from the first token on)."""
 
-    def __init__(self, started_ns=None):
-        self.started = started_ns or time.monotonic_ns()
-        self.first_token = None
+    def __init__(self, clock: Clock, started_ns: int | None = None) -> None:
+        self.clock = clock
+        self.started = started_ns or clock.monotonic_ns()
+        self.first_token: int | None = None
 
-    def token(self):
+    def token(self) -> None:
         if self.first_token is None:
-            self.first_token = time.monotonic_ns()
+            self.first_token = self.clock.monotonic_ns()
 
-    def durations(self):
-        now = time.monotonic_ns()
+    def final(self, finish_reason: str | None, usage: Usage | None) -> dict[str, Any]:
+        now = self.clock.monotonic_ns()
         first = self.first_token or now
         return {
+            "done": True,
+            "done_reason": "length" if finish_reason == "length" else "stop",
             "total_duration": now - self.started,
             "load_duration": 0,
             "prompt_eval_duration": first - self.started,
             "eval_duration": now - first,
+            "prompt_eval_count": usage.prompt_tokens if usage else 0,
+            "eval_count": usage.completion_tokens if usage else 0,
         }
-
-
-def _final(finish_reason, usage, clock):
-    usage = usage or {}
-    return {
-        "done": True,
-        "done_reason": _done_reason(finish_reason),
-        **clock.durations(),
-        "prompt_eval_count": usage.get("prompt_tokens", 0),
-        "eval_count": usage.get("completion_tokens", 0),
-    }
-
-
-def chat_response(completion, model, started_ns=None):
-    """A Chat Completions answer as Ollama's non-streaming /api/chat answer."""
-    choice = (completion.get("choices") or [{}])[0]
-    source = choice.get("message") or {}
-    clock = _Clock(started_ns)
-    clock.token()
-    message = _message(
-        source.get("content") or "", reasoning_of(source), source.get("tool_calls") or []
-    )
-    return {
-        "model": model,
-        "created_at": _now(),
-        "message": message,
-        **_final(choice.get("finish_reason"), completion.get("usage"), clock),
-    }
 
 
 class ChatStream:
     """Chat Completions chunks -> Ollama /api/chat NDJSON objects.
 
-    Text and thinking go out as they arrive. Tool calls come out whole, as
-    Ollama sends them: arguments stream in pieces upstream, so they are
-    collected and sent once the upstream says why it stopped.
+    Text and thinking go out as they arrive, one line per chunk. Tool calls
+    come out whole, as Ollama sends them: arguments stream in pieces
+    upstream, so they are collected and sent once the upstream says why it
+    stopped.
     """
 
-    def __init__(self, model, started_ns=None):
+    def __init__(
+        self, model: str, started_ns: int | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.model = model
-        self.clock = _Clock(started_ns)
-        self.calls = {}
-        self.finish_reason = None
-        self.usage = None
+        self.clock = clock
+        self.durations = _Durations(clock, started_ns)
+        self.calls = ToolCalls()
+        self.finish_reason: str | None = None
+        self.counts: Usage | None = None
+        self.usage: dict[str, Any] | None = None
 
-    def _line(self, message, **extra):
+    def _line(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
             "model": self.model,
-            "created_at": _now(),
+            "created_at": _now(self.clock),
             "message": message,
             "done": False,
-            **extra,
         }
 
-    def feed(self, chunk):
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        out = []
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            content, thinking = delta.get("content") or "", reasoning_of(delta)
-            if content or thinking:
-                self.clock.token()
-                out.append(self._line(_message(content, thinking, [])))
-            for call in delta.get("tool_calls") or []:
-                self.clock.token()
-                self._collect(call)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-                out += self._flush_calls()
+    def _take(self, chunk: Chunk) -> tuple[str, str, bool]:
+        """(text, thinking, finished) of `chunk`; its calls and usage are kept."""
+        content = thinking = ""
+        finished = False
+        for delta in chunk.deltas:
+            if isinstance(delta, TextDelta):
+                content = delta.text
+            elif isinstance(delta, ReasoningDelta):
+                thinking = delta.text
+            elif isinstance(delta, ToolCallStart):
+                self.durations.token()
+                self.calls.start(delta.index, delta.id or "", delta.name)
+            elif isinstance(delta, ToolCallArgs):
+                self.durations.token()
+                self.calls.add(delta.index, delta.piece)
+            elif isinstance(delta, Finish):
+                self.finish_reason, finished = delta.reason, True
+            else:
+                self.counts, self.usage = delta, delta.chat
+        if content or thinking:
+            self.durations.token()
+        return content, thinking, finished
+
+    def feed(self, chunk: Chunk) -> list[dict[str, Any]]:
+        content, thinking, finished = self._take(chunk)
+        out = [self._line(_message(content, thinking))] if content or thinking else []
+        if finished:
+            out += self._flush_calls()
         return out
 
-    def _collect(self, delta):
-        # The id and name come in the first delta of a call only; the
-        # arguments may be split anywhere, starting with an empty piece.
-        call = self.calls.setdefault(
-            call_index(delta, self.calls), {"id": None, "function": {"name": "", "arguments": ""}}
-        )
-        call["id"] = call["id"] or delta.get("id")
-        function = delta.get("function") or {}
-        call["function"]["name"] += function.get("name") or ""
-        call["function"]["arguments"] += function.get("arguments") or ""
-
-    def _flush_calls(self):
+    def _flush_calls(self) -> list[dict[str, Any]]:
         if not self.calls:
             return []
-        calls = [self.calls[index] for index in sorted(self.calls)]
-        self.calls = {}
-        return [self._line(_message("", "", calls))]
+        line = self._line(_message("", "", self.calls))
+        self.calls = ToolCalls()
+        return [line]
 
-    def finish(self):
+    def finish(self) -> list[dict[str, Any]]:
         if self.finish_reason is None:
             return self.fail(INCOMPLETE)
         out = self._flush_calls()
         last = self._line({"role": "assistant", "content": ""})
-        last.update(_final(self.finish_reason, self.usage, self.clock))
+        last.update(self.durations.final(self.finish_reason, self.counts))
         return out + [last]
 
-    def fail(self, message):
+    def fail(self, message: str) -> list[dict[str, Any]]:
         return [{"error": message}]
+
+
+def chat_response(
+    answer: Chunk, model: str, started_ns: int | None = None, clock: Clock = SYSTEM_CLOCK
+) -> dict[str, Any]:
+    """A whole Chat Completions answer as Ollama's non-streaming /api/chat answer."""
+    stream = ChatStream(model, started_ns, clock)
+    stream.durations.token()
+    content, thinking, _ = stream._take(answer)
+    return {
+        "model": model,
+        "created_at": _now(clock),
+        "message": _message(content, thinking, stream.calls),
+        **stream.durations.final(stream.finish_reason, stream.counts),
+    }

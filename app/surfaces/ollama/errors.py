@@ -1,5 +1,7 @@
 """Ollama's error shape, on /api/*."""
 
+from app.errors import RelayError
 
-def error_body(error):
+
+def error_body(error: RelayError) -> dict[str, str]:
     return {"error": error.message}

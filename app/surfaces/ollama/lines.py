@@ -1,33 +1,39 @@
 """A remote Ollama's NDJSON answers relayed as it wrote them, relabelled with
 the local model name: /api/* to an Ollama remote."""
 
+from typing import Any, Protocol
+
 from app.catalog.urls import shown_url
+from app.chat.chunks import ollama_usage
 from app.chat.common import INCOMPLETE
 
 
-class OllamaLines:
-    """A remote Ollama's NDJSON lines, relabelled and marked with their remote."""
+class _Model(Protocol):
+    remote_model: str
+    remote_host: str
 
-    def __init__(self, model, name):
+
+class OllamaLines:
+    """A remote Ollama's NDJSON lines (objects: app.remotes.ollama checks),
+    relabelled and marked with their remote."""
+
+    def __init__(self, model: _Model, name: str) -> None:
         self.labels = {
             "model": name,
             "remote_model": model.remote_model,
             "remote_host": shown_url(model.remote_host),
         }
         self.done = False
-        self.usage = None
+        self.usage: dict[str, Any] | None = None
 
-    def feed(self, line):
+    def feed(self, line: dict[str, Any]) -> list[dict[str, Any]]:
         if line.get("done"):
             self.done = True
-            self.usage = {
-                "prompt_tokens": line.get("prompt_eval_count", 0),
-                "completion_tokens": line.get("eval_count", 0),
-            }
+            self.usage = ollama_usage(line)
         return [dict(line, **self.labels)]
 
-    def finish(self):
+    def finish(self) -> list[dict[str, Any]]:
         return [] if self.done else self.fail(INCOMPLETE)
 
-    def fail(self, message):
+    def fail(self, message: str) -> list[dict[str, Any]]:
         return [{"error": message}]

@@ -1,15 +1,18 @@
-"""Chat Completions relayed as the remote wrote them, relabelled with the local
-model name: /v1/chat/completions to an OpenAI-compatible remote."""
+"""Chat Completions relayed as the remote wrote them (checked by
+app.chat.chunks), relabelled with the local model name: /v1/chat/completions
+to an OpenAI-compatible remote."""
 
-import time
+from typing import Any
 
 from app.chat.common import INCOMPLETE
+from app.chat.deltas import Chunk, Usage
+from app.chat.protocol import SYSTEM_CLOCK, Clock
 from app.surfaces.openai.errors import openai_error
 
 DONE = "[DONE]"
 
 
-def _choices(choices, part):
+def _choices(choices: list[dict[str, Any]], part: str) -> list[dict[str, Any]]:
     # Providers leave out keys OpenAI's schema requires (DashScope sends no
     # `refusal`, some no `index` or `logprobs`); clients validating
     # strictly need them, null where there is nothing to say.
@@ -23,15 +26,15 @@ def _choices(choices, part):
     return out
 
 
-def completion(body, model):
+def completion(answer: Chunk, model: str, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
     """A non-streaming Chat Completions answer under the local model name."""
     return {
         "id": "chatcmpl-relay",
         "object": "chat.completion",
-        "created": int(time.time()),
-        **body,
+        "created": int(clock.time()),
+        **answer.body,
         "model": model,
-        "choices": _choices(body.get("choices"), "message"),
+        "choices": _choices(answer.body["choices"], "message"),
     }
 
 
@@ -43,26 +46,31 @@ class ChatChunks:
     chunk with no choices.
     """
 
-    def __init__(self, model, include_usage):
+    def __init__(self, model: str, include_usage: bool) -> None:
         self.model = model
         self.include_usage = include_usage
         self.finished = False
-        self.usage = None
+        self.usage: dict[str, Any] | None = None
 
-    def feed(self, chunk):
-        self.usage = chunk.get("usage") or self.usage
-        if any(c.get("finish_reason") for c in chunk.get("choices") or []):
+    def feed(self, chunk: Chunk) -> list[dict[str, Any] | str]:
+        for delta in chunk.deltas:
+            if isinstance(delta, Usage):
+                self.usage = delta.chat
+        body = chunk.body
+        choices = body["choices"]
+        # Any choice's end counts (a client may ask for several: `n`).
+        if not self.finished and any(c.get("finish_reason") for c in choices):
             self.finished = True
         if not self.include_usage:
-            if not chunk.get("choices"):
+            if not choices:
                 return []
-            chunk = {k: v for k, v in chunk.items() if k != "usage"}
-        return [dict(chunk, model=self.model, choices=_choices(chunk.get("choices"), "delta"))]
+            body = {k: v for k, v in body.items() if k != "usage"}
+        return [dict(body, model=self.model, choices=_choices(choices, "delta"))]
 
-    def finish(self):
+    def finish(self) -> list[dict[str, Any] | str]:
         if not self.finished:
             return self.fail(INCOMPLETE)
         return [DONE]
 
-    def fail(self, message):
+    def fail(self, message: str) -> list[dict[str, Any] | str]:
         return [openai_error(message)]

@@ -1,6 +1,8 @@
 """Input items as GET /v1/responses/{id}/input_items lists them: each with an id
 (and a status where the API has one), messages with their parts spelled out."""
 
+from typing import Any
+
 from app.chat.common import new_id
 from app.chat.problems import RequestProblem
 from app.surfaces.responses.request import convert_input
@@ -15,7 +17,7 @@ _PREFIX = {
 }
 
 
-def _parts(role, content):
+def _parts(role: Any, content: Any) -> Any:
     if not isinstance(content, str):
         return content
     if role == "assistant":
@@ -23,7 +25,7 @@ def _parts(role, content):
     return [{"type": "input_text", "text": content}]
 
 
-def resource_items(items):
+def resource_items(items: Any) -> list[dict[str, Any]]:
     """The request's `input`, normalised for storage and listing."""
     if isinstance(items, str):
         items = [{"type": "message", "role": "user", "content": items}]
@@ -46,7 +48,9 @@ def resource_items(items):
     return out
 
 
-def page(items, limit=20, order="desc", after=None):
+def page(
+    items: list[dict[str, Any]], limit: int = 20, order: str = "desc", after: str | None = None
+) -> dict[str, Any]:
     """A page of `items` in OpenAI's list shape (cursor: the id of the last item seen)."""
     ordered = list(reversed(items)) if order == "desc" else list(items)
     if after is not None:
@@ -62,7 +66,7 @@ def page(items, limit=20, order="desc", after=None):
     }
 
 
-def referenced_ids(items):
+def referenced_ids(items: Any) -> list[Any]:
     """The ids of the `item_reference` input items (the Vercel AI SDK sends
     earlier output back this way when the response was stored)."""
     if isinstance(items, str):
@@ -74,7 +78,7 @@ def referenced_ids(items):
     ]
 
 
-def resolve_references(items, found):
+def resolve_references(items: Any, found: dict[str, Any]) -> Any:
     """`items` with each item_reference replaced by the stored output item it
     names (`found`: id -> item); an id not found is a RequestProblem naming it."""
     if isinstance(items, str):
@@ -94,7 +98,7 @@ def resolve_references(items, found):
     return resolved
 
 
-def turn_from_items(input_items, output_items):
+def turn_from_items(input_items: Any, output_items: Any) -> list[dict[str, Any]] | None:
     """The chat messages of a stored turn, rebuilt from its input items and
     its output items; None when they do not convert. Stored responses keep
     a turn's chat messages only when this does not give them back exactly,

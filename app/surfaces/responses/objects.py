@@ -1,30 +1,27 @@
 """The Response object: what the request set, echoed as OpenAI echoes it, and
 token usage in the Responses API's terms."""
 
+from typing import Any
 
-def usage(chat_usage):
+from app.chat.deltas import Usage
+
+
+def usage(counts: Usage | None) -> dict[str, Any]:
     """Chat usage -> Responses usage, with the details the upstream reported."""
-    u = chat_usage or {}
-    prompt, completion = u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0
-    prompt_details = u.get("prompt_tokens_details") or {}
-    completion_details = u.get("completion_tokens_details") or {}
-    # DeepSeek reports cache hits at the top level.
-    cached = prompt_details.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0
+    u = counts or Usage()
     return {
-        "input_tokens": prompt,
+        "input_tokens": u.prompt_tokens,
         "input_tokens_details": {
-            "cached_tokens": cached,
-            "cache_write_tokens": prompt_details.get("cache_write_tokens") or 0,
+            "cached_tokens": u.cached_tokens,
+            "cache_write_tokens": u.cache_write_tokens,
         },
-        "output_tokens": completion,
-        "output_tokens_details": {
-            "reasoning_tokens": completion_details.get("reasoning_tokens") or 0
-        },
-        "total_tokens": u.get("total_tokens") or prompt + completion,
+        "output_tokens": u.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+        "total_tokens": u.total_tokens,
     }
 
 
-def _echoed_tool(tool):
+def _echoed_tool(tool: Any) -> Any:
     # As OpenAI echoes tools: the fields its schema requires, filled in.
     if tool.get("type") == "function":
         return {"parameters": None, "strict": True, **tool}
@@ -41,16 +38,16 @@ _REQUIRED_NULLABLE = {"error", "incomplete_details", "instructions", "temperatur
 
 
 def response_object(
-    response_id,
-    body,
-    model,
-    created_at,
-    status,
-    output,
-    usage=None,
-    error=None,
-    incomplete_reason=None,
-):
+    response_id: str,
+    body: dict[str, Any],
+    model: str,
+    created_at: int,
+    status: str,
+    output: list[dict[str, Any]],
+    usage: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    incomplete_reason: str | None = None,
+) -> dict[str, Any]:
     """A complete Response, echoing what the request set."""
     reasoning = body.get("reasoning") or {}
     response = {

@@ -7,6 +7,8 @@ the caller turns it into a 400 naming the parameter.
 import hashlib
 import json
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from app.chat.problems import RequestProblem
 
@@ -34,10 +36,14 @@ HOSTED_TOOLS = {
 # functions, so the string travels as the function's one argument.
 CUSTOM_INPUT = "input"
 
+# flat chat name -> (namespace, name, "function" or "custom"): how a chat
+# remote's tool call names the Responses tool it calls.
+ToolNames = dict[str, tuple[str | None, str, str]]
+
 _SAFE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
-def flat_name(namespace, name):
+def flat_name(namespace: str | None, name: str) -> str:
     """A namespaced tool's name as providers accept it: ^[a-zA-Z0-9_-]{1,64}$."""
     joined = re.sub(r"[^a-zA-Z0-9_-]", "_", f"{namespace}__{name}" if namespace else name)
     if _SAFE_NAME.match(joined):
@@ -46,24 +52,26 @@ def flat_name(namespace, name):
     return f"{joined[:55]}_{digest}"
 
 
-def _field(obj, key, param, kind=str, required=True):
+def _field(obj: Any, key: str, param: str, kind: type = str, required: bool = True) -> Any:
     """obj[key] when it has the type a chat remote needs, else RequestProblem."""
     value = obj.get(key)
     if value is None and not required:
         return None
     if not isinstance(value, kind):
-        what = {str: "a string", dict: "an object", list: "a list"}.get(kind, "valid")
+        what = {str: "a string", dict: "an object", list: "a list"}.get(kind, "valid")  # type: ignore[call-overload]
         raise RequestProblem(f"{key} must be {what}", f"{param}.{key}")
     return value
 
 
-def _object(value, param):
+def _object(value: Any, param: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RequestProblem("must be an object", param)
     return value
 
 
-def _function_tool(tool, param, namespace=None):
+def _function_tool(
+    tool: dict[str, Any], param: str, namespace: str | None = None
+) -> dict[str, Any]:
     function = {"name": flat_name(namespace, _field(tool, "name", param))}
     if _field(tool, "description", param, required=False) is not None:
         function["description"] = tool["description"]
@@ -74,7 +82,7 @@ def _function_tool(tool, param, namespace=None):
     return {"type": "function", "function": function}
 
 
-def _custom_tool(tool, param):
+def _custom_tool(tool: dict[str, Any], param: str) -> dict[str, Any]:
     description = _field(tool, "description", param, required=False) or ""
     fmt = _field(tool, "format", param, dict, required=False) or {}
     if fmt.get("type") == "grammar" and isinstance(fmt.get("definition"), str):
@@ -97,12 +105,12 @@ def _custom_tool(tool, param):
     }
 
 
-def convert_tools(tools):
+def convert_tools(tools: Any) -> tuple[list[dict[str, Any]], ToolNames]:
     """(chat tools, {flat name: (namespace, name, kind)}) for the tools a chat
     remote can run; kind is "function" or "custom"."""
     chat_tools, names = [], {}
 
-    def add(chat_tool, namespace, name, kind):
+    def add(chat_tool: dict[str, Any], namespace: str | None, name: str, kind: str) -> None:
         chat_tools.append(chat_tool)
         names[chat_tool["function"]["name"]] = (namespace, name, kind)
 
@@ -129,18 +137,18 @@ def convert_tools(tools):
     return chat_tools, names
 
 
-def convert_tool_choice(choice, names):
+def convert_tool_choice(choice: Any, names: ToolNames) -> Any:
     if choice is None or choice in ("auto", "none", "required"):
         return choice
     if not isinstance(choice, (dict, str)):
         raise RequestProblem("must be a string or an object", "tool_choice")
     kind = choice.get("type") if isinstance(choice, dict) else choice
-    if kind == "function":
+    if kind == "function" and isinstance(choice, dict):
         name = _field(choice, "name", "tool_choice")
         wanted = (choice.get("namespace"), name)
         flat = next((f for f, (ns, n, _) in names.items() if (ns, n) == wanted), flat_name(*wanted))
         return {"type": "function", "function": {"name": flat}}
-    if kind == "allowed_tools":
+    if kind == "allowed_tools" and isinstance(choice, dict):
         return choice.get("mode", "auto")
     raise RequestProblem(
         f"tool_choice {kind!r} names a hosted tool that this remote (a Chat "
@@ -149,25 +157,25 @@ def convert_tool_choice(choice, names):
     )
 
 
-def _text(part, param):
+def _text(part: dict[str, Any], param: str) -> str:
     for key in ("text", "refusal"):
         if key in part:
-            return _field(part, key, param)
+            return str(_field(part, key, param))
     return ""
 
 
-def _content(content, param):
+def _content(content: Any, param: str) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
         raise RequestProblem("content must be a string or a list of parts", param)
-    parts = []
+    parts: list[dict[str, Any]] = []
     for index, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("input_text", "output_text", "text", "refusal"):
             parts.append({"type": "text", "text": _text(part, f"{param}[{index}]")})
         elif kind == "input_image" and part.get("image_url"):
-            image = {"url": part["image_url"]}
+            image: dict[str, Any] = {"url": part["image_url"]}
             if part.get("detail"):
                 image["detail"] = part["detail"]
             parts.append({"type": "image_url", "image_url": image})
@@ -182,7 +190,7 @@ def _content(content, param):
     return parts
 
 
-def _output_text(output, param):
+def _output_text(output: Any, param: str) -> str:
     """function_call_output's output: a string, or parts whose text is joined."""
     if isinstance(output, str):
         return output
@@ -194,7 +202,7 @@ def _output_text(output, param):
     raise RequestProblem("output must be a string or a list of parts", param)
 
 
-def _reasoning_text(item, param):
+def _reasoning_text(item: dict[str, Any], param: str) -> str:
     # The full reasoning (content) when the client kept it, else the summary.
     key = "content" if item.get("content") else "summary"
     parts = _field(item, key, param, list, required=False) or []
@@ -205,7 +213,7 @@ def _reasoning_text(item, param):
     return "\n".join(p for p in pieces if p)
 
 
-def convert_input(items, names_by_tool):
+def convert_input(items: Any, names_by_tool: ToolNames) -> list[dict[str, Any]]:
     """Responses input items -> chat messages."""
     if isinstance(items, str):
         return [{"role": "user", "content": items}]
@@ -222,7 +230,7 @@ def convert_input(items, names_by_tool):
             role = item.get("role")
             if role not in ("user", "assistant", "system", "developer"):
                 raise RequestProblem(f"unsupported role {role!r}", f"{param}.role")
-            message = {
+            message: dict[str, Any] = {
                 "role": "system" if role == "developer" else role,
                 "content": _content(item.get("content"), f"{param}.content"),
             }
@@ -271,7 +279,7 @@ def convert_input(items, names_by_tool):
     return messages
 
 
-def _merge_leading_system(messages):
+def _merge_leading_system(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Several chat templates (Qwen's among them) take one system message,
     # first; Codex sends two developer messages up front.
     head = []
@@ -280,7 +288,7 @@ def _merge_leading_system(messages):
     return ([{"role": "system", "content": "\n\n".join(head)}] if head else []) + messages
 
 
-def _response_format(text):
+def _response_format(text: Any) -> dict[str, Any] | None:
     fmt = (text or {}).get("format") or {}
     kind = fmt.get("type")
     if kind == "json_schema":
@@ -291,14 +299,16 @@ def _response_format(text):
     return None
 
 
-def chat_request(body, remote_model, history=()):
+def chat_request(
+    body: dict[str, Any], remote_model: str, history: Iterable[dict[str, Any]] = ()
+) -> tuple[dict[str, Any], ToolNames, list[dict[str, Any]]]:
     """(chat request, tool names map, this turn's chat messages)."""
     tools, names = convert_tools(body.get("tools"))
     turn = convert_input(body["input"], names)
     messages = list(history) + turn
     if body.get("instructions"):
         messages.insert(0, {"role": "system", "content": body["instructions"]})
-    request = {"model": remote_model, "messages": _merge_leading_system(messages)}
+    request: dict[str, Any] = {"model": remote_model, "messages": _merge_leading_system(messages)}
     if tools:
         request["tools"] = tools
         if body.get("parallel_tool_calls") is not None:

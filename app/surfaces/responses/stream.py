@@ -2,38 +2,64 @@
 
 One ResponsesStream per response: it owns the response id, the output items
 and their indexes, and the event sequence numbers. A non-streaming answer is
-fed through it as a single chunk, so both paths build the same Response.
+fed through it as a single chunk (app.chat.chunks.completion_as_chunk), so
+both paths build the same Response.
 """
 
 import json
-import time
+from collections.abc import Callable
+from typing import Any
 
-from app.chat.common import INCOMPLETE, call_index, new_id, reasoning_of
+from app.chat.assembly import Pieces, ToolCall, ToolCalls
+from app.chat.common import INCOMPLETE
+from app.chat.deltas import (
+    Chunk,
+    Finish,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallArgs,
+    ToolCallStart,
+    Usage,
+)
+from app.chat.protocol import DEFAULT_IDS, SYSTEM_CLOCK, Clock, Ids
 from app.surfaces.responses.objects import response_object, usage
-from app.surfaces.responses.request import CUSTOM_INPUT, flat_name
+from app.surfaces.responses.request import CUSTOM_INPUT, ToolNames, flat_name
+
+Event = dict[str, Any]
+_PREFIXES = {"reasoning": "rs", "message": "msg", "function_call": "fc", "custom_tool_call": "ctc"}
 
 
 class _Item:
-    """An output item as it grows: reasoning, message or function_call."""
+    """An output item as it grows: reasoning, message, function_call or custom_tool_call."""
 
-    def __init__(self, kind, index, **fields):
-        self.kind, self.index, self.status = kind, index, "in_progress"
-        self.id = new_id(
-            {"reasoning": "rs", "message": "msg", "function_call": "fc", "custom_tool_call": "ctc"}[
-                kind
-            ]
-        )
-        self.text = ""
-        self.call_id = fields.get("call_id")
-        self.name = fields.get("name")
-        self.namespace = fields.get("namespace")
+    def __init__(
+        self,
+        kind: str,
+        index: int,
+        item_id: str,
+        call: ToolCall | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
+    ) -> None:
+        self.kind, self.index, self.id, self.status = kind, index, item_id, "in_progress"
+        self.call = call
+        self.pieces = call.arguments_text if call is not None else Pieces()
+        self.name, self.namespace = name, namespace
 
-    def part(self):
+    @property
+    def text(self) -> str:
+        return self.pieces.text
+
+    @property
+    def call_id(self) -> str | None:
+        return self.call.id if self.call is not None else None
+
+    def part(self) -> dict[str, Any]:
         if self.kind == "reasoning":
             return {"type": "summary_text", "text": self.text}
         return {"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}
 
-    def render(self):
+    def render(self) -> dict[str, Any]:
         status, closed = self.status, self.status != "in_progress"
         if self.kind == "reasoning":
             return {"id": self.id, "type": "reasoning", "summary": [self.part()] if closed else []}
@@ -65,41 +91,53 @@ class _Item:
             item["namespace"] = self.namespace
         return item
 
-    def custom_input(self):
+    def custom_input(self) -> str:
         """A custom tool's string, out of the JSON arguments it travelled in."""
+        text = self.text
         try:
-            arguments = json.loads(self.text)
-        except ValueError:
-            return self.text
+            arguments = json.loads(text)
+        except (ValueError, RecursionError):
+            return text
         if isinstance(arguments, dict) and isinstance(arguments.get(CUSTOM_INPUT), str):
-            return arguments[CUSTOM_INPUT]
-        return self.text
+            return str(arguments[CUSTOM_INPUT])
+        return text
 
 
 class ResponsesStream:
-    def __init__(self, body, model, tool_names=None, on_complete=None):
+    def __init__(
+        self,
+        body: dict[str, Any],
+        model: str,
+        tool_names: ToolNames | None = None,
+        on_complete: Callable[["ResponsesStream"], None] | None = None,
+        ids: Ids = DEFAULT_IDS,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.body, self.model = body, model
         # Called with this stream once the answer is complete and before the
         # final event exists (the relay stores responses there); if it
         # raises, the response fails with the exception's message.
         self.on_complete = on_complete
-        self.id = new_id("resp")
-        self.created_at = int(time.time())
+        self.ids = ids
+        self.id = ids("resp")
+        self.created_at = int(clock.time())
         self.tool_names = tool_names or {}
         self.sequence = 0
-        self.items = []  # every output item, in output_index order
-        self.open = None  # the reasoning or message item receiving text
-        self.calls = {}  # upstream tool-call index -> its item
-        self.finish_reason = None
-        self.usage = None
-        self.response = None  # the final Response, once finished or failed
+        self.items: list[_Item] = []  # every output item, in output_index order
+        self.open: _Item | None = None  # the reasoning or message item receiving text
+        self.calls = ToolCalls()  # by the upstream's index
+        self.call_items: dict[int, _Item] = {}  # the same, as output items
+        self.finish_reason: str | None = None
+        self.counts: Usage | None = None
+        self.usage: dict[str, Any] | None = None  # the chat usage: telemetry counts it
+        self.response: dict[str, Any] | None = None  # the final Response, once finished or failed
 
-    def _event(self, kind, **fields):
+    def _event(self, kind: str, **fields: Any) -> Event:
         event = {"type": f"response.{kind}", "sequence_number": self.sequence, **fields}
         self.sequence += 1
         return event
 
-    def _snapshot(self, status, **extra):
+    def _snapshot(self, status: str, **extra: Any) -> dict[str, Any]:
         return response_object(
             self.id,
             self.body,
@@ -110,22 +148,22 @@ class ResponsesStream:
             **extra,
         )
 
-    def start(self):
+    def start(self) -> list[Event]:
         response = self._snapshot("in_progress")
         return [
             self._event("created", response=response),
             self._event("in_progress", response=response),
         ]
 
-    def _ref(self, item):
+    def _ref(self, item: _Item) -> dict[str, Any]:
         return {"item_id": item.id, "output_index": item.index}
 
-    def _add(self, kind, **fields):
-        item = _Item(kind, len(self.items), **fields)
+    def _add(self, kind: str, **fields: Any) -> tuple[_Item, list[Event]]:
+        item = _Item(kind, len(self.items), self.ids(_PREFIXES[kind]), **fields)
         self.items.append(item)
         return item, [self._event("output_item.added", output_index=item.index, item=item.render())]
 
-    def _open(self, kind):
+    def _open(self, kind: str) -> tuple[_Item, list[Event]]:
         """The open item of `kind`, opening it (and closing another) if needed."""
         if self.open is not None and self.open.kind == kind:
             return self.open, []
@@ -152,7 +190,7 @@ class ResponsesStream:
             )
         return self.open, events
 
-    def _close_open(self, status="completed"):
+    def _close_open(self, status: str = "completed") -> list[Event]:
         item, self.open = self.open, None
         if item is None:
             return []
@@ -189,9 +227,9 @@ class ResponsesStream:
             self._event("output_item.done", output_index=item.index, item=item.render())
         ]
 
-    def _text(self, kind, delta):
+    def _text(self, kind: str, delta: str) -> list[Event]:
         item, events = self._open(kind)
-        item.text += delta
+        item.pieces.add(delta)
         if kind == "reasoning":
             return events + [
                 self._event(
@@ -204,56 +242,45 @@ class ResponsesStream:
             )
         ]
 
-    def _call(self, delta):
-        # The id and name come in a call's first delta only; its arguments
-        # may be split anywhere, the first piece often empty.
-        events = []
-        index = call_index(delta, self.calls)
-        function = delta.get("function") or {}
-        item = self.calls.get(index)
-        if item is None:
-            events += self._close_open()
-            flat = function.get("name") or ""
-            namespace, name, kind = self.tool_names.get(flat, (None, flat, "function"))
-            item, added = self._add(
-                "custom_tool_call" if kind == "custom" else "function_call",
-                call_id=delta.get("id") or new_id("call"),
-                name=name,
-                namespace=namespace,
-            )
-            self.calls[index] = item
-            events += added
-        if function.get("arguments"):
-            item.text += function["arguments"]
-            # A custom tool's input is only known once its JSON wrapper is whole.
-            if item.kind == "function_call":
-                events.append(
-                    self._event(
-                        "function_call_arguments.delta",
-                        **self._ref(item),
-                        delta=function["arguments"],
-                    )
-                )
+    def _start_call(self, delta: ToolCallStart) -> list[Event]:
+        events = self._close_open()
+        namespace, name, kind = self.tool_names.get(delta.name, (None, delta.name, "function"))
+        call = self.calls.start(delta.index, delta.id or self.ids("call"), delta.name)
+        item, added = self._add(
+            "custom_tool_call" if kind == "custom" else "function_call",
+            call=call,
+            name=name,
+            namespace=namespace,
+        )
+        self.call_items[delta.index] = item
+        return events + added
+
+    def _arguments(self, delta: ToolCallArgs) -> list[Event]:
+        self.calls.add(delta.index, delta.piece)
+        item = self.call_items.get(delta.index)
+        # A custom tool's input is only known once its JSON wrapper is whole.
+        if item is None or item.kind != "function_call":
+            return []
+        return [self._event("function_call_arguments.delta", **self._ref(item), delta=delta.piece)]
+
+    def feed(self, chunk: Chunk) -> list[Event]:
+        events: list[Event] = []
+        for delta in chunk.deltas:
+            if isinstance(delta, ReasoningDelta):
+                events += self._text("reasoning", delta.text)
+            elif isinstance(delta, TextDelta):
+                events += self._text("message", delta.text)
+            elif isinstance(delta, ToolCallStart):
+                events += self._start_call(delta)
+            elif isinstance(delta, ToolCallArgs):
+                events += self._arguments(delta)
+            elif isinstance(delta, Finish):
+                self.finish_reason = delta.reason
+            else:
+                self.counts, self.usage = delta, delta.chat
         return events
 
-    def feed(self, chunk):
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        events = []
-        for choice in (chunk.get("choices") or [])[:1]:
-            delta = choice.get("delta") or {}
-            reasoning = reasoning_of(delta)
-            if reasoning:
-                events += self._text("reasoning", reasoning)
-            if delta.get("content"):
-                events += self._text("message", delta["content"])
-            for call in delta.get("tool_calls") or []:
-                events += self._call(call)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-        return events
-
-    def finish(self):
+    def finish(self) -> list[Event]:
         if self.finish_reason is None:
             return self.fail(INCOMPLETE)
         events = self._close_all("completed")
@@ -262,7 +289,7 @@ class ResponsesStream:
         )
         self.response = self._snapshot(
             "incomplete" if reason else "completed",
-            usage=usage(self.usage),
+            usage=usage(self.counts),
             incomplete_reason=reason,
         )
         if self.on_complete is not None:
@@ -273,9 +300,9 @@ class ResponsesStream:
         kind = "incomplete" if reason else "completed"
         return events + [self._event(kind, response=self.response)]
 
-    def _close_all(self, status):
+    def _close_all(self, status: str) -> list[Event]:
         events = self._close_open(status)
-        for item in self.calls.values():
+        for item in self.call_items.values():
             if item.status == "in_progress":
                 item.status = status
                 if item.kind == "custom_tool_call":
@@ -298,19 +325,19 @@ class ResponsesStream:
                 )
         return events
 
-    def fail(self, message, code="server_error"):
+    def fail(self, message: str, code: str = "server_error") -> list[Event]:
         # Open items end as incomplete, so a client tracking items sees each end.
         events = self._close_all("incomplete")
         self.response = self._snapshot(
-            "failed", error={"code": code, "message": message}, usage=usage(self.usage)
+            "failed", error={"code": code, "message": message}, usage=usage(self.counts)
         )
         return events + [self._event("failed", response=self.response)]
 
-    def assistant_message(self):
+    def assistant_message(self) -> dict[str, Any]:
         """This answer as a chat message, for the history of a stored response."""
         text = "".join(i.text for i in self.items if i.kind == "message")
         reasoning = "".join(i.text for i in self.items if i.kind == "reasoning")
-        message = {"role": "assistant", "content": text or None}
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
         if reasoning:
             message["reasoning_content"] = reasoning
         calls = [i for i in self.items if i.kind in ("function_call", "custom_tool_call")]
@@ -319,23 +346,8 @@ class ResponsesStream:
                 {
                     "id": i.call_id,
                     "type": "function",
-                    "function": {"name": flat_name(i.namespace, i.name), "arguments": i.text},
+                    "function": {"name": flat_name(i.namespace, i.name or ""), "arguments": i.text},
                 }
                 for i in calls
             ]
         return message
-
-
-def completion_as_chunk(completion):
-    """A non-streaming chat answer as the one chunk that says it all."""
-    choice = (completion.get("choices") or [{}])[0]
-    message = dict(choice.get("message") or {})
-    message["tool_calls"] = [
-        dict(call, index=i) for i, call in enumerate(message.get("tool_calls") or [])
-    ]
-    return {
-        "choices": [
-            {"index": 0, "delta": message, "finish_reason": choice.get("finish_reason") or "stop"}
-        ],
-        "usage": completion.get("usage"),
-    }

@@ -14,7 +14,7 @@ from app.surfaces.responses import request as responses_request
 from app.surfaces.responses import store as responses_store
 from app.surfaces.responses.items import page, referenced_ids, resolve_references, resource_items
 from app.surfaces.responses.schemas import CreateResponseSchema, InputItemsQuerySchema
-from app.surfaces.responses.stream import ResponsesStream, completion_as_chunk
+from app.surfaces.responses.stream import ResponsesStream
 from app.surfaces.schema import load
 from app.web.body import json_body
 from app.web.streaming import relay, sse_event, sse_response
@@ -111,7 +111,7 @@ def _response_with(body, model):
     if body["stream"]:
         upstream = remote.chat_stream(chat)
         return sse_response(relay(upstream, stream, sse_event, head=stream.start()))
-    stream.feed(completion_as_chunk(remote.chat(chat)))
+    stream.feed(remote.chat(chat))
     stream.finish()
     if stream.response["status"] == "failed":
         raise RelayError(stream.response["error"]["message"])

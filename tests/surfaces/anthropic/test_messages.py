@@ -16,9 +16,11 @@ import os
 import pytest
 import requests
 
+from app.chat.chunks import completion_as_chunk
 from app.surfaces.anthropic import request as messages_request
 from app.surfaces.anthropic.request import chat_request, estimate_tokens, tool_id_in, tool_id_out
-from app.surfaces.anthropic.stream import MessagesStream, completion_as_chunk
+from app.surfaces.anthropic.stream import MessagesStream
+from tests.support.chunk_reading import Reading
 from tests.support.fake_upstream import Reply, chunk, completion, text_stream
 from tests.support.paths import DATA
 
@@ -393,7 +395,7 @@ def test_count_estimate_is_characters_over_four_and_images_flat():
 
 
 def test_thinking_and_text_in_one_chunk():
-    stream = MessagesStream("remote")
+    stream = Reading(MessagesStream("remote"))
     events = run(
         stream,
         [
@@ -426,7 +428,7 @@ def test_thinking_and_text_in_one_chunk():
 
 
 def test_text_then_several_tool_calls_in_one_chunk():
-    stream = MessagesStream("remote")
+    stream = Reading(MessagesStream("remote"))
     events = run(
         stream,
         [
@@ -485,7 +487,7 @@ def test_text_then_several_tool_calls_in_one_chunk():
 
 
 def test_tool_arguments_sent_as_an_object():
-    stream = MessagesStream("remote")
+    stream = Reading(MessagesStream("remote"))
     events = run(
         stream,
         [
@@ -505,7 +507,7 @@ def test_tool_arguments_sent_as_an_object():
 
 
 def test_usage_only_final_chunk_and_empty_choices():
-    stream = MessagesStream("remote")
+    stream = Reading(MessagesStream("remote"))
     events = run(stream, [chunk(choices=False), *text_stream("a", "b", usage=USAGE)])
     starts, delta = check_events(events)
     assert [s["type"] for s in starts] == ["text"]
@@ -513,10 +515,10 @@ def test_usage_only_final_chunk_and_empty_choices():
 
 
 def test_length_is_max_tokens_and_a_named_stop_string_is_stop_sequence():
-    stream = MessagesStream("remote")
+    stream = Reading(MessagesStream("remote"))
     _, delta = check_events(run(stream, text_stream("cut", finish_reason="length")))
     assert delta["delta"]["stop_reason"] == "max_tokens"
-    stream = MessagesStream("remote", stop_sequences=["END"])
+    stream = Reading(MessagesStream("remote", stop_sequences=["END"]))
     events = stream.start() + stream.feed(chunk({"content": "done "}))
     final = chunk({})
     final["choices"][0].update(finish_reason="stop", stop_reason="END")  # vLLM names it
@@ -526,7 +528,7 @@ def test_length_is_max_tokens_and_a_named_stop_string_is_stop_sequence():
 
 
 def test_a_stream_without_finish_reason_ends_with_an_error_event():
-    stream = MessagesStream("remote")
+    stream = Reading(MessagesStream("remote"))
     events = run(stream, [chunk({"content": "half"})])
     assert events[-1] == {
         "type": "error",
@@ -547,7 +549,7 @@ def test_non_streaming_answer_builds_the_same_message():
         ],
         usage=USAGE,
     )
-    stream = MessagesStream("remote")
+    stream = Reading(MessagesStream("remote"))
     check_events(run(stream, [completion_as_chunk(answer)]))
     message = stream.message
     assert [b["type"] for b in message["content"]] == ["thinking", "text", "tool_use", "tool_use"]
