@@ -15,6 +15,13 @@ def _text(value):
     return value.strip()
 
 
+def _currency(value):
+    code = value.strip().upper()
+    if not (len(code) == 3 and code.isascii() and code.isalpha()):
+        raise ValueError("must be a three-letter currency code such as USD or EUR")
+    return code
+
+
 def _positive_int(value):
     number = int(value)
     if number <= 0:
@@ -90,6 +97,9 @@ SETTINGS = {
     "RELAY_ALLOW_UNAUTHENTICATED": (_flag, "false"),
     "RELAY_ORIGINS": (_list, ""),
     "RELAY_ALLOWED_HOSTS": (_list, ""),
+    # Spend (app/spend/): the one currency of every price, cost and budget.
+    "RELAY_CURRENCY": (_currency, "USD"),
+    "RELAY_REQUIRE_PRICES": (_flag, "false"),
 }
 
 

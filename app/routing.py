@@ -12,6 +12,7 @@ from app.observability import telemetry
 from app.remotes.ollama import OllamaRemote
 from app.remotes.openai import OpenAIRemote
 from app.remotes.retry import RETRY_CODES, RETRY_STATUSES
+from app.spend import prices
 
 
 def remote_for(model):
@@ -76,7 +77,8 @@ def serve(body, answer):
     error = None
     for model in registry.fallback_chain(asked):
         if exchange is not None:
-            exchange.model = model.name
+            # The price in force when the call is made is the one it costs.
+            exchange.model, exchange.price = model.name, prices.of(model)
         wait = cooldown.remaining(_target(model))
         if wait:
             error = error or UpstreamError(

@@ -24,6 +24,8 @@ from app.access.guard import (
 from app.access.keys import KeyCache
 from app.access.limits import RateLimiter
 from app.access.usage import Flusher, UsageBook
+from app.observability import metrics
+from app.spend import money, prices
 from app.storage.db import database
 
 __all__ = ["ANONYMOUS", "Caller", "admin_only", "admit", "caller", "init_app", "permit_model"]
@@ -73,5 +75,19 @@ def _account(exchange, book, limiter, flusher):
     tokens_in = usage.get("prompt_tokens") or 0
     tokens_out = usage.get("completion_tokens") or 0
     failed = exchange.failed or (exchange.status or 0) >= 400
-    book.record(exchange.key, exchange.model, tokens_in, tokens_out, failed)
+    if exchange.price is not None:
+        exchange.cost = prices.cost(exchange.price, usage)
+        if exchange.cost:
+            metrics.child(metrics.COST, exchange.key, "-", exchange.model).inc(
+                exchange.cost / money.PICO
+            )
+    book.record(
+        exchange.key,
+        exchange.model,
+        tokens_in,
+        tokens_out,
+        failed,
+        exchange.cost or 0,
+        unpriced=exchange.price is None,
+    )
     limiter.used_tokens(exchange.key, tokens_in + tokens_out)

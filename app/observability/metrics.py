@@ -60,6 +60,11 @@ TOKENS = Counter(
     "Tokens reported by remotes, by model, direction (in: prompt, out: completion) and client key.",
     ["model", "direction", "key"],
 )
+COST = Counter(
+    "relay_cost_total",
+    "Cost of requests in RELAY_CURRENCY (priced models only), by client key, team and model.",
+    ["key", "team", "model"],
+)
 REMOTES_COOLING_DOWN = Gauge(
     "relay_remotes_cooling_down",
     "Remotes skipped after repeated failures (app/remotes/cooldown.py), summed over workers.",

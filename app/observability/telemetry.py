@@ -13,6 +13,7 @@ import time
 from flask import current_app, g, has_request_context, request
 
 from app.observability import metrics
+from app.spend import money
 
 access_log = logging.getLogger("app.access")
 
@@ -34,6 +35,8 @@ class Exchange:
         self.remote_host = None
         self.upstream_status = None
         self.usage = None
+        self.price = None  # the serving model's Price (app/spend/prices.py), if it has one
+        self.cost = None  # pico-units, once accounted; None: no price
         self.key = "-"  # the caller's key name ("admin"; "-" with auth off)
         self.failed = False  # a stream that ended with an in-band error
         self.attempts = 0  # calls to remotes, retries included
@@ -140,6 +143,7 @@ def finish(exchange):
             "upstream_status": exchange.upstream_status,
             "tokens_in": usage.get("prompt_tokens"),
             "tokens_out": usage.get("completion_tokens"),
+            "cost": None if exchange.cost is None else money.exact(exchange.cost),
             "attempts": exchange.attempts,
         }
     )

@@ -55,6 +55,10 @@ class RemoteModel(BaseModel):
     # Local model names tried in order when this model's remote fails.
     fallbacks = JSONField(null=True)
     fallback_on_auth_errors = BooleanField(default=False)
+    # pico-units per token (app/spend/prices.py); None: the model has no price.
+    price_input = BigIntegerField(null=True)
+    price_output = BigIntegerField(null=True)
+    price_cached_input = BigIntegerField(null=True)
     digest = CharField(max_length=80)
     created_at = DateTimeField(default=utcnow)
     modified_at = DateTimeField(default=utcnow)
@@ -155,6 +159,8 @@ class DailyUsage(BaseModel):
     input_tokens = BigIntegerField(default=0)
     output_tokens = BigIntegerField(default=0)
     errors = IntegerField(default=0)
+    cost = BigIntegerField(default=0)  # pico-units (app/spend/money.py)
+    unpriced = IntegerField(default=0)  # requests to a model without a price
 
     class Meta:
         table_name = "daily_usage"

@@ -4,6 +4,7 @@ import re
 
 from marshmallow import ValidationError, fields, validate, validates
 
+from app.access import usage
 from app.surfaces.schema import BaseSchema, ModelName, Text
 
 # [0-9], not \d: \d takes any script's digits.
@@ -29,6 +30,7 @@ class KeyNameSchema(BaseSchema):
 class UsageQuerySchema(BaseSchema):
     since = fields.String(load_default=None, metadata={"pattern": _DAY_PATTERN})
     key = Text(load_default=None)
+    by = fields.String(load_default=None, validate=validate.OneOf(usage.GROUPS))
 
     @validates("since")
     def is_a_day(self, value, **kwargs):

@@ -46,4 +46,5 @@ def usage_rows():
     query = load(_usage, request.args.to_dict())
     # What this worker counted is written first; other workers' within a second.
     current_app.extensions["relay.flush_usage"]()
-    return jsonify({"usage": usage.rows(query["since"], query["key"])})
+    rows = usage.rows(query["since"], query["key"], current_app.config["RELAY_CURRENCY"])
+    return jsonify({"usage": usage.grouped(rows, query["by"]) if query["by"] else rows})
