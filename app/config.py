@@ -22,6 +22,13 @@ def _currency(value):
     return code
 
 
+def _share(value):
+    number = float(value)
+    if not 0 < number <= 1:
+        raise ValueError("must be a number above 0 and at most 1")
+    return number
+
+
 def _positive_int(value):
     number = int(value)
     if number <= 0:
@@ -100,6 +107,12 @@ SETTINGS = {
     # Spend (app/spend/): the one currency of every price, cost and budget.
     "RELAY_CURRENCY": (_currency, "USD"),
     "RELAY_REQUIRE_PRICES": (_flag, "false"),
+    # Under a budget, the output limit of a request that sets none (app/spend/worst_case.py).
+    "RELAY_BUDGET_MAX_TOKENS": (_positive_int, "4096"),
+    # The share of a budget at which the soft alert is given.
+    "RELAY_BUDGET_ALERT_SHARE": (_share, "0.8"),
+    # How long a dead worker's budget lease outlives it (a live one renews its own).
+    "RELAY_BUDGET_LEASE_SECONDS": (_positive_float, "30"),
 }
 
 

@@ -17,7 +17,19 @@ from tests.access_helpers import (
     until,
 )
 
-KEY_FIELDS = {"name", "models", "rpm", "tpm", "expires", "created_at", "last_used_at", "revoked"}
+KEY_FIELDS = {
+    "name",
+    "models",
+    "rpm",
+    "tpm",
+    "expires",
+    "created_at",
+    "last_used_at",
+    "revoked",
+    "team",
+    "budget",
+    "period",
+}
 
 
 def utc_today():
@@ -184,6 +196,9 @@ def test_keys_create_list_revoke(cli, api):
         "created_at",
         "last_used_at",
         "revoked",
+        "team",
+        "budget",
+        "period",
     ]
     day_after = expires + datetime.timedelta(days=1)
     assert lines[1][:5] == [

@@ -123,7 +123,10 @@ def check_request():
     if request.path in PUBLIC and request.method in ("GET", "HEAD"):
         return None
     g.caller = gate_.identify(_presented_key(request.headers))
-    telemetry.current().key = g.caller.name
+    exchange = telemetry.current()
+    exchange.key = g.caller.name
+    if g.caller.key is not None:
+        exchange.team = g.caller.key.team_name
     return None
 
 
@@ -164,7 +167,16 @@ def permit_model(name):
 
 
 def admit():
-    """Count this request against the caller's rate limits (429 when over)."""
+    """Count this request against the caller's and its team's rate limits (429 when over)."""
     key = caller().key
-    if key is not None and (key.rpm or key.tpm):
+    if key is not None and (key.rpm or key.tpm or (key.team and (key.team.rpm or key.team.tpm))):
         current_app.extensions["relay.limiter"].admit(key)
+
+
+def budgets():
+    """The budgets this request falls under: its key's and its team's."""
+    key = caller().key
+    if key is None:
+        return []
+    team = key.team.budget if key.team is not None else None
+    return [b for b in (key.budget, team) if b is not None]

@@ -26,13 +26,15 @@ _COUNTS = ("requests", "input_tokens", "output_tokens", "errors", "cost", "unpri
 
 class UsageBook:
     def __init__(self):
-        self._rows = {}  # (key, model, day) -> counts in _COUNTS' order
+        self._rows = {}  # (key, team, model, day) -> counts in _COUNTS' order
         self._last_used = {}  # key name -> naive UTC datetime
 
-    def record(self, key_name, model, input_tokens, output_tokens, failed, cost=0, unpriced=False):
+    def record(
+        self, key_name, team, model, input_tokens, output_tokens, failed, cost=0, unpriced=False
+    ):
         """One request; `cost` in pico-units, `unpriced` when its model had no price."""
         day = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-        row = self._rows.setdefault((key_name, model, day), [0] * len(_COUNTS))
+        row = self._rows.setdefault((key_name, team, model, day), [0] * len(_COUNTS))
         row[0] += 1
         row[1] += input_tokens
         row[2] += output_tokens
@@ -51,8 +53,8 @@ class UsageBook:
             return
         try:
             with database.connection_context(), write_transaction():
-                for (key_name, model, day), counts in rows.items():
-                    _add(key_name, model, day, counts)
+                for (key_name, team, model, day), counts in rows.items():
+                    _add(key_name, team, model, day, counts)
                 for name, moment in last_used.items():
                     ClientKey.update(last_used_at=moment).where(ClientKey.name == name).execute()
         except PeeweeException as exc:
@@ -68,12 +70,17 @@ class UsageBook:
             self._last_used.setdefault(name, moment)
 
 
-def _add(key_name, model, day, counts):
+def _add(key_name, team, model, day, counts):
     values = dict(zip(_COUNTS, counts))
     (
-        DailyUsage.insert(key_name=key_name, model=model, day=day, **values)
+        DailyUsage.insert(key_name=key_name, team=team, model=model, day=day, **values)
         .on_conflict(
-            conflict_target=[DailyUsage.key_name, DailyUsage.model, DailyUsage.day],
+            conflict_target=[
+                DailyUsage.key_name,
+                DailyUsage.model,
+                DailyUsage.day,
+                DailyUsage.team,
+            ],
             update={
                 getattr(DailyUsage, name): getattr(DailyUsage, name) + getattr(EXCLUDED, name)
                 for name in _COUNTS
@@ -83,17 +90,22 @@ def _add(key_name, model, day, counts):
     )
 
 
-def rows(since=None, key=None, currency="USD"):
+def rows(since=None, key=None, currency="USD", team=None):
     """Usage rows, oldest day first, as the CLI and /api/usage give them; `cost`
     is the exact amount as text, `unpriced` says some requests had no price."""
-    query = DailyUsage.select().order_by(DailyUsage.day, DailyUsage.key_name, DailyUsage.model)
+    query = DailyUsage.select().order_by(
+        DailyUsage.day, DailyUsage.key_name, DailyUsage.team, DailyUsage.model
+    )
     if since:
         query = query.where(DailyUsage.day >= since)
     if key:
         query = query.where(DailyUsage.key_name == key)
+    if team:
+        query = query.where(DailyUsage.team == team)
     return [
         {
             "key": row.key_name,
+            "team": row.team,
             "model": row.model,
             "day": row.day,
             "requests": row.requests,
@@ -109,12 +121,12 @@ def rows(since=None, key=None, currency="USD"):
 
 
 # What a usage row is about, and what `grouped` can sum it by.
-KEY_COLUMNS = ("day", "key", "model")
-GROUPS = ("key", "model", "day")
+KEY_COLUMNS = ("day", "key", "team", "model")
+GROUPS = ("key", "team", "model", "day")
 
 
 def grouped(rows, by):
-    """`rows` summed into one row per value of `by` (key, model or day),
+    """`rows` summed into one row per value of `by` (key, team, model or day),
     ordered by it: a charge-back report."""
     totals = {}
     for row in rows:

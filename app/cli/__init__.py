@@ -14,6 +14,7 @@ from app.cli.common import audit_cli, first_line
 from app.cli.keys import keys_group
 from app.cli.models import models_group, secrets_group
 from app.cli.prices import prices_group
+from app.cli.teams import teams_group
 from app.cli.usage import usage_command
 from app.config import ConfigError
 from app.storage import db
@@ -40,6 +41,7 @@ for command in (
     models_group,
     secrets_group,
     prices_group,
+    teams_group,
     keys_group,
     usage_command,
     check_command,

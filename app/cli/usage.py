@@ -19,6 +19,7 @@ _COUNTS = ("requests", "input_tokens", "output_tokens", "errors", "cost")
 @with_appcontext
 @click.option("--since", metavar="YYYY-MM-DD", help="First UTC day to show.")
 @click.option("--key", "key_name", metavar="NAME", help="Only this key ('-': auth off).")
+@click.option("--team", metavar="TEAM", help="Only this team's keys ('-': keys in none).")
 @click.option(
     "--by",
     type=click.Choice(usage_rows.GROUPS),
@@ -32,7 +33,7 @@ _COUNTS = ("requests", "input_tokens", "output_tokens", "errors", "cost")
     help="table (cost rounded for reading), json or csv (exact cost).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-def usage_command(since, key_name, by, fmt, as_json):
+def usage_command(since, key_name, team, by, fmt, as_json):
     """Usage rows (workers write theirs every second)."""
     if since is not None:
         try:
@@ -42,7 +43,7 @@ def usage_command(since, key_name, by, fmt, as_json):
                 f"{since!r} is not a date YYYY-MM-DD", param_hint="'--since'"
             ) from None
     require_current_schema()
-    rows = usage_rows.rows(since, key_name, current_app.config["RELAY_CURRENCY"])
+    rows = usage_rows.rows(since, key_name, current_app.config["RELAY_CURRENCY"], team)
     if by:
         rows = usage_rows.grouped(rows, by)
     fmt = "json" if as_json else fmt

@@ -37,7 +37,9 @@ class Exchange:
         self.usage = None
         self.price = None  # the serving model's Price (app/spend/prices.py), if it has one
         self.cost = None  # pico-units, once accounted; None: no price
+        self.reservation = None  # held against budgets until the request ends
         self.key = "-"  # the caller's key name ("admin"; "-" with auth off)
+        self.team = "-"  # the key's team ("-": none)
         self.failed = False  # a stream that ended with an in-band error
         self.attempts = 0  # calls to remotes, retries included
         self.client_gone = lambda: False
@@ -136,6 +138,7 @@ def finish(exchange):
             "path": exchange.path,
             "client": exchange.client,
             "key": exchange.key,
+            "team": exchange.team,
             "model": exchange.model or None,
             "status": exchange.status,
             "duration_ms": round(duration * 1000, 1),
