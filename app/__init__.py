@@ -58,12 +58,12 @@ def open_services(app):
 
 
 def register_blueprints(app):
-    from app.surfaces.admin import health, keys, models
+    from app.surfaces.admin import health, keys, models, teams
     from app.surfaces.anthropic import views as messages
     from app.surfaces.ollama import views as ollama
     from app.surfaces.openai import views as openai
     from app.surfaces.openapi import views as openapi
     from app.surfaces.responses import views as responses
 
-    for module in (health, models, keys, ollama, openai, responses, messages, openapi):
+    for module in (health, models, keys, teams, ollama, openai, responses, messages, openapi):
         app.register_blueprint(module.bp)

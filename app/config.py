@@ -15,6 +15,20 @@ def _text(value):
     return value.strip()
 
 
+def _currency(value):
+    code = value.strip().upper()
+    if not (len(code) == 3 and code.isascii() and code.isalpha()):
+        raise ValueError("must be a three-letter currency code such as USD or EUR")
+    return code
+
+
+def _share(value):
+    number = float(value)
+    if not 0 < number <= 1:
+        raise ValueError("must be a number above 0 and at most 1")
+    return number
+
+
 def _positive_int(value):
     number = int(value)
     if number <= 0:
@@ -103,6 +117,15 @@ SETTINGS = {
     # The measured fast paths of app/fast/, each also gated on the versions
     # it was tested with; off, every call takes the public path.
     "RELAY_FAST_PATHS": (_flag, "true"),
+    # Spend (app/spend/): the one currency of every price, cost and budget.
+    "RELAY_CURRENCY": (_currency, "USD"),
+    "RELAY_REQUIRE_PRICES": (_flag, "false"),
+    # Under a budget, the output limit of a request that sets none (app/spend/worst_case.py).
+    "RELAY_BUDGET_MAX_TOKENS": (_positive_int, "4096"),
+    # The share of a budget at which the soft alert is given.
+    "RELAY_BUDGET_ALERT_SHARE": (_share, "0.8"),
+    # How long a dead worker's budget lease outlives it (a live one renews its own).
+    "RELAY_BUDGET_LEASE_SECONDS": (_positive_float, "30"),
 }
 
 

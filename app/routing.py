@@ -2,7 +2,9 @@
 caller's key, the client that calls a model's remote, and the fallbacks that
 serve a model whose remote fails."""
 
-from flask import current_app
+import json
+
+from flask import current_app, request
 
 from app import access
 from app.catalog import registry
@@ -12,6 +14,7 @@ from app.observability import telemetry
 from app.remotes.ollama import OllamaRemote
 from app.remotes.openai import OpenAIRemote
 from app.remotes.retry import RETRY_CODES, RETRY_STATUSES
+from app.spend import prices, worst_case
 
 
 def remote_for(model):
@@ -61,6 +64,32 @@ def _may_fall_back(error, model):
     return model.fallback_on_auth_errors and error.status in (401, 403, 404)
 
 
+def _reserve(body, model, exchange):
+    """Reserve the worst-case cost of calling `model` against the caller's
+    budgets (app/spend/budgets.py): 429 insufficient_quota if it does not fit.
+    The request's end settles it (app/access/__init__.py)."""
+    budgets = access.budgets()
+    if not budgets or exchange is None:
+        return
+    raw = request.content_length if not request.headers.get("Content-Encoding") else None
+    amount = worst_case.reservation(
+        exchange.price,
+        body,
+        raw if raw is not None else len(json.dumps(body, ensure_ascii=False).encode()),
+        exchange.route,
+        model.parameters,
+        current_app.config["RELAY_BUDGET_MAX_TOKENS"],
+    )
+    exchange.reservation = current_app.extensions["relay.budgets"].reserve(budgets, amount)
+
+
+def _release(exchange):
+    """A failed attempt cost nothing: free its reservation for the next."""
+    if exchange is not None and exchange.reservation is not None:
+        current_app.extensions["relay.budgets"].release(exchange.reservation)
+        exchange.reservation = None
+
+
 def _target(model):
     return f"{model.remote_host} {model.remote_model}"
 
@@ -76,7 +105,8 @@ def serve(body, answer):
     error = None
     for model in registry.fallback_chain(asked):
         if exchange is not None:
-            exchange.model = model.name
+            # The price in force when the call is made is the one it costs.
+            exchange.model, exchange.price = model.name, prices.of(model)
         wait = cooldown.remaining(_target(model))
         if wait:
             error = error or UpstreamError(
@@ -87,6 +117,7 @@ def serve(body, answer):
                 headers={"Retry-After": str(max(1, round(wait)))},
             )
             continue
+        _reserve(body, model, exchange)
         try:
             result = answer(body, model)
         except UpstreamError as failure:
@@ -94,6 +125,7 @@ def serve(body, answer):
                 raise
             cooldown.failed(_target(model))
             error = failure
+            _release(exchange)
             continue
         cooldown.succeeded(_target(model))
         return result

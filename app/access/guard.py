@@ -140,7 +140,10 @@ def check_request():
         if request.path == METRICS:
             return _check_metrics(gate_)
     g.caller = gate_.identify(_presented_key(request.headers))
-    telemetry.current().key = g.caller.name
+    exchange = telemetry.current()
+    exchange.key = g.caller.name
+    if g.caller.key is not None:
+        exchange.team = g.caller.key.team_name
     _check_rate_limits(g.caller)
     return None
 
@@ -189,7 +192,7 @@ def _check_rate_limits(who):
     far more than the refusal. (admit() spends the request later, after the
     key was found to allow the model.)"""
     key = who.key
-    if key is None or not (key.rpm or key.tpm):
+    if not _limited(key):
         return
     view = current_app.view_functions.get(request.endpoint)
     if getattr(view, "calls_a_model", False):
@@ -239,7 +242,23 @@ def permit_model(name):
 
 
 def admit():
-    """Count this request against the caller's rate limits (429 when over)."""
+    """Count this request against the caller's and its team's rate limits (429 when over)."""
     key = caller().key
-    if key is not None and (key.rpm or key.tpm):
+    if _limited(key):
         current_app.extensions["relay.limiter"].admit(key)
+
+
+def _limited(key):
+    """Whether a request with `key` has rpm or tpm to count (its own, its team's)."""
+    if key is None:
+        return False
+    return bool(key.rpm or key.tpm or (key.team and (key.team.rpm or key.team.tpm)))
+
+
+def budgets():
+    """The budgets this request falls under: its key's and its team's."""
+    key = caller().key
+    if key is None:
+        return []
+    team = key.team.budget if key.team is not None else None
+    return [b for b in (key.budget, team) if b is not None]

@@ -15,11 +15,14 @@ import time
 from dataclasses import dataclass
 
 from app.access import audit
+from app.access.teams import TeamRecord, budget_columns, budget_of
 from app.catalog.names import normalize_model_name
 from app.errors import RelayError
+from app.spend import money
+from app.spend.budgets import Budget
 from app.storage import changes
 from app.storage.db import write_transaction
-from app.storage.models import ClientKey, utcnow
+from app.storage.models import ClientKey, Team, utcnow
 
 PREFIX = "orl-"
 REFRESH_SECONDS = 1.0
@@ -64,15 +67,22 @@ class KeyRecord:
     tpm: int
     expires_at: datetime.datetime  # naive UTC, or None
     revoked: bool
+    team: TeamRecord = None
+    budget: Budget = None
+
+    @property
+    def team_name(self):
+        return "-" if self.team is None else self.team.name
 
     def expired(self, now=None):
         return self.expires_at is not None and (now or utcnow()) >= self.expires_at
 
     def may_use(self, model_name):
-        return self.models is None or model_name in self.models
+        own = self.models is None or model_name in self.models
+        return own and (self.team is None or self.team.may_use(model_name))
 
     @classmethod
-    def of(cls, row):
+    def of(cls, row, team=None):
         return cls(
             row.key_hash[:24],
             row.name,
@@ -81,6 +91,8 @@ class KeyRecord:
             row.tpm,
             row.expires_at,
             row.revoked,
+            team,
+            budget_of("key", row),
         )
 
 
@@ -117,13 +129,20 @@ def expiry(value, now=None):
     return moment
 
 
-def create(name, models=None, rpm=None, tpm=None, expires=None):
+def _checked_team(name):
+    if name is not None and Team.get_or_none(Team.name == name) is None:
+        raise KeyProblem(f"team '{name}' not found", "team", status=404)
+    return name
+
+
+def create(name, models=None, rpm=None, tpm=None, expires=None, team=None, budget=None):
     """Create a key; returns (row, secret). The secret exists only in this
     return value. A revoked key's name may be given to a new key."""
     validate_name(name)
     expires_at = expiry(expires)
     secret = PREFIX + secrets.token_urlsafe(32)
     with write_transaction():
+        _checked_team(team)
         existing = ClientKey.get_or_none(ClientKey.name == name)
         if existing is not None and not existing.revoked:
             raise KeyProblem(
@@ -141,6 +160,8 @@ def create(name, models=None, rpm=None, tpm=None, expires=None):
             tpm=tpm,
             expires_at=expires_at,
             created_at=utcnow(),
+            team=team,
+            **(budget or {}),
         )
         changes.bump("keys")
     changes.announce("keys")
@@ -153,9 +174,56 @@ def issue(spec, actor, via):
     models = spec["models"]
     if models is not None:
         models = sorted({normalize_model_name(m) for m in models})
-    row, secret = create(spec["name"], models, spec["rpm"], spec["tpm"], spec["expires"])
-    audit.record(actor, "key.create", row.name, via=via, models=models, rpm=row.rpm, tpm=row.tpm)
+    row, secret = create(
+        spec["name"],
+        models,
+        spec["rpm"],
+        spec["tpm"],
+        spec["expires"],
+        spec.get("team"),
+        budget_columns(spec),
+    )
+    audit.record(
+        actor,
+        "key.create",
+        row.name,
+        via=via,
+        models=models,
+        rpm=row.rpm,
+        tpm=row.tpm,
+        team=row.team,
+    )
     return describe(row), secret
+
+
+# Fields `update` may change, as the API names them.
+UPDATABLE = ("models", "rpm", "tpm", "expires", "team", "budget", "period")
+
+
+def update(spec, actor, via):
+    """Change the fields a loaded UpdateKeySchema payload names (null clears
+    one); the key's description. A revoked key cannot be changed."""
+    given = {field: spec[field] for field in UPDATABLE if field in spec}
+    columns = dict(given)
+    if "models" in columns and columns["models"] is not None:
+        columns["models"] = sorted({normalize_model_name(m) for m in columns["models"]})
+    if "expires" in columns:
+        columns["expires_at"] = expiry(columns.pop("expires"))
+    with write_transaction():
+        row = ClientKey.get_or_none((ClientKey.name == spec["name"]) & (ClientKey.revoked == False))  # noqa: E712
+        if row is None:
+            raise KeyProblem(f"key '{spec['name']}' not found (or revoked)", "name", status=404)
+        _checked_team(columns.get("team"))
+        columns.pop("budget", None), columns.pop("period", None)
+        columns.update(budget_columns(spec, row))
+        if columns:
+            ClientKey.update(**columns).where(ClientKey.id == row.id).execute()
+            changes.bump("keys")
+        row = ClientKey.get_by_id(row.id)
+    changes.announce("keys")
+    shown = describe(row)
+    audit.record(actor, "key.update", row.name, via=via, **{f: shown[f] for f in given})
+    return describe(row)
 
 
 def revoke(name):
@@ -199,6 +267,9 @@ def describe(row):
         "created_at": _timestamp(row.created_at),
         "last_used_at": _timestamp(row.last_used_at),
         "revoked": row.revoked,
+        "team": row.team,
+        "budget": None if row.budget is None else money.exact(row.budget),
+        "period": row.period,
     }
 
 
@@ -219,7 +290,8 @@ class KeyCache:
         if key is None and self._may_look_up(time.monotonic()):
             row = ClientKey.get_or_none(ClientKey.key_hash == hashed)
             if row is not None:
-                key = by_hash[hashed] = KeyRecord.of(row)
+                team = row.team and Team.get_or_none(Team.name == row.team)
+                key = by_hash[hashed] = KeyRecord.of(row, team and TeamRecord.of(team))
         return key
 
     def _may_look_up(self, now):
@@ -237,4 +309,5 @@ class KeyCache:
 
 
 def _all_keys():
-    return {row.key_hash: KeyRecord.of(row) for row in ClientKey.select()}
+    teams = {row.name: TeamRecord.of(row) for row in Team.select()}
+    return {row.key_hash: KeyRecord.of(row, teams.get(row.team)) for row in ClientKey.select()}

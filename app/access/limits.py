@@ -108,109 +108,143 @@ def _duration(seconds):
     return f"{minutes}m{rest}s"
 
 
+@dataclass(frozen=True)
+class _Holder:
+    """Whose limits a bucket enforces: a key (kinds "rpm", "tpm") or a team,
+    whose keys share its buckets (kinds "team_rpm", "team_tpm")."""
+
+    what: str  # "key" or "team"
+    name: str
+    rpm: int
+    tpm: int
+
+    def kind(self, limit):
+        return limit if self.what == "key" else f"team_{limit}"
+
+
+def _holders(key):
+    """The limits a key's request counts against: its own, and its team's."""
+    holders = [_Holder("key", key.name, key.rpm, key.tpm)]
+    if key.team is not None:
+        holders.append(_Holder("team", key.team.name, key.team.rpm, key.team.tpm))
+    return holders
+
+
 class RateLimiter:
     """One per worker."""
 
     def __init__(self):
         self._buckets = {}
 
-    def _bucket(self, key, kind):
-        limit = getattr(key, kind)
-        bucket = self._buckets.get((key.name, kind))
-        if bucket is None or bucket.capacity != limit:
-            bucket = self._buckets[(key.name, kind)] = _Local(limit, limit / 60.0)
+    def _bucket(self, holder, limit):
+        capacity = getattr(holder, limit)
+        kind = holder.kind(limit)
+        bucket = self._buckets.get((holder.name, kind))
+        if bucket is None or bucket.capacity != capacity:
+            bucket = self._buckets[(holder.name, kind)] = _Local(capacity, capacity / 60.0)
         return bucket
 
     def admit(self, key):
-        """Let one request of `key` through, or raise RateLimited."""
+        """Let one request of `key` through, or raise RateLimited: the key's
+        limits and its team's."""
         now = time.time()
+        holders = _holders(key)
         # Tokens first: a request refused for tokens must not spend a request.
-        if key.tpm:
-            bucket = self._bucket(key, "tpm")
-            if now - bucket.synced_at >= SYNC_SECONDS:
-                self._write_tokens(key.name, bucket, now)
-            if bucket.projected(now) <= 0:
-                raise self._refused(key, "tpm", (1 - bucket.projected(now)) / bucket.rate, now)
-        if key.rpm:
-            self._take_request(key, self._bucket(key, "rpm"), now)
+        for holder in holders:
+            if holder.tpm:
+                bucket = self._bucket(holder, "tpm")
+                if now - bucket.synced_at >= SYNC_SECONDS:
+                    self._write_tokens(holder.name, holder.kind("tpm"), bucket, now)
+                if bucket.projected(now) <= 0:
+                    wait = (1 - bucket.projected(now)) / bucket.rate
+                    raise self._refused(holder, "tpm", wait, now)
+        for holder in holders:
+            if holder.rpm:
+                self._take_request(holder, self._bucket(holder, "rpm"), now)
 
     def check(self, key):
-        """Raise RateLimited if `key` is over a limit now, spending nothing:
-        for a request whose body is not read yet (admit() spends). Decided
-        from memory when this worker holds a lease or knows the bucket is
-        empty, else from one read of the shared bucket (no lock, no write)."""
+        """Raise RateLimited if `key` or its team is over a limit now, spending
+        nothing: for a request whose body is not read yet (admit() spends).
+        Decided from memory when this worker holds a lease or knows the
+        bucket is empty, else from one read of the shared bucket (no lock, no
+        write)."""
         now = time.time()
-        if key.tpm:
-            bucket = self._bucket(key, "tpm")
-            if bucket.projected(now) <= 0:
-                raise self._refused(key, "tpm", (1 - bucket.projected(now)) / bucket.rate, now)
-        if not key.rpm:
-            return
-        bucket = self._bucket(key, "rpm")
-        if bucket.granted > 0 and now < bucket.lease_until:
-            return
-        if now < bucket.denied_until:
-            raise self._refused(key, "rpm", bucket.denied_until - now, now)
-        level = _level(key.name, "rpm", bucket.capacity, bucket.rate, now)
-        if level < 1:
-            bucket.level, bucket.synced_at = level, now
-            bucket.denied_until = now + (1 - level) / bucket.rate
-            raise self._refused(key, "rpm", bucket.denied_until - now, now)
+        for holder in _holders(key):
+            if holder.tpm:
+                bucket = self._bucket(holder, "tpm")
+                if bucket.projected(now) <= 0:
+                    wait = (1 - bucket.projected(now)) / bucket.rate
+                    raise self._refused(holder, "tpm", wait, now)
+            if not holder.rpm:
+                continue
+            bucket = self._bucket(holder, "rpm")
+            if bucket.granted > 0 and now < bucket.lease_until:
+                continue
+            if now < bucket.denied_until:
+                raise self._refused(holder, "rpm", bucket.denied_until - now, now)
+            level = _level(holder.name, holder.kind("rpm"), bucket.capacity, bucket.rate, now)
+            if level < 1:
+                bucket.level, bucket.synced_at = level, now
+                bucket.denied_until = now + (1 - level) / bucket.rate
+                raise self._refused(holder, "rpm", bucket.denied_until - now, now)
 
-    def _take_request(self, key, bucket, now):
+    def _take_request(self, holder, bucket, now):
         if bucket.granted > 0 and now < bucket.lease_until:
             bucket.granted -= 1
             return
         if now < bucket.denied_until:
-            raise self._refused(key, "rpm", bucket.denied_until - now, now)
+            raise self._refused(holder, "rpm", bucket.denied_until - now, now)
         lease = max(1, int(bucket.rate / 10))
-        taken, level = _sync(key.name, "rpm", bucket.capacity, bucket.rate, take=lease, now=now)
+        taken, level = _sync(
+            holder.name, holder.kind("rpm"), bucket.capacity, bucket.rate, take=lease, now=now
+        )
         bucket.level, bucket.synced_at = level, now
         if not taken:
             bucket.denied_until = now + (1 - level) / bucket.rate
-            raise self._refused(key, "rpm", bucket.denied_until - now, now)
+            raise self._refused(holder, "rpm", bucket.denied_until - now, now)
         bucket.granted, bucket.lease_until = taken - 1, now + LEASE_SECONDS
 
-    def used_tokens(self, key_name, tokens):
-        """Count a finished request's tokens against its key's tpm."""
-        bucket = self._buckets.get((key_name, "tpm"))
-        if bucket is not None and tokens:
-            bucket.pending += tokens
+    def used_tokens(self, key_name, tokens, team_name=None):
+        """Count a finished request's tokens against its key's tpm and its team's."""
+        for name, kind in ((key_name, "tpm"), (team_name, "team_tpm")):
+            bucket = self._buckets.get((name, kind))
+            if bucket is not None and tokens:
+                bucket.pending += tokens
 
     def flush(self):
         """Write the tokens used here to the shared buckets (the flusher calls it)."""
         now = time.time()
         for (name, kind), bucket in list(self._buckets.items()):
-            if kind == "tpm" and bucket.pending:
-                self._write_tokens(name, bucket, now)
+            if kind.endswith("tpm") and bucket.pending:
+                self._write_tokens(name, kind, bucket, now)
 
-    def _write_tokens(self, name, bucket, now):
+    def _write_tokens(self, name, kind, bucket, now):
         debit, bucket.pending = bucket.pending, 0
         try:
-            _, bucket.level = _sync(name, "tpm", bucket.capacity, bucket.rate, debit=debit, now=now)
+            _, bucket.level = _sync(name, kind, bucket.capacity, bucket.rate, debit=debit, now=now)
         except PeeweeException:
             bucket.pending += debit  # written with the next sync
             raise
         bucket.synced_at = now
 
-    def _refused(self, key, kind, wait, now):
+    def _refused(self, holder, limit, wait, now):
         headers = {"Retry-After": str(max(1, math.ceil(wait)))}
         for limit_kind in ("rpm", "tpm"):
-            if getattr(key, limit_kind):
-                headers.update(self._headers(key, limit_kind, now))
-        name = _NAMES[kind]
+            if getattr(holder, limit_kind):
+                headers.update(self._headers(holder, limit_kind, now))
+        name = _NAMES[limit]
         return RateLimited(
-            f"rate limit reached for key '{key.name}' on {name} per minute "
-            f"({kind}): limit {getattr(key, kind)}; retry after "
+            f"rate limit reached for {holder.what} '{holder.name}' on {name} per minute "
+            f"({limit}): limit {getattr(holder, limit)}; retry after "
             f"{headers['Retry-After']}s",
             name,
             headers,
         )
 
-    def _headers(self, key, kind, now):
-        bucket = self._bucket(key, kind)
-        level = bucket.projected(now) + (bucket.granted if kind == "rpm" else 0)
-        suffix = _NAMES[kind]
+    def _headers(self, holder, limit, now):
+        bucket = self._bucket(holder, limit)
+        level = bucket.projected(now) + (bucket.granted if limit == "rpm" else 0)
+        suffix = _NAMES[limit]
         return {
             f"x-ratelimit-limit-{suffix}": str(bucket.capacity),
             f"x-ratelimit-remaining-{suffix}": str(max(0, int(level))),

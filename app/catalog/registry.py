@@ -11,6 +11,7 @@ from app.catalog.names import normalize_model_name
 from app.errors import BadRequest, ModelNotFound
 from app.observability import telemetry
 from app.remotes.policy import RemoteHostRefused
+from app.spend import prices
 from app.storage import changes
 from app.storage.db import database
 from app.storage.models import RemoteModel, utcnow
@@ -27,6 +28,9 @@ _REPLACED_FIELDS = [
     RemoteModel.capabilities,
     RemoteModel.fallbacks,
     RemoteModel.fallback_on_auth_errors,
+    RemoteModel.price_input,
+    RemoteModel.price_output,
+    RemoteModel.price_cached_input,
     RemoteModel.digest,
     RemoteModel.created_at,
     RemoteModel.modified_at,
@@ -159,6 +163,7 @@ def create(spec):
             "capabilities": _capabilities(spec.get("capabilities")),
             "fallbacks": spec.get("fallbacks"),
             "fallback_on_auth_errors": bool(spec.get("fallback_on_auth_errors")),
+            **prices.columns(spec.get("price")),
         }
     elif source:
         parent = RemoteModel.get_or_none(RemoteModel.name == normalize_model_name(source))
@@ -185,6 +190,8 @@ def create(spec):
             "fallback_on_auth_errors": _given(
                 spec, "fallback_on_auth_errors", parent.fallback_on_auth_errors
             ),
+            # A derived model costs what its parent costs, unless priced itself.
+            **prices.columns(_given(spec, "price", prices.of(parent))),
         }
     else:
         raise BadRequest(
@@ -193,6 +200,12 @@ def create(spec):
             param="remote_host",
         )
     name = normalize_model_name(name)
+    if fields["price_input"] is None and current_app.config["RELAY_REQUIRE_PRICES"]:
+        raise BadRequest(
+            'invalid request: price: required (RELAY_REQUIRE_PRICES is set), e.g. "price": '
+            '{"input": 0.40, "output": 1.60} per million tokens',
+            param="price",
+        )
     fields["fallbacks"] = _checked_fallbacks(name, fields["fallbacks"])
     return _upsert(dict(fields, name=name))
 
@@ -246,6 +259,29 @@ def fallback_chain(model, seen=None):
         following = None if name in seen else _find(name)
         if following is not None:
             yield from fallback_chain(following, seen)
+
+
+def set_prices(new_prices):
+    """Reprice models from {name: Price}, all or none (a name not found: 400).
+    Requests already under way cost what they cost when they started."""
+    names = {name: normalize_model_name(name) for name in new_prices}
+    with database.atomic():
+        for given, normal in names.items():
+            if not normal or not RemoteModel.select().where(RemoteModel.name == normal).exists():
+                raise ModelNotFound(given)
+            columns = prices.columns(new_prices[given])
+            row = RemoteModel.get(RemoteModel.name == normal)
+            stamps = ("digest", "created_at", "modified_at")
+            fields = {
+                f.name: getattr(row, f.name) for f in _REPLACED_FIELDS if f.name not in stamps
+            }
+            fields.update(columns)
+            RemoteModel.update(**columns, digest=_digest(fields), modified_at=utcnow()).where(
+                RemoteModel.name == normal
+            ).execute()
+        _changed()
+    _announce()
+    return sorted(names.values())
 
 
 def copy(source, destination):

@@ -13,6 +13,8 @@ from app.cli.check import check_command
 from app.cli.common import audit_cli, first_line
 from app.cli.keys import keys_group
 from app.cli.models import models_group, secrets_group
+from app.cli.prices import prices_group
+from app.cli.teams import teams_group
 from app.cli.usage import usage_command
 from app.config import ConfigError
 from app.storage import db
@@ -35,7 +37,15 @@ def cli():
     """
 
 
-for command in (models_group, secrets_group, keys_group, usage_command, check_command):
+for command in (
+    models_group,
+    secrets_group,
+    prices_group,
+    teams_group,
+    keys_group,
+    usage_command,
+    check_command,
+):
     cli.add_command(command)
 
 

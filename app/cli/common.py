@@ -38,3 +38,24 @@ def audit_cli(action, obj, **details):
 
 def first_line(exc):
     return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
+def given_changes(**options):
+    """The fields an update names: given options, and --no-X / --all-models as null."""
+    spec = {}
+    for field, (value, cleared) in options.items():
+        if cleared:
+            spec[field] = None
+        elif value not in (None, ()):
+            spec[field] = list(value) if isinstance(value, tuple) else value
+    return spec
+
+
+def budget_options(command):
+    """--budget AMOUNT --period day|month|total (and --no-budget on updates)."""
+    command = click.option(
+        "--period", type=click.Choice(("day", "month", "total")), help="The budget's period (UTC)."
+    )(command)
+    return click.option("--budget", metavar="AMOUNT", help="Budget in RELAY_CURRENCY per period.")(
+        command
+    )

@@ -1,4 +1,4 @@
-"""`ollama-relay keys create|list|revoke`: client keys from the command line."""
+"""`ollama-relay keys create|list|update|revoke`: client keys from the command line."""
 
 import json
 
@@ -6,9 +6,9 @@ import click
 from flask.cli import AppGroup
 
 from app.access import audit, keys
-from app.cli.common import CommandFailed, require_current_schema
+from app.cli.common import CommandFailed, budget_options, given_changes, require_current_schema
 from app.errors import RelayError
-from app.surfaces.admin.key_schemas import CreateKeySchema
+from app.surfaces.admin.key_schemas import CreateKeySchema, UpdateKeySchema
 from app.surfaces.schema import load
 
 
@@ -29,7 +29,9 @@ def keys_group():
 @click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute.")
 @click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute (in + out).")
 @click.option("--expires", metavar="YYYY-MM-DD", help="Last UTC day the key works.")
-def keys_create(name, models, rpm, tpm, expires):
+@click.option("--team", metavar="TEAM", help="The team the key belongs to.")
+@budget_options
+def keys_create(name, models, rpm, tpm, expires, team, budget, period):
     """Create the key NAME and print it, alone on one line: it is shown only now."""
     require_current_schema()
     body = {
@@ -38,6 +40,8 @@ def keys_create(name, models, rpm, tpm, expires):
         "rpm": rpm,
         "tpm": tpm,
         "expires": expires,
+        "team": team,
+        **({"budget": budget, "period": period} if budget or period else {}),
     }
     try:
         _, secret = keys.issue(load(CreateKeySchema(), body), "admin", "cli")
@@ -58,13 +62,23 @@ def _cell(value):
 @keys_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def keys_list(as_json):
-    """One line per key: name, models, rpm, tpm, expires, created, last used, revoked."""
+    """One line per key: name, models, rpm, tpm, expires, created, last used, revoked, team."""
     require_current_schema()
     rows = [keys.describe(row) for row in keys.all_keys()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    columns = ("name", "models", "rpm", "tpm", "expires", "created_at", "last_used_at", "revoked")
+    columns = (
+        "name",
+        "models",
+        "rpm",
+        "tpm",
+        "expires",
+        "created_at",
+        "last_used_at",
+        "revoked",
+        "team",
+    )
     click.echo("\t".join(columns))
     for row in rows:
         click.echo("\t".join(_cell(row[c]) for c in columns))
@@ -81,3 +95,52 @@ def keys_revoke(name):
         raise CommandFailed(str(exc)) from None
     audit.record("admin", "key.revoke", name, via="cli")
     click.echo(f"revoked {name}")
+
+
+@keys_group.command("update")
+@click.argument("name")
+@click.option("--model", "models", multiple=True, metavar="M", help="Replace the model list.")
+@click.option("--all-models", is_flag=True, help="Let the key use every model.")
+@click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute.")
+@click.option("--no-rpm", is_flag=True, help="No requests-per-minute limit.")
+@click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute (in + out).")
+@click.option("--no-tpm", is_flag=True, help="No tokens-per-minute limit.")
+@click.option("--expires", metavar="YYYY-MM-DD", help="Last UTC day the key works.")
+@click.option("--team", metavar="TEAM", help="Move the key into TEAM.")
+@click.option("--no-team", is_flag=True, help="Take the key out of its team.")
+@budget_options
+@click.option("--no-budget", is_flag=True, help="Remove the key's budget.")
+def keys_update(
+    name,
+    models,
+    all_models,
+    rpm,
+    no_rpm,
+    tpm,
+    no_tpm,
+    expires,
+    team,
+    no_team,
+    budget,
+    period,
+    no_budget,
+):
+    """Change the key NAME; what is not given stays as it is."""
+    require_current_schema()
+    body = dict(
+        name=name,
+        **given_changes(
+            models=(models, all_models),
+            rpm=(rpm, no_rpm),
+            tpm=(tpm, no_tpm),
+            expires=(expires, False),
+            team=(team, no_team),
+            budget=(budget, no_budget),
+            period=(period, False),
+        ),
+    )
+    try:
+        keys.update(load(UpdateKeySchema(), body), "admin", "cli")
+    except RelayError as exc:
+        raise CommandFailed(exc.message.removeprefix("invalid request: ")) from None
+    click.echo(f"updated {name}")

@@ -10,6 +10,7 @@ from app.catalog import describe, registry, secrets
 from app.catalog.names import normalize_model_name
 from app.cli.common import CommandFailed, audit_cli, require_current_schema
 from app.errors import BadRequest, RelayError
+from app.spend import prices
 from app.surfaces.admin.model_schemas import REMOTE_TYPES, CreateSchema
 from app.surfaces.schema import load
 
@@ -43,6 +44,7 @@ def _summary(model):
         "remote_host": model.remote_host,
         "parent_model": model.parent_model,
         "has_api_key": bool(model.api_key),
+        "price": _shown_price(model),
     }
 
 
@@ -142,15 +144,31 @@ _OPTION_FOR_FIELD = {
     "parameters": "--parameter",
     "remote_api_key": "the API key",
     "fallbacks": "--fallback",
+    "price": "--price-input/--price-output",
+    "price.input": "--price-input",
+    "price.output": "--price-output",
+    "price.cached_input": "--price-cached-input",
 }
+
+
+def _price(given_input, given_output, given_cached):
+    given = {"input": given_input, "output": given_output, "cached_input": given_cached}
+    given = {part: value for part, value in given.items() if value is not None}
+    return given or None
+
+
+def _shown_price(model):
+    price = prices.of(model)
+    return None if price is None else price.per_million()
 
 
 def _usage_error(exc, key):
     text = exc.message.removeprefix("invalid request: ")
     if key:
         text = text.replace(key, "***")
-    field = (exc.param or "").split(".")[0]
-    return click.UsageError(f"{_OPTION_FOR_FIELD.get(field, field or 'request')}: {text}")
+    param = exc.param or ""
+    option = _OPTION_FOR_FIELD.get(param) or _OPTION_FOR_FIELD.get(param.split(".")[0])
+    return click.UsageError(f"{option or param or 'request'}: {text}")
 
 
 @models_group.command("create")
@@ -187,6 +205,13 @@ def _usage_error(exc, key):
 @click.option(
     "--fallback-on-auth-errors", is_flag=True, help="Fall back on the remote's 401/403/404 too."
 )
+@click.option("--price-input", metavar="AMOUNT", help="Price per million input tokens.")
+@click.option("--price-output", metavar="AMOUNT", help="Price per million output tokens.")
+@click.option(
+    "--price-cached-input",
+    metavar="AMOUNT",
+    help="Price per million cached input tokens (default: the input price).",
+)
 @click.option("--api-key-env", metavar="VAR", help="Read the API key from this variable.")
 @click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin.")
 def models_create(
@@ -198,6 +223,9 @@ def models_create(
     parameters,
     fallbacks,
     fallback_on_auth_errors,
+    price_input,
+    price_output,
+    price_cached_input,
     api_key_env,
     api_key_stdin,
 ):
@@ -214,6 +242,7 @@ def models_create(
         "stream": False,
         "fallbacks": list(fallbacks) or None,
         "fallback_on_auth_errors": fallback_on_auth_errors,
+        "price": _price(price_input, price_output, price_cached_input),
     }
     try:
         # The HTTP API's schema and registry: same validation, host policy, encryption.
@@ -224,7 +253,10 @@ def models_create(
     except BadRequest as exc:
         raise _usage_error(exc, key) from None
     audit_cli(
-        "model.replace" if replacing else "model.create", model.name, remote_host=model.remote_host
+        "model.replace" if replacing else "model.create",
+        model.name,
+        remote_host=model.remote_host,
+        price=_shown_price(model),
     )
     click.echo(f"created {model.name}")
 

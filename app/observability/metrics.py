@@ -61,6 +61,17 @@ TOKENS = Counter(
     "Tokens reported by remotes, by model, direction (in: prompt, out: completion) and client key.",
     ["model", "direction", "key"],
 )
+COST = Counter(
+    "relay_cost_total",
+    "Cost of requests in RELAY_CURRENCY (priced models only), by client key, team and model.",
+    ["key", "team", "model"],
+)
+BUDGET_USED = Gauge(
+    "relay_budget_used_ratio",
+    "Share of a budget's current period spent (1: all of it), by scope (key, team) and name.",
+    ["scope", "name"],
+    multiprocess_mode="max",
+)
 REMOTES_COOLING_DOWN = Gauge(
     "relay_remotes_cooling_down",
     "Remotes skipped after repeated failures (app/remotes/cooldown.py), summed over workers.",

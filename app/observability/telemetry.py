@@ -14,6 +14,7 @@ from flask import current_app, g, has_request_context, request
 
 from app.fast import log_line
 from app.observability import metrics
+from app.spend import money
 
 access_log = logging.getLogger("app.access")
 
@@ -35,7 +36,11 @@ class Exchange:
         self.remote_host = None
         self.upstream_status = None
         self.usage = None
+        self.price = None  # the serving model's Price (app/spend/prices.py), if it has one
+        self.cost = None  # pico-units, once accounted; None: no price
+        self.reservation = None  # held against budgets until the request ends
         self.key = "-"  # the caller's key name ("admin"; "-" with auth off)
+        self.team = "-"  # the key's team ("-": none)
         self.failed = False  # a stream that ended with an in-band error
         self.attempts = 0  # calls to remotes, retries included
         self.client_gone = lambda: False
@@ -134,6 +139,7 @@ def finish(exchange):
             "path": exchange.path,
             "client": exchange.client,
             "key": exchange.key,
+            "team": exchange.team,
             "model": exchange.model or None,
             "status": exchange.status,
             "duration_ms": round(duration * 1000, 1),
@@ -141,6 +147,7 @@ def finish(exchange):
             "upstream_status": exchange.upstream_status,
             "tokens_in": usage.get("prompt_tokens"),
             "tokens_out": usage.get("completion_tokens"),
+            "cost": None if exchange.cost is None else money.exact(exchange.cost),
             "attempts": exchange.attempts,
         }
     )

@@ -55,6 +55,10 @@ class RemoteModel(BaseModel):
     # Local model names tried in order when this model's remote fails.
     fallbacks = JSONField(null=True)
     fallback_on_auth_errors = BooleanField(default=False)
+    # pico-units per token (app/spend/prices.py); None: the model has no price.
+    price_input = BigIntegerField(null=True)
+    price_output = BigIntegerField(null=True)
+    price_cached_input = BigIntegerField(null=True)
     digest = CharField(max_length=80)
     created_at = DateTimeField(default=utcnow)
     modified_at = DateTimeField(default=utcnow)
@@ -126,9 +130,28 @@ class ClientKey(BaseModel):
     revoked = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
     last_used_at = DateTimeField(null=True)
+    team = CharField(max_length=64, null=True)  # a Team's name
+    budget = BigIntegerField(null=True)  # pico-units per `period` (app/spend/)
+    period = CharField(max_length=8, null=True)  # day, month or total
 
     class Meta:
         table_name = "client_key"
+
+
+class Team(BaseModel):
+    """Keys that share models, limits and a budget."""
+
+    name = CharField(max_length=64, unique=True)
+    # Normalised model names its keys may use (with their own lists); null: every model.
+    models = JSONField(null=True)
+    rpm = IntegerField(null=True)
+    tpm = IntegerField(null=True)
+    budget = BigIntegerField(null=True)
+    period = CharField(max_length=8, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "team"
 
 
 class RateBucket(BaseModel):
@@ -145,20 +168,55 @@ class RateBucket(BaseModel):
         primary_key = CompositeKey("key_name", "kind")
 
 
+class BudgetSpend(BaseModel):
+    """One budget's period window: what it spent (settled, pico-units) and
+    what workers hold of it in leases; spent + held never passes the budget."""
+
+    scope = CharField(max_length=8)  # "key" or "team"
+    name = CharField(max_length=64)
+    window = CharField(max_length=10)  # YYYY-MM-DD, YYYY-MM or "total"
+    spent = BigIntegerField(default=0)
+    held = BigIntegerField(default=0)
+    alerted = IntegerField(default=0)  # the soft alert was given for this window
+
+    class Meta:
+        table_name = "budget_spend"
+        primary_key = CompositeKey("scope", "name", "window")
+
+
+class BudgetLease(BaseModel):
+    """What one worker holds of a budget window; a lease not renewed by
+    `expires_at` (Unix seconds) belonged to a dead worker and is released."""
+
+    holder = CharField(max_length=80)
+    scope = CharField(max_length=8)
+    name = CharField(max_length=64)
+    window = CharField(max_length=10)
+    amount = BigIntegerField(default=0)
+    expires_at = DoubleField()
+
+    class Meta:
+        table_name = "budget_lease"
+        indexes = ((("holder", "scope", "name", "window"), True),)
+
+
 class DailyUsage(BaseModel):
-    """Usage per key, model and UTC day, added to in batches by every worker."""
+    """Usage per key, model, UTC day and team, added to in batches by every worker."""
 
     key_name = CharField(max_length=64)
+    team = CharField(max_length=64, default="-")  # the key's team then; "-": none
     model = CharField(max_length=255)
     day = CharField(max_length=10)  # YYYY-MM-DD, UTC
     requests = IntegerField(default=0)
     input_tokens = BigIntegerField(default=0)
     output_tokens = BigIntegerField(default=0)
     errors = IntegerField(default=0)
+    cost = BigIntegerField(default=0)  # pico-units (app/spend/money.py)
+    unpriced = IntegerField(default=0)  # requests to a model without a price
 
     class Meta:
         table_name = "daily_usage"
-        indexes = ((("key_name", "model", "day"), True),)
+        indexes = ((("key_name", "model", "day", "team"), True),)
 
 
 class ChangeCounter(BaseModel):

@@ -41,7 +41,19 @@ from tests.support.access import (
 SECOND_ADMIN_TOKEN = "second-admin-TOKEN-0f9e8d7c6b5a"
 # Every client key the module's relay handed out: none may reach its log.
 HANDED_OUT = []
-KEY_FIELDS = {"name", "models", "rpm", "tpm", "expires", "created_at", "last_used_at", "revoked"}
+KEY_FIELDS = {
+    "name",
+    "models",
+    "rpm",
+    "tpm",
+    "expires",
+    "created_at",
+    "last_used_at",
+    "revoked",
+    "team",
+    "budget",
+    "period",
+}
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +225,9 @@ def test_management_is_for_the_admin_only(secured, upstream):
         ("GET", "/api/keys", None),
         ("POST", "/api/keys", {"name": name}),
         ("DELETE", "/api/keys", {"name": key_name}),
-        ("GET", "/api/usage", None),
+        ("PATCH", "/api/keys", {"name": key_name, "rpm": 5}),
+        ("GET", "/api/teams", None),
+        ("POST", "/api/teams", {"name": name}),
     ]
     for method, path, body in attempts:
         response = requests.request(method, secured.url + path, json=body, headers=headers)

@@ -13,7 +13,19 @@ from tests.support.access import ADMIN, ADMIN_TOKEN, REMOTE_KEY, bearer, json_li
 from tests.support.cli import cli_in
 from tests.support.config import relay_settings
 
-KEY_FIELDS = {"name", "models", "rpm", "tpm", "expires", "created_at", "last_used_at", "revoked"}
+KEY_FIELDS = {
+    "name",
+    "models",
+    "rpm",
+    "tpm",
+    "expires",
+    "created_at",
+    "last_used_at",
+    "revoked",
+    "team",
+    "budget",
+    "period",
+}
 
 
 def utc_today():
@@ -82,6 +94,9 @@ def test_keys_create_list_revoke(cli, api):
         "created_at",
         "last_used_at",
         "revoked",
+        "team",
+        "budget",
+        "period",
     ]
     day_after = expires + datetime.timedelta(days=1)
     assert lines[1][:5] == [

@@ -139,10 +139,11 @@ class FakeUpstream:
         return self.requests[-1]
 
     def _next_reply(self, recorded):
+        """The next queued reply (a Reply, or a function of the request giving
+        one), or the default one."""
         with self._lock:
-            if self.replies:
-                return self.replies.pop(0)
-        return default_reply(recorded)
+            reply = self.replies.pop(0) if self.replies else default_reply
+        return reply(recorded) if callable(reply) else reply
 
     def _handle(self, handler):
         parts = urlsplit(handler.path)

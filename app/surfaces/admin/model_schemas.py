@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
 
+from app.spend import prices
 from app.surfaces.schema import OPTIONS_DOC, BaseSchema, ModelName, Text, validate_options
 
 REMOTE_TYPES = ("ollama", "openai")
@@ -17,6 +18,24 @@ _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$|^[0
 
 # Any value is refused (see no_local_weights).
 _REFUSED = {"not": {}, "description": "refused: this server runs no local weights"}
+
+
+_PRICE_DOC = {
+    "type": "object",
+    "description": "per million tokens, in RELAY_CURRENCY; at most 6 decimal places",
+    "properties": {part: {"type": "number", "minimum": 0} for part in prices.PARTS},
+    "required": ["input", "output"],
+}
+
+
+class PriceField(fields.Field):
+    """{"input", "output"[, "cached_input"]} per million tokens, as a Price."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return prices.parse(value)
+        except prices.PriceError as exc:
+            raise ValidationError({exc.part: [exc.reason]} if exc.part else exc.reason) from None
 
 
 class ModelRefSchema(BaseSchema):
@@ -62,6 +81,7 @@ class CreateSchema(ModelRefSchema):
     )
     fallbacks = fields.List(ModelName(), allow_none=True, validate=validate.Length(max=8))
     fallback_on_auth_errors = fields.Boolean(allow_none=True)
+    price = PriceField(allow_none=True, metadata=_PRICE_DOC)
     stream = fields.Boolean(load_default=True)
     # Ollama builds local models from these; this server has no local weights.
     files = fields.Raw(metadata=_REFUSED)

@@ -7,6 +7,7 @@ from app.catalog import describe, registry
 from app.catalog.names import normalize_model_name
 from app.errors import BadRequest
 from app.routing import model_to_show, visible_models
+from app.spend import prices
 from app.surfaces.admin.model_schemas import CopySchema, CreateSchema, ModelRefSchema
 from app.surfaces.schema import load
 from app.web.body import json_body
@@ -34,6 +35,7 @@ def create():
         via="http",
         remote_host=model.remote_host,
         parent_model=model.parent_model,
+        price=None if prices.of(model) is None else prices.of(model).per_million(),
     )
     steps = [
         {"status": "using remote model"},

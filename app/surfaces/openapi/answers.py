@@ -239,8 +239,12 @@ TOKEN_COUNT = _object(["input_tokens"], input_tokens=_INT)
 # --- The admin's keys and usage ----------------------------------------------
 
 _NULLABLE_INT = {"type": ["integer", "null"]}
+# Amounts of money are exact decimal strings ("0.0000044") in RELAY_CURRENCY.
+_MONEY = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}
+_NULLABLE_MONEY = {"type": ["string", "null"], "pattern": "^[0-9]+(\\.[0-9]+)?$"}
+_PERIOD = {"type": ["string", "null"], "enum": ["day", "month", "total", None]}
 KEY = _object(
-    ["name", "models", "rpm", "tpm", "expires", "created_at", "revoked"],
+    ["name", "models", "rpm", "tpm", "expires", "created_at", "revoked", "team", "budget"],
     name=_TEXT,
     models={"type": ["array", "null"], "items": _TEXT},
     rpm=_NULLABLE_INT,
@@ -249,22 +253,55 @@ KEY = _object(
     created_at=_NULLABLE_TEXT,
     last_used_at=_NULLABLE_TEXT,
     revoked=_BOOL,
+    team=_NULLABLE_TEXT,
+    budget=_NULLABLE_MONEY,
+    period=_PERIOD,
 )
 KEY_CREATED = {"allOf": [KEY, _object(["key"], key=_TEXT)]}
 KEY_LIST = _object(["keys"], keys=_list_of(KEY))
 KEY_REVOKED = _object(["name", "revoked"], name=_TEXT, revoked={"const": True})
+TEAM = _object(
+    ["name", "models", "rpm", "tpm", "budget", "period", "created_at"],
+    name=_TEXT,
+    models={"type": ["array", "null"], "items": _TEXT},
+    rpm=_NULLABLE_INT,
+    tpm=_NULLABLE_INT,
+    budget=_NULLABLE_MONEY,
+    period=_PERIOD,
+    created_at=_TEXT,
+)
+TEAM_LIST = _object(["teams"], teams=_list_of(TEAM))
+TEAM_DELETED = _object(["name", "deleted"], name=_TEXT, deleted={"const": True})
 USAGE = _object(
     ["usage"],
     usage=_list_of(
         _object(
-            ["key", "model", "day", "requests", "input_tokens", "output_tokens", "errors"],
+            ["requests", "input_tokens", "output_tokens", "errors", "cost", "currency", "unpriced"],
             key=_TEXT,
+            team=_TEXT,
             model=_TEXT,
             day=_TEXT,
             requests=_INT,
             input_tokens=_INT,
             output_tokens=_INT,
             errors=_INT,
+            cost=_MONEY,
+            currency=_TEXT,
+            unpriced=_BOOL,
+        )
+    ),
+    # A client key's own budgets (its key's and its team's), where they stand.
+    budgets=_list_of(
+        _object(
+            ["scope", "name", "period", "window", "budget", "spent", "remaining", "resets_at"],
+            scope={"enum": ["key", "team"]},
+            name=_TEXT,
+            period={"enum": ["day", "month", "total"]},
+            window=_TEXT,
+            budget=_MONEY,
+            spent=_MONEY,
+            remaining=_MONEY,
+            resets_at=_NULLABLE_TEXT,
         )
     ),
 )

@@ -48,7 +48,10 @@ REQUESTS = {
     "CreateMessageRequest": messages.CreateMessageSchema,
     "CountTokensRequest": messages.CountTokensSchema,
     "CreateKeyRequest": keys.CreateKeySchema,
+    "UpdateKeyRequest": keys.UpdateKeySchema,
     "KeyName": keys.KeyNameSchema,
+    "CreateTeamRequest": keys.CreateTeamSchema,
+    "UpdateTeamRequest": keys.UpdateTeamSchema,
 }
 # Requests that name a model as `model` or `name` (ModelRefSchema's own check).
 _NAMES_A_MODEL = {"anyOf": [{"required": ["model"]}, {"required": ["name"]}]}
@@ -312,12 +315,46 @@ OPERATIONS = [
         body="KeyName",
     ),
     _op(
+        "patch",
+        "/api/keys",
+        "Change a client key (only the fields given)",
+        {200: ("Key", JSON)},
+        _ADMIN + (404,),
+        body="UpdateKeyRequest",
+    ),
+    _op(
         "get",
         "/api/usage",
-        "Usage per key, model and day",
+        "Usage and cost per key, team, model and day (a client key: its own, and its budgets)",
         {200: ("Usage", JSON)},
         (400, 403, 503),
         query=keys.UsageQuerySchema,
+    ),
+    # The admin's teams.
+    _op(
+        "post",
+        "/api/teams",
+        "Create a team of client keys",
+        {200: ("Team", JSON)},
+        _ADMIN + (409,),
+        body="CreateTeamRequest",
+    ),
+    _op("get", "/api/teams", "Every team", {200: ("TeamList", JSON)}, (403, 503)),
+    _op(
+        "patch",
+        "/api/teams",
+        "Change a team (only the fields given)",
+        {200: ("Team", JSON)},
+        _ADMIN + (404,),
+        body="UpdateTeamRequest",
+    ),
+    _op(
+        "delete",
+        "/api/teams",
+        "Delete a team that no key belongs to",
+        {200: ("TeamDeleted", JSON)},
+        _ADMIN + (404, 409),
+        body="KeyName",
     ),
 ]
 
@@ -349,6 +386,10 @@ ANSWERS = {
     "KeyCreated": "KEY_CREATED",
     "KeyList": "KEY_LIST",
     "KeyRevoked": "KEY_REVOKED",
+    "Key": "KEY",
+    "Team": "TEAM",
+    "TeamList": "TEAM_LIST",
+    "TeamDeleted": "TEAM_DELETED",
     "Usage": "USAGE",
     "ServerSentEvent": "SSE_EVENT",
 }

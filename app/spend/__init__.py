@@ -1,0 +1,1 @@
+"""Spend in money: prices, the cost of a request, and budgets."""
