@@ -84,10 +84,13 @@ def up(migrator, db):
 def down(migrator, db):
     migrate(
         migrator.drop_index("daily_usage", "daily_usage_key_name_model_day_team"),
-        migrator.add_index("daily_usage", ("key_name", "model", "day"), True),
         migrator.drop_column("daily_usage", "team"),
         migrator.drop_column("client_key", "period"),
         migrator.drop_column("client_key", "budget"),
         migrator.drop_column("client_key", "team"),
+    )
+    # Under the name 0003 gave it, which up() drops.
+    db.execute_sql(
+        "CREATE UNIQUE INDEX dailyusage_key_name_model_day ON daily_usage (key_name, model, day)"
     )
     db.drop_tables(_tables(db))

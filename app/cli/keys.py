@@ -78,6 +78,8 @@ def keys_list(as_json):
         "last_used_at",
         "revoked",
         "team",
+        "budget",
+        "period",
     )
     click.echo("\t".join(columns))
     for row in rows:

@@ -5,7 +5,7 @@ Markdown table. Prints; asserts nothing. About 8 minutes with the defaults
 
     python3 ops/bench/compare.py [--duration 5] [--rounds 3] [--install-litellm]
                                  [--only relay] [--database-url postgresql://...]
-                                 [--fast-paths off]
+                                 [--fast-paths off] [--spend off]
 
 The servers under test (one gevent worker; LiteLLM with one worker) share
 core 0, and only one of them is loaded at a time: each row runs on both,
@@ -16,7 +16,8 @@ column near 100 means the number measures them, not the server. The slow
 streams and the 2-worker rows run after LiteLLM has stopped.
 --database-url must name a scratch database: models and a key are created in it.
 --fast-paths off runs the relay with RELAY_FAST_PATHS=0 (app/fast/ unused):
-the same rows, for the public path's numbers.
+the same rows, for the public path's numbers. The relay's models have a
+price and its key a budget (far above the load) unless --spend off.
 """
 
 import argparse
@@ -414,9 +415,16 @@ def main():
         default="on",
         help="the relay's RELAY_FAST_PATHS (off: every call takes the public path)",
     )
+    parser.add_argument(
+        "--spend",
+        choices=("on", "off"),
+        default="on",
+        help="a price on the models and a budget on the key (off: neither)",
+    )
     args = parser.parse_args()
     # The relays started below inherit this environment (harness.start_relay).
     os.environ["RELAY_FAST_PATHS"] = "1" if args.fast_paths == "on" else "0"
+    args.spend = args.spend == "on"
     if not shutil.which("wrk"):
         print("wrk is missing: install Debian's package (apt-get install wrk), then run again")
         return
@@ -439,7 +447,9 @@ def main():
         for stream in (False, True):
             direct[stream] = cell(upstream, upstream, "chat", stream, 1, args, model="fast-model")
         servers = {
-            "relay": h.start_relay(upstream.url, slow_upstream.url, database_url=args.database_url)
+            "relay": h.start_relay(
+                upstream.url, slow_upstream.url, database_url=args.database_url, spend=args.spend
+            )
         }
         if litellm_bin:
             servers["LiteLLM"] = h.start_litellm(litellm_bin, upstream.url)
@@ -462,7 +472,9 @@ def main():
         h.settle([relay.pid])  # the slow streams' last connections closing
         one = cell(relay, upstream, "chat", False, 64, args)
         relay.stop()
-        relay2 = h.start_relay(upstream.url, workers=2, cores="0,1", database_url=args.database_url)
+        relay2 = h.start_relay(
+            upstream.url, workers=2, cores="0,1", database_url=args.database_url, spend=args.spend
+        )
         prepare("relay, 2 workers", relay2, upstream)  # warm, as the 1-worker relay is
         h.settle([relay2.pid])
         scale = (one, cell(relay2, upstream, "chat", False, 64, args))

@@ -128,12 +128,21 @@ def free_port():
 
 
 def start_relay(
-    upstream_url, slow_url=None, workers=1, cores=SERVER_CORES, database_url=None, root=ROOT
+    upstream_url,
+    slow_url=None,
+    workers=1,
+    cores=SERVER_CORES,
+    database_url=None,
+    root=ROOT,
+    spend=True,
 ):
     """gunicorn as production runs it, with keys on: the admin token makes
     the models, a client key with limits far above the load (so the limiter
-    runs on every request but never refuses) makes the requests. `root`: the
-    checkout whose app runs (gunicorn imports it from its working directory)."""
+    runs on every request but never refuses) makes the requests. With
+    `spend`, the models have a price and the key a monthly budget far above
+    the load, so every request is priced and reserved against it. `root`:
+    the checkout whose app runs (gunicorn imports it from its working
+    directory; a checkout without prices or budgets ignores them)."""
     home = Path(tempfile.mkdtemp(prefix="relay-", dir=WORKDIR))
     port = free_port()
     admin = secrets.token_urlsafe(24)
@@ -170,6 +179,7 @@ def start_relay(
                     "remote_type": "openai",
                     "remote_host": url + "/v1",
                     "stream": False,
+                    **({"price": {"input": 0.40, "output": 1.60}} if spend else {}),
                 },
                 token=admin,
             )
@@ -178,7 +188,12 @@ def start_relay(
     status, body = http(
         "POST",
         proc.url + "/api/keys",
-        {"name": f"bench-{port}", "rpm": 100_000_000, "tpm": 2_000_000_000},
+        {
+            "name": f"bench-{port}",
+            "rpm": 100_000_000,
+            "tpm": 2_000_000_000,
+            **({"budget": 1_000_000, "period": "month"} if spend else {}),
+        },
         token=admin,
     )
     if status != 200:

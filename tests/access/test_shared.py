@@ -589,20 +589,28 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
     expected = [
         {
             "key": "meter",
+            "team": "-",
             "model": "meter-a:latest",
             "day": today,
             "requests": 8,
             "input_tokens": 11 + 21 + 3 + 13 + 100 + 1000,
             "output_tokens": 7 + 2 + 5 + 17 + 200 + 2000,
             "errors": 2,
+            "cost": "0",
+            "currency": "USD",
+            "unpriced": True,
         },
         {
             "key": "meter",
+            "team": "-",
             "model": "meter-b:latest",
             "day": today,
             "requests": 1,
             "input_tokens": 0,
             "output_tokens": 0,
+            "cost": "0",
+            "currency": "USD",
+            "unpriced": True,
         },
     ]
 
@@ -627,12 +635,16 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
     assert admin_rows == [
         {
             "key": "admin",
+            "team": "-",
             "model": "meter-admin:latest",
             "day": today,
             "requests": 1,
             "input_tokens": 4,
             "output_tokens": 6,
             "errors": 0,
+            "cost": "0",
+            "currency": "USD",
+            "unpriced": True,
         }
     ]
 
@@ -665,13 +677,28 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
     assert table[0].split("\t") == [
         "day",
         "key",
+        "team",
         "model",
         "requests",
         "input_tokens",
         "output_tokens",
         "errors",
+        "cost",
+        "currency",
     ]
-    assert table[1].split("\t") == [today, "meter", "meter-a:latest", "8", "1148", "2231", "2"]
+    # An unpriced model's rows cost nothing, marked `*`.
+    assert table[1].split("\t") == [
+        today,
+        "meter",
+        "-",
+        "meter-a:latest",
+        "8",
+        "1148",
+        "2231",
+        "2",
+        "0.000000*",
+        "USD",
+    ]
 
 
 def test_usage_without_auth_counts_under_dash_on_sqlite(sqlite_relay, upstream):
@@ -702,12 +729,16 @@ def test_usage_without_auth_counts_under_dash_on_sqlite(sqlite_relay, upstream):
     expected = [
         {
             "key": "-",
+            "team": "-",
             "model": "open-model:latest",
             "day": utc_today().isoformat(),
             "requests": 3,
             "input_tokens": 9,
             "output_tokens": 4,
             "errors": 1,
+            "cost": "0",
+            "currency": "USD",
+            "unpriced": True,
         }
     ]
     rows = poll(lambda: usage(relay, headers=None) == expected and expected)
