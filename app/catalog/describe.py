@@ -96,6 +96,12 @@ def show(model):
     if model.fallbacks:
         body["fallbacks"] = model.fallbacks
         body["fallback_on_auth_errors"] = model.fallback_on_auth_errors
+    # Shown when not the default (none forwarded, n at most 1): what a
+    # client may send to the provider through this model.
+    if model.forward:
+        body["forward"] = model.forward
+    if model.max_n and model.max_n > 1:
+        body["max_n"] = model.max_n
     return body
 
 

@@ -8,6 +8,7 @@ from flask import current_app
 from peewee import fn
 
 from app.catalog.names import normalize_model_name
+from app.chat import forwarding
 from app.errors import BadRequest, ModelNotFound
 from app.observability import telemetry
 from app.remotes.policy import RemoteHostRefused
@@ -31,6 +32,8 @@ _REPLACED_FIELDS = [
     RemoteModel.price_input,
     RemoteModel.price_output,
     RemoteModel.price_cached_input,
+    RemoteModel.forward,
+    RemoteModel.max_n,
     RemoteModel.digest,
     RemoteModel.created_at,
     RemoteModel.modified_at,
@@ -104,6 +107,11 @@ def _digest(fields):
     # Identifies the configuration, like a manifest digest. The key is left
     # out: a hash of a secret is a way to test guesses against it.
     public = {k: v for k, v in fields.items() if k not in ("api_key", "name")}
+    # Settings added later count only when set: a model that does not use
+    # them keeps the digest it had before they existed.
+    for later in ("forward", "max_n"):
+        if public.get(later) is None:
+            public.pop(later, None)
     text = json.dumps(public, sort_keys=True, default=str)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
@@ -136,6 +144,13 @@ def _capabilities(names):
     return None if names is None else [n for n in order if n in set(names)]
 
 
+def _forward(names):
+    # Kept in forwarding's order, once each (equal sets, equal digests); an
+    # empty list is the default, as no list is.
+    names = [n for n in forwarding.GOVERNED if n in set(names or ())]
+    return names or None
+
+
 def create(spec):
     """Create or replace a model from a loaded CreateSchema payload."""
     name, source = spec["model"], spec.get("from_")
@@ -164,6 +179,8 @@ def create(spec):
             "fallbacks": spec.get("fallbacks"),
             "fallback_on_auth_errors": bool(spec.get("fallback_on_auth_errors")),
             **prices.columns(spec.get("price")),
+            "forward": _forward(spec.get("forward")),
+            "max_n": spec.get("max_n"),
         }
     elif source:
         parent = RemoteModel.get_or_none(RemoteModel.name == normalize_model_name(source))
@@ -192,6 +209,9 @@ def create(spec):
             ),
             # A derived model costs what its parent costs, unless priced itself.
             **prices.columns(_given(spec, "price", prices.of(parent))),
+            # What the provider may store or bill is the remote's, which it shares.
+            "forward": _forward(_given(spec, "forward", parent.forward)),
+            "max_n": _given(spec, "max_n", parent.max_n),
         }
     else:
         raise BadRequest(

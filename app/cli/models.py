@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 
 from app.catalog import describe, registry, secrets
 from app.catalog.names import normalize_model_name
+from app.chat import forwarding
 from app.cli.common import CommandFailed, audit_cli, require_current_schema
 from app.errors import BadRequest, RelayError
 from app.spend import prices
@@ -144,6 +145,8 @@ _OPTION_FOR_FIELD = {
     "parameters": "--parameter",
     "remote_api_key": "the API key",
     "fallbacks": "--fallback",
+    "forward": "--forward",
+    "max_n": "--max-n",
     "price": "--price-input/--price-output",
     "price.input": "--price-input",
     "price.output": "--price-output",
@@ -212,6 +215,19 @@ def _usage_error(exc, key):
     metavar="AMOUNT",
     help="Price per million cached input tokens (default: the input price).",
 )
+@click.option(
+    "--forward",
+    "forward",
+    multiple=True,
+    type=click.Choice(forwarding.GOVERNED),
+    help="A request field the provider may receive, which stores data or costs extra "
+    "(repeatable; default: none of them).",
+)
+@click.option(
+    "--max-n",
+    type=click.IntRange(1, forwarding.MOST_N),
+    help="The most choices (n) a request may ask for (default: 1).",
+)
 @click.option("--api-key-env", metavar="VAR", help="Read the API key from this variable.")
 @click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin.")
 def models_create(
@@ -226,6 +242,8 @@ def models_create(
     price_input,
     price_output,
     price_cached_input,
+    forward,
+    max_n,
     api_key_env,
     api_key_stdin,
 ):
@@ -243,6 +261,8 @@ def models_create(
         "fallbacks": list(fallbacks) or None,
         "fallback_on_auth_errors": fallback_on_auth_errors,
         "price": _price(price_input, price_output, price_cached_input),
+        "forward": list(forward) or None,
+        "max_n": max_n,
     }
     try:
         # The HTTP API's schema and registry: same validation, host policy, encryption.

@@ -6,9 +6,11 @@ the JSON around each message has bytes). Output: the limit the request sets
 (max_tokens, max_completion_tokens, max_output_tokens, options.num_predict),
 else the model's default parameters' num_predict, else the deployment's cap,
 which is then set on the request so that the remote cannot pass it.
-Embeddings have no output.
+Embeddings have no output. A Chat Completions request for `n` choices is
+billed for the output of each: the limit counts n times.
 """
 
+from app.chat import forwarding
 from app.spend import prices
 
 # Where each surface's body says how many tokens may come out, most specific first.
@@ -51,4 +53,6 @@ def reservation(price, body, body_bytes, route, model_parameters, default_cap):
         if out is None:
             out = default_cap
             cap(body, route, default_cap)
+        if route.startswith("/v1/chat/"):
+            out *= forwarding.choices(body)
     return prices.cost(price, {"prompt_tokens": body_bytes, "completion_tokens": out})

@@ -59,6 +59,11 @@ class RemoteModel(BaseModel):
     price_input = BigIntegerField(null=True)
     price_output = BigIntegerField(null=True)
     price_cached_input = BigIntegerField(null=True)
+    # Governed request fields the remote may receive (app/chat/forwarding.py);
+    # None: none of them.
+    forward = JSONField(null=True)
+    # The most choices (`n`) a request may ask for; None: 1.
+    max_n = IntegerField(null=True)
     digest = CharField(max_length=80)
     created_at = DateTimeField(default=utcnow)
     modified_at = DateTimeField(default=utcnow)

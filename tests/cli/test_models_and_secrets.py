@@ -86,6 +86,30 @@ def rows(app):
 # --- models ------------------------------------------------------------------
 
 
+def test_models_create_takes_the_forwarding_policy(cli, app, upstream):
+    host = upstream.url + "/v1"
+    create(cli, "m", host, "openai", "--forward", "metadata", "--forward", "store", "--max-n", "4")
+    shown = json.loads(cli("models", "show", "m").stdout)
+    assert (shown["forward"], shown["max_n"]) == (["store", "metadata"], 4)
+    answer = app.test_client().post(
+        "/v1/chat/completions",
+        json={"model": "m", "n": 4, "store": True, "service_tier": "priority", **CHAT},
+    )
+    assert answer.status_code == 200
+    assert (upstream.last.body["n"], upstream.last.body["store"]) == (4, True)
+    assert "service_tier" not in upstream.last.body
+    # Without them: the safe default, which `show` leaves unsaid.
+    create(cli, "m", host, "openai")
+    shown = json.loads(cli("models", "show", "m").stdout)
+    assert "forward" not in shown and "max_n" not in shown
+    refused = create(cli, "m", host, "openai", "--forward", "temperature", expect=2)
+    assert "--forward" in refused.stderr
+    refused = create(cli, "m", host, "openai", "--max-n", "0", expect=2)
+    assert "--max-n" in refused.stderr
+    with app.app_context():
+        app.extensions["relay.flush_usage"]()
+
+
 def test_models_create_list_show_delete(cli, app, upstream):
     result = create(
         cli,

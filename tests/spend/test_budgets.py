@@ -131,6 +131,33 @@ def test_a_request_over_budget_is_refused_before_the_remote_in_each_surfaces_sha
     assert len(upstream.requests) == calls  # none of them reached the remote
 
 
+def test_a_request_for_n_choices_reserves_n_times_its_output(secured, upstream):
+    admin(
+        secured,
+        "POST",
+        "/api/create",
+        name="many",
+        **{"from": "x"},
+        remote_type="openai",
+        remote_host=upstream.url + "/v1",
+        price=PRICE,
+        max_n=4,
+        stream=False,
+    )
+    secret = key(secured, "n", budget="0.0003", period="day")  # three answers' worth
+    client = openai.OpenAI(base_url=secured.url + "/v1", api_key=secret, max_retries=0)
+    calls = len(upstream.requests)
+    # Four answers of up to 100 tokens each are billed as 400 tokens: they do not fit.
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(model="many", messages=CHAT, max_tokens=MAX_TOKENS, n=4)
+    assert refused.value.body["code"] == "insufficient_quota"
+    assert len(upstream.requests) == calls
+    three = {"prompt_tokens": 12, "completion_tokens": 3 * MAX_TOKENS}
+    upstream.reply(Reply(json=completion(usage=three)))
+    client.chat.completions.create(model="many", messages=CHAT, max_tokens=MAX_TOKENS, n=3)
+    assert upstream.last.body["n"] == 3
+
+
 def test_the_reservation_is_settled_to_the_real_cost(secured, upstream):
     secret = key(secured, "k", budget="0.0003", period="month")  # three worst cases
     cheap = {"prompt_tokens": 5, "completion_tokens": 10}

@@ -247,3 +247,33 @@ def test_stored_conversations_survive_the_move_to_linked_turns(app, upstream):
             ).fetchone()[0]
             == 0
         )
+
+
+def test_models_made_before_the_forwarding_policy_keep_its_safe_default(app, client, upstream):
+    """A model created before 0009 forwards none of the governed fields and
+    allows one choice after the upgrade, and still serves."""
+    from tests.support.models import create_model
+
+    create_model(client, "old", upstream.url + "/v1")
+    with app.app_context():
+        runner = Runner(db.database.obj, db.MIGRATIONS_DIR)
+        runner.down(target="0009_forwarded_fields")
+        columns = {c.name for c in db.database.get_columns("remote_model")}
+        assert "forward" not in columns and "max_n" not in columns
+        assert runner.up() == ["0009_forwarded_fields"]
+    shown = client.post("/api/show", json={"model": "old"}).get_json()
+    assert "forward" not in shown and "max_n" not in shown
+    answer = client.post(
+        "/v1/chat/completions",
+        json={"model": "old", "messages": [{"role": "user", "content": "hi"}], "store": True},
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert "store" not in upstream.last.body
+    refused = client.post(
+        "/v1/chat/completions",
+        json={"model": "old", "messages": [{"role": "user", "content": "hi"}], "n": 2},
+    )
+    assert refused.status_code == 400 and refused.get_json()["error"]["param"] == "n"
+    with app.app_context():
+        # Written now, while this test's database is there to take it.
+        app.extensions["relay.flush_usage"]()

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, post_load, validate, validates, validates_schema
 
+from app.chat import forwarding
 from app.spend import prices
 from app.surfaces.schema import OPTIONS_DOC, BaseSchema, ModelName, Text, validate_options
 
@@ -82,6 +83,14 @@ class CreateSchema(ModelRefSchema):
     fallbacks = fields.List(ModelName(), allow_none=True, validate=validate.Length(max=8))
     fallback_on_auth_errors = fields.Boolean(allow_none=True)
     price = PriceField(allow_none=True, metadata=_PRICE_DOC)
+    # Request fields that make the provider store data or bill beyond the
+    # token price reach the remote only if named here (app/chat/forwarding.py).
+    forward = fields.List(
+        fields.String(validate=validate.OneOf(forwarding.GOVERNED)), allow_none=True
+    )
+    max_n = fields.Integer(
+        allow_none=True, strict=True, validate=validate.Range(min=1, max=forwarding.MOST_N)
+    )
     stream = fields.Boolean(load_default=True)
     # Ollama builds local models from these; this server has no local weights.
     files = fields.Raw(metadata=_REFUSED)

@@ -302,6 +302,10 @@ def reasoning_effort(thinking: Any, output_config: Any) -> str | None:
     return None
 
 
+# Anthropic's service tiers as OpenAI's: "standard_only" never pays for priority.
+_SERVICE_TIERS = {"auto": "auto", "standard_only": "default"}
+
+
 def _user(metadata: Any) -> str | None:
     user_id = (metadata if isinstance(metadata, dict) else {}).get("user_id")
     if not isinstance(user_id, str) or not user_id:
@@ -339,6 +343,10 @@ def chat_request(body: dict[str, Any], remote_model: str) -> dict[str, Any]:
     user = _user(body.get("metadata"))
     if user:
         request["user"] = user
+    # Reaches the remote only if the model forwards it (app/chat/forwarding.py).
+    tier = _SERVICE_TIERS.get(str(body.get("service_tier")))
+    if tier:
+        request["service_tier"] = tier
     return request
 
 

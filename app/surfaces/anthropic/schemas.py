@@ -1,8 +1,9 @@
 """Payloads of Anthropic's Messages API (/v1/messages, /v1/messages/count_tokens).
 
 Only the fields the relay reads are checked; everything else (context_management,
-output_config, container, mcp_servers, service_tier, ...) is kept and ignored:
-Claude Code retries a 400 six times, each with one beta fewer.
+output_config, container, mcp_servers, ...) is kept and ignored: Claude Code
+retries a 400 six times, each with one beta fewer. (service_tier is read, and
+reaches the remote only if the model forwards it: app/chat/forwarding.py.)
 """
 
 from marshmallow import ValidationError, fields, validate

@@ -8,6 +8,7 @@ anthropic-version and anthropic-beta headers are accepted and ignored.
 from flask import Blueprint, g, jsonify
 
 from app.access import calls_a_model
+from app.chat import forwarding
 from app.chat.options import fill_defaults, with_system
 from app.errors import BadRequest, RelayError, UpstreamError
 from app.routing import model_to_show, serve
@@ -39,7 +40,7 @@ def _chat_request(body, model):
     except messages_request.RequestProblem as problem:
         raise BadRequest(problem.message, param=problem.param) from None
     chat["messages"] = with_system(chat["messages"], model.system)
-    chat = fill_defaults(chat, model.parameters)
+    chat = forwarding.allowed(fill_defaults(chat, model.parameters), model.forward)
     # Anthropic requires max_tokens, so a model's num_predict could never fill
     # it: here it is a ceiling instead (Claude Code asks 32,000, more than many
     # providers allow).

@@ -11,6 +11,7 @@ from functools import partial
 from flask import Blueprint, jsonify
 
 from app.access import calls_a_model
+from app.chat import forwarding
 from app.chat.options import with_system
 from app.errors import BadRequest
 from app.observability import telemetry
@@ -43,8 +44,9 @@ def _with_model_defaults(body, model):
 
 
 def _native(remote, endpoint, body, model):
-    """Relay a request to a remote Ollama as it is, relabelled on the way back."""
-    request = dict(body, model=model.remote_model)
+    """Relay a request to a remote Ollama as it is, relabelled on the way back
+    (less the fields the model does not forward, which Ollama has no use for)."""
+    request = forwarding.allowed(dict(body, model=model.remote_model), model.forward)
     if body["stream"]:
         upstream = remote.stream(endpoint, request)
         return ndjson_response(relay(upstream, OllamaLines(model, body["model"]), ndjson_line))
@@ -64,7 +66,7 @@ def _chat_with(body, model, started):
     remote = remote_for(model)
     if isinstance(remote, OllamaRemote):
         return _native(remote, "chat", body, model)
-    request = ollama_chat.chat_request(body, model.remote_model)
+    request = forwarding.allowed(ollama_chat.chat_request(body, model.remote_model), model.forward)
     if body["stream"]:
         upstream = remote.chat_stream(request)
         converter = ollama_chat.ChatStream(body["model"], started)

@@ -4,7 +4,10 @@ from flask import Blueprint, jsonify
 
 from app.access import calls_a_model
 from app.catalog import describe
+from app.chat import forwarding
 from app.chat.options import fill_defaults, with_system
+from app.chat.problems import RequestProblem
+from app.errors import BadRequest
 from app.remotes.ollama import OllamaRemote
 from app.routing import model_to_show, remote_for, serve, visible_models
 from app.surfaces.openai import chat
@@ -42,11 +45,16 @@ def chat_completions():
 
 
 def _chat_with(body, model):
+    try:
+        forwarding.check_n(body, model.max_n)
+    except RequestProblem as problem:
+        raise BadRequest(problem.message, param=problem.param) from None
     remote = chat_remote(model)
     request = fill_defaults(
         dict(body, model=model.remote_model, messages=with_system(body["messages"], model.system)),
         model.parameters,
     )
+    request = forwarding.allowed(request, model.forward)
     if body.get("stream"):
         upstream = remote.chat_stream(request)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

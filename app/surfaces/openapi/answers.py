@@ -110,6 +110,8 @@ SHOW = _object(
     system=_TEXT,
     fallbacks=_list_of(_TEXT),
     fallback_on_auth_errors=_BOOL,
+    forward=_list_of(_TEXT),
+    max_n=_INT,
 )
 
 PS = _object(["models"], models=_list_of(_ANY_OBJECT))

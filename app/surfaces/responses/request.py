@@ -40,6 +40,8 @@ CUSTOM_INPUT = "input"
 # remote's tool call names the Responses tool it calls.
 ToolNames = dict[str, tuple[str | None, str, str]]
 
+_SAME_IN_CHAT = ("metadata", "service_tier", "prompt_cache_retention", "prompt_cache_options")
+
 _SAFE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
@@ -334,4 +336,11 @@ def chat_request(
             request[chat_name] = body[name]
     if "user" not in request and body.get("safety_identifier"):
         request["user"] = body["safety_identifier"]
+    # Chat Completions fields of the same name and meaning, which reach the
+    # remote only if the model forwards them (app/chat/forwarding.py). The
+    # request's own `store` is not one: it says whether the relay stores the
+    # response, and never reaches the remote.
+    for name in _SAME_IN_CHAT:
+        if body.get(name) is not None:
+            request[name] = body[name]
     return request, names, turn

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from app.access import audit, caller, calls_a_model
 from app.catalog.names import normalize_model_name
+from app.chat import forwarding
 from app.chat.options import fill_defaults, with_system
 from app.errors import BadRequest, RelayError
 from app.routing import serve
@@ -103,7 +104,7 @@ def _response_with(body, model):
     except responses_request.RequestProblem as problem:
         raise BadRequest(problem.message, param=problem.param) from None
     chat["messages"] = with_system(chat["messages"], model.system)
-    chat = fill_defaults(chat, model.parameters)
+    chat = forwarding.allowed(fill_defaults(chat, model.parameters), model.forward)
     remote = chat_remote(model)
     stream = ResponsesStream(
         body, body["model"], tool_names, on_complete=_saver(body, asked, history, turn)

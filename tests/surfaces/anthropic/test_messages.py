@@ -16,6 +16,7 @@ import os
 import pytest
 import requests
 
+from app.chat import forwarding
 from app.chat.chunks import completion_as_chunk
 from app.surfaces.anthropic import request as messages_request
 from app.surfaces.anthropic.request import chat_request, estimate_tokens, tool_id_in, tool_id_out
@@ -200,7 +201,8 @@ def test_request_conversion_of_every_block_type():
             {"role": "system", "content": [{"type": "text", "text": "Tools: Bash"}]},
         ],
     }
-    chat = chat_request(body, "upstream-model")
+    # What a model of the default forwarding policy sends its remote.
+    chat = forwarding.allowed(chat_request(body, "upstream-model"), None)
     assert chat["messages"] == [
         {"role": "system", "content": "You are terse.\nBe kind.\n\ncwd: /tmp\n\nTools: Bash"},
         {
