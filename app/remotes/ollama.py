@@ -77,6 +77,6 @@ def _ollama_error(response):
     # that is not Ollama answers /api/chat with its own 404 page.
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
         return False
     return isinstance(body, dict) and isinstance(body.get("error"), str)
