@@ -586,23 +586,35 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
     sdk(second, ADMIN_TOKEN).chat.completions.create(model=admin_model, messages=messages)
 
     today = utc_today().isoformat()
+    # The streams cut before their usage (4 by the remote, 5 by the client)
+    # count the relay's estimate (issue 18, hole 3): the messages and tools
+    # sent as JSON, 63 characters, 16 tokens; "one" and "Hel", 1 token each.
+    estimated_in, estimated_out = 16, 1
     expected = [
         {
             "key": "meter",
+            "team": "-",
             "model": "meter-a:latest",
             "day": today,
             "requests": 8,
-            "input_tokens": 11 + 21 + 3 + 13 + 100 + 1000,
-            "output_tokens": 7 + 2 + 5 + 17 + 200 + 2000,
+            "input_tokens": 11 + 21 + 3 + 13 + 100 + 1000 + estimated_in,
+            "output_tokens": 7 + 2 + 5 + 17 + 200 + 2000 + estimated_out,
             "errors": 2,
+            "cost": "0",
+            "currency": "USD",
+            "unpriced": True,
         },
         {
             "key": "meter",
+            "team": "-",
             "model": "meter-b:latest",
             "day": today,
             "requests": 1,
-            "input_tokens": 0,
-            "output_tokens": 0,
+            "input_tokens": estimated_in,
+            "output_tokens": estimated_out,
+            "cost": "0",
+            "currency": "USD",
+            "unpriced": True,
         },
     ]
 
@@ -627,12 +639,16 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
     assert admin_rows == [
         {
             "key": "admin",
+            "team": "-",
             "model": "meter-admin:latest",
             "day": today,
             "requests": 1,
             "input_tokens": 4,
             "output_tokens": 6,
             "errors": 0,
+            "cost": "0",
+            "currency": "USD",
+            "unpriced": True,
         }
     ]
 
@@ -665,13 +681,17 @@ def test_usage_rows_count_every_surface_stream_error_and_abandoned_stream(cluste
     assert table[0].split("\t") == [
         "day",
         "key",
+        "team",
         "model",
         "requests",
         "input_tokens",
         "output_tokens",
         "errors",
+        "cost",
+        "currency",
     ]
-    assert table[1].split("\t") == [today, "meter", "meter-a:latest", "8", "1148", "2231", "2"]
+    counts = [today, "meter", "-", "meter-a:latest", "8", "1164", "2232", "2"]
+    assert table[1].split("\t")[:8] == counts
 
 
 def test_usage_without_auth_counts_under_dash_on_sqlite(sqlite_relay, upstream):
