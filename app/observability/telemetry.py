@@ -12,6 +12,7 @@ import time
 
 from flask import current_app, g, has_request_context, request
 
+from app.chat import estimate
 from app.fast import log_line
 from app.observability import metrics
 from app.spend import money
@@ -36,6 +37,12 @@ class Exchange:
         self.remote_host = None
         self.upstream_status = None
         self.usage = None
+        # The last request body sent to a remote, and the characters of the
+        # text its answer held so far: the estimate, when the remote's usage
+        # never came (app.chat.estimate).
+        self.sent = None
+        self.characters = 0
+        self.estimated = False
         self.price = None  # the serving model's Price (app/spend/prices.py), if it has one
         self.cost = None  # pico-units, once accounted; None: no price
         self.reservation = None  # held against budgets until the request ends
@@ -119,6 +126,7 @@ def finish(exchange):
     if exchange is None or exchange.finished:
         return
     exchange.finished = True
+    _estimate_missing_usage(exchange)
     duration = time.monotonic() - exchange.started
     labels = (exchange.surface, exchange.route)
     metrics.child(
@@ -149,8 +157,22 @@ def finish(exchange):
             "tokens_out": usage.get("completion_tokens"),
             "cost": None if exchange.cost is None else money.exact(exchange.cost),
             "attempts": exchange.attempts,
+            **({"tokens_estimated": True} if exchange.estimated else {}),
         }
     )
+
+
+def _estimate_missing_usage(exchange):
+    """A remote took the request (it answered with a status below 400) but
+    its usage never came: the client or the remote cut the stream before the
+    usage chunk, or the remote sends none. The provider bills it all the same,
+    so it counts, in tokens, tpm and cost, as the relay's own estimate."""
+    if exchange.usage is not None or exchange.sent is None:
+        return
+    if exchange.upstream_status is None or exchange.upstream_status >= 400:
+        return
+    exchange.usage = estimate.usage(exchange.sent, exchange.characters)
+    exchange.estimated = True
 
 
 def _log_request(fields):

@@ -1,6 +1,9 @@
 """A remote Ollama server: its native /api endpoints, and its /v1 for OpenAI clients."""
 
+from functools import partial
+
 from app.chat.chunks import ollama_usage
+from app.chat.estimate import line_characters
 from app.errors import UpstreamError
 from app.remotes.http.client import endpoint_url
 from app.remotes.openai import OpenAIRemote
@@ -27,6 +30,8 @@ class OllamaRemote:
 
     def _post(self, endpoint, body, stream):
         url = endpoint_url(self._base, f"api/{endpoint}")
+        if self._exchange is not None:
+            self._exchange.sent = body  # estimated only if the remote's counts never come
         response = self._http.request(
             "POST",
             url,
@@ -53,22 +58,32 @@ class OllamaRemote:
         if not isinstance(answer, dict):
             raise UpstreamError("the remote Ollama answered with JSON that is not an object")
         # An embedding answer has prompt_eval_count and no eval_count.
-        if self._exchange is not None and ("eval_count" in answer or "prompt_eval_count" in answer):
-            self._exchange.record_usage(ollama_usage(answer))
+        if self._exchange is not None:
+            self._exchange.characters += line_characters(answer)
+            if "eval_count" in answer or "prompt_eval_count" in answer:
+                self._exchange.record_usage(ollama_usage(answer))
         return answer
 
     def stream(self, endpoint, body):
         """A streaming call to /api/{endpoint}; the status is checked before returning."""
         response = self._post(endpoint, dict(body, stream=True), stream=True)
         return RemoteStream(
-            response, _ollama_lines, self._http.timeout, self._key, self._http.max_line
+            response,
+            partial(_ollama_lines, exchange=self._exchange),
+            self._http.timeout,
+            self._key,
+            self._http.max_line,
         )
 
 
-def _ollama_lines(response, host, max_line):
+def _ollama_lines(response, host, max_line, exchange=None):
+    """The stream's lines; the characters of their text are counted on
+    `exchange` (the estimate, if the stream ends before its counts)."""
     for item in ndjson_items(response, host, max_line):
         if not isinstance(item, dict):
             raise UpstreamError(f"{host} sent a stream line that is not an object")
+        if exchange is not None:
+            exchange.characters += line_characters(item)
         yield item
 
 
@@ -77,6 +92,6 @@ def _ollama_error(response):
     # that is not Ollama answers /api/chat with its own 404 page.
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
         return False
     return isinstance(body, dict) and isinstance(body.get("error"), str)

@@ -1,9 +1,11 @@
 """An OpenAI-compatible remote: Chat Completions and embeddings at remote_host."""
 
 import functools
+from functools import partial
 from urllib.parse import parse_qsl, urlsplit
 
 from app.chat.chunks import ChunkReader, completion_as_chunk, read_usage
+from app.chat.estimate import chunk_characters
 from app.errors import UpstreamError
 from app.remotes.http.client import endpoint_url, origin
 from app.remotes.streams import RemoteStream, sse_items
@@ -15,14 +17,17 @@ _NON_OPENAI_OPTIONS = ("top_k",)
 _EFFORT_FALLBACK = {"minimal": "low", "xhigh": "high", "none": None}
 
 
-def _chat_chunks(response, host, max_line):
+def _chat_chunks(response, host, max_line, exchange=None):
     """The stream's chunks, each checked and read (app.chat.chunks) before
-    any converter sees it."""
+    any converter sees it. The characters of their text are counted on
+    `exchange`: the estimate, if the stream ends before its usage."""
     reader = ChunkReader()
     for item in sse_items(response, host, max_line):
         chunk = reader.read(item)
         if chunk is None:
             raise UpstreamError(f"{host} sent a stream item that is not a chat chunk")
+        if exchange is not None and chunk.deltas:
+            exchange.characters += chunk_characters(chunk)
         yield chunk
 
 
@@ -85,10 +90,13 @@ class OpenAIRemote:
         return body
 
     def _post(self, endpoint, body, stream=False):
+        body = self.prepare(body)
+        if self._exchange is not None:
+            self._exchange.sent = body  # estimated only if the remote's usage never comes
         return self._http.request(
             "POST",
             self.url(endpoint),
-            json=self.prepare(body),
+            json=body,
             headers=self._headers(),
             stream=stream,
             secret=self._key,
@@ -110,7 +118,10 @@ class OpenAIRemote:
         body is the answer as a passthrough relays it."""
         body = {k: v for k, v in body.items() if k != "stream_options"}
         answer = self._answer(self._post("chat/completions", dict(body, stream=False)))
-        return completion_as_chunk(answer)
+        chunk = completion_as_chunk(answer)
+        if self._exchange is not None:
+            self._exchange.characters += chunk_characters(chunk)
+        return chunk
 
     def chat_stream(self, body):
         """Send a streaming chat request; the status is checked before returning."""
@@ -120,7 +131,11 @@ class OpenAIRemote:
         body["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
         response = self._post("chat/completions", body, stream=True)
         return RemoteStream(
-            response, _chat_chunks, self._http.timeout, self._key, self._http.max_line
+            response,
+            partial(_chat_chunks, exchange=self._exchange),
+            self._http.timeout,
+            self._key,
+            self._http.max_line,
         )
 
     def embeddings(self, body):

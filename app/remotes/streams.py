@@ -14,7 +14,7 @@ import time
 from app.errors import UpstreamError
 from app.observability import metrics
 from app.remotes import sse
-from app.remotes.http.client import content_type, origin, scrub
+from app.remotes.http.client import content_type, error_text, origin
 from app.remotes.http.errors import TRANSPORT_ERRORS, upstream_error
 
 DEFAULT_MAX_LINE = 4 * 1024 * 1024
@@ -95,8 +95,9 @@ class RemoteStream:
             )
         if isinstance(exc, sse.StreamFormatError):
             return UpstreamError(f"{self.host} sent {exc}", code="invalid_stream")
-        # An error event from the remote may quote the key it was sent.
-        exc.message = scrub(exc.message, self._secret)
+        # An error event from the remote may quote the key it was sent: it is
+        # removed before the text is cut, so that no part of it shows.
+        exc.message = error_text(exc.message, self._secret)
         return exc
 
     def close(self):
@@ -173,7 +174,7 @@ def _error_event(data, host):
     except UpstreamError as exc:
         if exc.message.startswith("API error"):
             return exc
-    return UpstreamError(f"API error: {data.strip()[:500]}")
+    return UpstreamError(f"API error: {data.strip()}")  # cut by RemoteStream._error
 
 
 def _finish(response, pieces):

@@ -4,6 +4,7 @@ checks every answer gets (redirects refused, error statuses raised)."""
 
 import functools
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -24,7 +25,11 @@ from app.remotes.http.transport import Answer, Direct, Proxied, Route
 from app.remotes.policy import RemoteHostPolicy, RemoteHostRefused
 from app.remotes.retry import RETRY_CODES, RETRY_STATUSES, Retries, retry_after
 
-_MAX_ERROR_TEXT = 500
+# The most of a remote's error text (a text body, a JSON error's message, an
+# error event) a client is shown: enough for any provider's explanation, and
+# a remote's megabytes of error go no further.
+MAX_ERROR_TEXT = 500
+log = logging.getLogger(__name__)
 # Connections kept per remote origin and worker: many concurrent streams to
 # one provider is the normal case.
 POOL_MAXSIZE = 100
@@ -64,19 +69,25 @@ def endpoint_url(base_url: str, path: str, extra_query: tuple[tuple[str, str], .
     )
 
 
-def upstream_message(response: Answer) -> str:
-    """The human part of an upstream error body, whatever shape it has."""
+def upstream_message(response: Answer, secret: str | None = None) -> str:
+    """The human part of an upstream error body, whatever shape it has: the
+    key in use removed first, then cut to MAX_ERROR_TEXT characters (cut
+    first, a key across the cut would have shown in part)."""
     try:
         body = response.json()
-    except ValueError:
-        return response.text.strip()[:_MAX_ERROR_TEXT] or response.reason or ""
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict):
-            return str(error.get("message") or error.get("detail") or json.dumps(error))
-        if error:
-            return str(error)
-    return json.dumps(body)[:_MAX_ERROR_TEXT]
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's limit
+        return error_text(response.text.strip(), secret) or response.reason or ""
+    try:
+        message = json.dumps(body)
+        if isinstance(body, dict):
+            error = body.get("error", body)
+            if isinstance(error, dict):
+                message = str(error.get("message") or error.get("detail") or json.dumps(error))
+            elif error:
+                message = str(error)
+    except RecursionError:  # parsed just under the limit, too deep to write again
+        message = response.text.strip()
+    return error_text(message, secret)
 
 
 def content_type(response: Answer) -> str:
@@ -87,6 +98,13 @@ def content_type(response: Answer) -> str:
 
 def scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
+
+
+def error_text(text: str, secret: str | None) -> str:
+    """A remote's error text as a client may see it: `secret` removed, then
+    cut to MAX_ERROR_TEXT characters. In this order: a key that straddled
+    the cut would otherwise show in part."""
+    return scrub(text, secret)[:MAX_ERROR_TEXT]
 
 
 class Exchange(Protocol):
@@ -298,7 +316,7 @@ class RemoteHTTP:
         if response.status_code < 400:
             return
         try:
-            message = scrub(upstream_message(response), secret)  # a stream's body read now
+            message = upstream_message(response, secret)  # a stream's body read now
         except TRANSPORT_ERRORS:
             message = response.reason or ""
         finally:
@@ -326,6 +344,9 @@ class RemoteHTTP:
             return json.loads(response.content)
         except UnicodeDecodeError:  # a ValueError too
             raise UpstreamError(f"{host} answered with a body that is not valid UTF-8") from None
+        except RecursionError:  # nesting past the parser's limit: the remote's fault
+            log.warning("%s answered with JSON nested too deeply", host)
+            raise UpstreamError(f"{host} answered with JSON nested too deeply") from None
         except ValueError:
             # An HTML page (a proxy's, a login portal's) is named as such: its
             # type tells the operator where to look.

@@ -9,13 +9,20 @@ naming no tool) raises RequestProblem (message, param), a 400 naming the field.
 import base64
 import hashlib
 import json
-import math
 import re
 from typing import Any
 
+from app.chat.estimate import IMAGE_TOKENS, estimate_tokens
 from app.chat.problems import RequestProblem
 
-__all__ = ["RequestProblem", "chat_request", "estimate_tokens", "tool_id_in", "tool_id_out"]
+__all__ = [
+    "IMAGE_TOKENS",
+    "RequestProblem",
+    "chat_request",
+    "estimate_tokens",
+    "tool_id_in",
+    "tool_id_out",
+]
 
 # Anthropic tool-use ids must match this; some providers' do not (Kimi: `functions.Bash:0`).
 _SAFE_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -30,8 +37,6 @@ _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xh
 
 # OpenAI takes `user` up to 64 characters; Claude Code's user_id is a long JSON string.
 _MAX_USER = 64
-# Anthropic bills an image of up to ~1.15 megapixels about 1,600 tokens.
-IMAGE_TOKENS = 1600
 
 
 def tool_id_out(provider_id: str | None) -> str:
@@ -348,21 +353,3 @@ def chat_request(body: dict[str, Any], remote_model: str) -> dict[str, Any]:
     if tier:
         request["service_tier"] = tier
     return request
-
-
-def estimate_tokens(chat: dict[str, Any]) -> int:
-    """An estimate of the input tokens of a converted request: the characters
-    of its messages and tools as JSON, divided by 4 and rounded up, plus
-    IMAGE_TOKENS per image (its base64 says little about its tokens)."""
-    images = 0
-
-    def without_images(content: Any) -> Any:
-        nonlocal images
-        if not isinstance(content, list):
-            return content
-        images += sum(1 for p in content if p.get("type") == "image_url")
-        return [p for p in content if p.get("type") != "image_url"]
-
-    messages = [dict(m, content=without_images(m.get("content"))) for m in chat["messages"]]
-    text = json.dumps({"messages": messages, "tools": chat.get("tools") or []}, ensure_ascii=False)
-    return math.ceil(len(text) / 4) + images * IMAGE_TOKENS
