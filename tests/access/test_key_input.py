@@ -9,20 +9,6 @@ import pytest
 
 from tests.support.access import ADMIN, ADMIN_TOKEN, bearer
 
-KEY_FIELDS = {
-    "name",
-    "models",
-    "rpm",
-    "tpm",
-    "expires",
-    "created_at",
-    "last_used_at",
-    "revoked",
-    "team",
-    "budget",
-    "period",
-}
-
 
 def utc_today():
     return datetime.datetime.now(datetime.timezone.utc).date()

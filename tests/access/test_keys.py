@@ -20,6 +20,7 @@ from tests.support.access import (
     ADMIN,
     ADMIN_TOKEN,
     CHAT,
+    KEY_FIELDS,
     REMOTE_KEY,
     accepted_everywhere,
     audit_lines,
@@ -41,19 +42,6 @@ from tests.support.access import (
 SECOND_ADMIN_TOKEN = "second-admin-TOKEN-0f9e8d7c6b5a"
 # Every client key the module's relay handed out: none may reach its log.
 HANDED_OUT = []
-KEY_FIELDS = {
-    "name",
-    "models",
-    "rpm",
-    "tpm",
-    "expires",
-    "created_at",
-    "last_used_at",
-    "revoked",
-    "team",
-    "budget",
-    "period",
-}
 
 
 @pytest.fixture(scope="module")

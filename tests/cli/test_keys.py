@@ -9,23 +9,17 @@ import re
 import pytest
 
 from app import create_app
-from tests.support.access import ADMIN, ADMIN_TOKEN, REMOTE_KEY, bearer, json_lines, until
+from tests.support.access import (
+    ADMIN,
+    ADMIN_TOKEN,
+    KEY_FIELDS,
+    REMOTE_KEY,
+    bearer,
+    json_lines,
+    until,
+)
 from tests.support.cli import cli_in
 from tests.support.config import relay_settings
-
-KEY_FIELDS = {
-    "name",
-    "models",
-    "rpm",
-    "tpm",
-    "expires",
-    "created_at",
-    "last_used_at",
-    "revoked",
-    "team",
-    "budget",
-    "period",
-}
 
 
 def utc_today():

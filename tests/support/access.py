@@ -19,6 +19,20 @@ ADMIN_TOKEN = "relay-admin-TOKEN-7c1e9b24d0a35f86"
 # The providers' key the relay keeps for its models: it must never show.
 REMOTE_KEY = "sk-access-REMOTE-a9f3c2e1d4b5"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# What the admin sees of a key (GET /api/keys, keys list --json): never its secret or hash.
+KEY_FIELDS = {
+    "name",
+    "models",
+    "rpm",
+    "tpm",
+    "expires",
+    "created_at",
+    "last_used_at",
+    "revoked",
+    "team",
+    "budget",
+    "period",
+}
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 
