@@ -177,9 +177,12 @@ class BudgetBook:
                     chunk.unwritten -= spent
                     chunk.overrun -= overrun
                     chunk.available -= returned
-                    total, _ = ledger.settle(
+                    total, gone = ledger.settle(
                         self.holder, *key, spent=spent, released=spent - overrun + returned
                     )
+                    if gone:
+                        # Charged whole when it expired: nothing of it is left to reserve.
+                        chunk.available = 0
                     self._alert(chunk, total)
                 if not current and not (chunk.outstanding or chunk.available or chunk.unwritten):
                     del self._slices[key]

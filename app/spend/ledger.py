@@ -103,16 +103,20 @@ def lease(holder, budget, window, need, want, ttl, now=None):
 def settle(holder, scope, name, window, spent, released):
     """Add `spent` to the window's spend and take `released` (what the
     worker's lease no longer holds: spent within it, and what it returns) off
-    its held amount; returns (spent, held) after."""
+    its held amount; returns the window's spent amount after, and whether the
+    lease was gone: released as expired (a renewal came too late) and so
+    already charged whole, which this spend was part of."""
     with write_transaction():
         row = _locked_row(scope, name, window)
+        where = _lease_where(holder, scope, name, window)
+        if BudgetLease.get_or_none(where) is None:
+            return row.spent, True
         BudgetSpend.update(spent=BudgetSpend.spent + spent, held=BudgetSpend.held - released).where(
             _where(scope, name, window)
         ).execute()
-        where = _lease_where(holder, scope, name, window)
         BudgetLease.update(amount=BudgetLease.amount - released).where(where).execute()
         BudgetLease.delete().where(where & (BudgetLease.amount <= 0)).execute()
-    return row.spent + spent, row.held - released
+    return row.spent + spent, False
 
 
 def renew(holder, ttl, now=None):
