@@ -53,6 +53,7 @@ FAILURES = {
     "connection_reset": Failure(502, "{host} closed the connection before answering"),
     "connection_refused": Failure(502, "{host} refused the connection"),
     "unreachable": Failure(502, "cannot reach {host}"),
+    "undecodable": Failure(502, "{host} answered with a body that does not decode"),
 }
 
 # A code that depends on when the failure came: before the answer's head,
@@ -101,9 +102,11 @@ ERROR_MAP: dict[type[BaseException], tuple[str, str]] = {
     u.ProxyError: _both("proxy_error"),
     u.ProxySchemeUnknown: _both("proxy_error"),
     u.ProxySchemeUnsupported: _both("proxy_error"),
-    # The relay's own answer to these has always been "cannot reach": a
-    # body that does not decode, an answer or a URL urllib3 cannot take.
-    u.DecodeError: UNREACHABLE,
+    # The remote answered, with a body its Content-Encoding does not decode:
+    # never retried (it would generate the whole answer again).
+    u.DecodeError: _both("undecodable"),
+    # The relay's own answer to these has always been "cannot reach": an
+    # answer or a URL urllib3 cannot take.
     u.HeaderParsingError: UNREACHABLE,
     u.InvalidHeader: UNREACHABLE,
     u.ResponseError: UNREACHABLE,

@@ -195,8 +195,8 @@ def test_the_messages_are_the_ones_clients_have_always_read():
     )
     assert error(urllib3.exceptions.DecodeError("x")) == (
         502,
-        "unreachable",
-        f"cannot reach {HOST}",
+        "undecodable",
+        f"{HOST} answered with a body that does not decode",
     )
 
 
@@ -219,5 +219,7 @@ def test_a_body_that_does_not_decode_fails_alike_on_a_new_and_a_kept_connection(
         with pytest.raises(UpstreamError) as raised:
             http.request("POST", url, json={})
         seen.append((raised.value.code, raised.value.message))
-    assert seen == [("unreachable", f"cannot reach {upstream.url}")] * 2
+    assert (
+        seen == [("undecodable", f"{upstream.url} answered with a body that does not decode")] * 2
+    )
     assert len({call.peer for call in upstream.requests[:2]}) == 1  # new, then kept
