@@ -26,6 +26,7 @@ def remote_for(model):
     except ConfigError as exc:
         raise RelayError(f"model '{model.name}': {exc}") from None
     exchange = telemetry.current()
+    reasoning_none = model.reasoning_none is not False
     if model.remote_type == "openai":
         return OpenAIRemote(
             http,
@@ -33,8 +34,9 @@ def remote_for(model):
             key,
             exchange,
             azure_api_version=current_app.config["RELAY_AZURE_API_VERSION"],
+            reasoning_none=reasoning_none,
         )
-    return OllamaRemote(http, model.remote_host, key, exchange)
+    return OllamaRemote(http, model.remote_host, key, exchange, reasoning_none)
 
 
 def model_to_use(name):

@@ -102,6 +102,8 @@ def show(model):
         body["forward"] = model.forward
     if model.max_n and model.max_n > 1:
         body["max_n"] = model.max_n
+    if model.reasoning_none is False:
+        body["reasoning_none"] = False
     return body
 
 

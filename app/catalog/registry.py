@@ -34,6 +34,7 @@ _REPLACED_FIELDS = [
     RemoteModel.price_cached_input,
     RemoteModel.forward,
     RemoteModel.max_n,
+    RemoteModel.reasoning_none,
     RemoteModel.digest,
     RemoteModel.created_at,
     RemoteModel.modified_at,
@@ -109,7 +110,7 @@ def _digest(fields):
     public = {k: v for k, v in fields.items() if k not in ("api_key", "name")}
     # Settings added later count only when set: a model that does not use
     # them keeps the digest it had before they existed.
-    for later in ("forward", "max_n"):
+    for later in ("forward", "max_n", "reasoning_none"):
         if public.get(later) is None:
             public.pop(later, None)
     text = json.dumps(public, sort_keys=True, default=str)
@@ -151,6 +152,11 @@ def _forward(names):
     return names or None
 
 
+def _reasoning_none(value):
+    # True is the default, stored as no value: equal settings, equal digests.
+    return None if value is None or value else False
+
+
 def create(spec):
     """Create or replace a model from a loaded CreateSchema payload."""
     name, source = spec["model"], spec.get("from_")
@@ -181,6 +187,7 @@ def create(spec):
             **prices.columns(spec.get("price")),
             "forward": _forward(spec.get("forward")),
             "max_n": spec.get("max_n"),
+            "reasoning_none": _reasoning_none(spec.get("reasoning_none")),
         }
     elif source:
         parent = RemoteModel.get_or_none(RemoteModel.name == normalize_model_name(source))
@@ -212,6 +219,10 @@ def create(spec):
             # What the provider may store or bill is the remote's, which it shares.
             "forward": _forward(_given(spec, "forward", parent.forward)),
             "max_n": _given(spec, "max_n", parent.max_n),
+            # Whether "none" is taken is the remote's, which it shares.
+            "reasoning_none": _reasoning_none(
+                _given(spec, "reasoning_none", parent.reasoning_none)
+            ),
         }
     else:
         raise BadRequest(

@@ -147,6 +147,7 @@ _OPTION_FOR_FIELD = {
     "fallbacks": "--fallback",
     "forward": "--forward",
     "max_n": "--max-n",
+    "reasoning_none": "--no-reasoning-none",
     "price": "--price-input/--price-output",
     "price.input": "--price-input",
     "price.output": "--price-output",
@@ -228,6 +229,12 @@ def _usage_error(exc, key):
     type=click.IntRange(1, forwarding.MOST_N),
     help="The most choices (n) a request may ask for (default: 1).",
 )
+@click.option(
+    "--no-reasoning-none",
+    "no_reasoning_none",
+    is_flag=True,
+    help='The remote refuses reasoning_effort "none": drop it (reasoning stays on).',
+)
 @click.option("--api-key-env", metavar="VAR", help="Read the API key from this variable.")
 @click.option("--api-key-stdin", is_flag=True, help="Read the API key from stdin.")
 def models_create(
@@ -244,6 +251,7 @@ def models_create(
     price_cached_input,
     forward,
     max_n,
+    no_reasoning_none,
     api_key_env,
     api_key_stdin,
 ):
@@ -263,6 +271,7 @@ def models_create(
         "price": _price(price_input, price_output, price_cached_input),
         "forward": list(forward) or None,
         "max_n": max_n,
+        "reasoning_none": False if no_reasoning_none else None,
     }
     try:
         # The HTTP API's schema and registry: same validation, host policy, encryption.

@@ -11,15 +11,23 @@ from app.remotes.streams import RemoteStream, ndjson_items
 
 
 class OllamaRemote:
-    def __init__(self, http, base_url, api_key=None, exchange=None):
+    def __init__(self, http, base_url, api_key=None, exchange=None, reasoning_none=True):
         self._http = http
+        self._reasoning_none = reasoning_none
         self._base = base_url
         self._key = api_key
         self._exchange = exchange
 
     def openai(self):
         """Ollama's own OpenAI-compatible endpoints, for /v1 requests."""
-        return OpenAIRemote(self._http, endpoint_url(self._base, "v1"), self._key, self._exchange)
+        return OpenAIRemote(
+            self._http,
+            endpoint_url(self._base, "v1"),
+            self._key,
+            self._exchange,
+            reasoning_none=self._reasoning_none,
+            ollama=True,
+        )
 
     def _headers(self):
         return {"Authorization": f"Bearer {self._key}"} if self._key else {}

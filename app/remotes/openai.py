@@ -14,7 +14,13 @@ _AZURE_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 # OpenAI's own API rejects parameters it does not know; these are sampling
 # options other providers (vLLM, DashScope, Ollama) accept.
 _NON_OPENAI_OPTIONS = ("top_k",)
-_EFFORT_FALLBACK = {"minimal": "low", "xhigh": "high", "none": None}
+# reasoning_effort as each kind of remote takes it. OpenAI's scale is none,
+# minimal, low, medium, high, xhigh; Ollama's think adds "max" above them all.
+# OpenAI (and Azure) take all of theirs; Ollama's /v1 takes every value and
+# clamps it itself; the others (vLLM, llama.cpp, DashScope, ...) know none,
+# low, medium and high. A value past a remote's ends goes to its nearest end.
+_OPENAI_EFFORTS = {"max": "xhigh"}
+_OTHER_EFFORTS = {"minimal": "low", "xhigh": "high", "max": "high"}
 
 
 def _chat_chunks(response, host, max_line, exchange=None):
@@ -48,8 +54,21 @@ def _dialect(base_url, azure_api_version):
 
 
 class OpenAIRemote:
-    def __init__(self, http, base_url, api_key=None, exchange=None, azure_api_version=None):
+    def __init__(
+        self,
+        http,
+        base_url,
+        api_key=None,
+        exchange=None,
+        azure_api_version=None,
+        reasoning_none=True,
+        ollama=False,
+    ):
         self._http = http
+        # False: the model's remote refuses reasoning_effort "none" (its
+        # reasoning_none setting), which is then dropped.
+        self.reasoning_none = reasoning_none
+        self.ollama = ollama
         self._key = api_key
         self._exchange = exchange
         self._base = base_url
@@ -69,8 +88,22 @@ class OpenAIRemote:
         """(url, headers) of the cheapest authenticated GET: the model list."""
         return self.url("models"), self._headers()
 
+    def _effort(self, effort):
+        """reasoning_effort as this remote takes it; None: leave it out."""
+        if effort == "none":
+            return "none" if self.reasoning_none else None
+        if self.ollama:
+            return effort
+        return (_OPENAI_EFFORTS if self.strict_openai else _OTHER_EFFORTS).get(effort, effort)
+
     def prepare(self, body):
         """Adjust a chat request to what this provider is known to take."""
+        if body.get("reasoning_effort") is not None:
+            effort = self._effort(body["reasoning_effort"])
+            if effort is None:
+                del body["reasoning_effort"]
+            else:
+                body["reasoning_effort"] = effort
         if self.strict_openai:
             for name in _NON_OPENAI_OPTIONS:
                 body.pop(name, None)
@@ -82,11 +115,6 @@ class OpenAIRemote:
                     {k: v for k, v in m.items() if k != "reasoning_content"}
                     for m in body["messages"]
                 ]
-        elif body.get("reasoning_effort") in _EFFORT_FALLBACK:
-            # Other providers know low/medium/high only.
-            body["reasoning_effort"] = _EFFORT_FALLBACK[body["reasoning_effort"]]
-            if body["reasoning_effort"] is None:
-                del body["reasoning_effort"]
         return body
 
     def _post(self, endpoint, body, stream=False):

@@ -64,6 +64,9 @@ class RemoteModel(BaseModel):
     forward = JSONField(null=True)
     # The most choices (`n`) a request may ask for; None: 1.
     max_n = IntegerField(null=True)
+    # Whether the remote takes reasoning_effort "none" (app/remotes/openai.py);
+    # None: it does, False: "none" is dropped.
+    reasoning_none = BooleanField(null=True)
     digest = CharField(max_length=80)
     created_at = DateTimeField(default=utcnow)
     modified_at = DateTimeField(default=utcnow)

@@ -260,7 +260,7 @@ def test_models_made_before_the_forwarding_policy_keep_its_safe_default(app, cli
         runner.down(target="0009_forwarded_fields")
         columns = {c.name for c in db.database.get_columns("remote_model")}
         assert "forward" not in columns and "max_n" not in columns
-        assert runner.up() == ["0009_forwarded_fields"]
+        assert runner.up()[0] == "0009_forwarded_fields"
     shown = client.post("/api/show", json={"model": "old"}).get_json()
     assert "forward" not in shown and "max_n" not in shown
     answer = client.post(
@@ -276,4 +276,32 @@ def test_models_made_before_the_forwarding_policy_keep_its_safe_default(app, cli
     assert refused.status_code == 400 and refused.get_json()["error"]["param"] == "n"
     with app.app_context():
         # Written now, while this test's database is there to take it.
+        app.extensions["relay.flush_usage"]()
+
+
+def test_models_made_before_reasoning_none_send_none_after_the_upgrade(app, client, upstream):
+    """A model created before 0010 takes reasoning_effort "none" (the default)."""
+    from tests.support.models import create_model
+
+    create_model(client, "old", upstream.url + "/v1")
+    digest = client.get("/api/tags").get_json()["models"][0]["digest"]
+    with app.app_context():
+        runner = Runner(db.database.obj, db.MIGRATIONS_DIR)
+        runner.down(target="0010_reasoning_none")
+        assert "reasoning_none" not in {c.name for c in db.database.get_columns("remote_model")}
+        assert runner.up()[0] == "0010_reasoning_none"
+    shown = client.post("/api/show", json={"model": "old"}).get_json()
+    assert "reasoning_none" not in shown
+    assert client.get("/api/tags").get_json()["models"][0]["digest"] == digest
+    answer = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "old",
+            "messages": [{"role": "user", "content": "hi"}],
+            "reasoning_effort": "none",
+        },
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert upstream.last.body["reasoning_effort"] == "none"
+    with app.app_context():
         app.extensions["relay.flush_usage"]()

@@ -91,6 +91,9 @@ class CreateSchema(ModelRefSchema):
     max_n = fields.Integer(
         allow_none=True, strict=True, validate=validate.Range(min=1, max=forwarding.MOST_N)
     )
+    # False for a remote that refuses reasoning_effort "none": the relay then
+    # drops it (app/remotes/openai.py).
+    reasoning_none = fields.Boolean(allow_none=True)
     stream = fields.Boolean(load_default=True)
     # Ollama builds local models from these; this server has no local weights.
     files = fields.Raw(metadata=_REFUSED)

@@ -33,7 +33,9 @@ _ENCODED = "toolu_relay_"
 # thinking.budget_tokens -> reasoning_effort: below 4k tokens is a quick look,
 # 16k and up is Anthropic's "think hard" territory.
 _BUDGET_EFFORT = ((4096, "low"), (16384, "medium"))
-_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
+# output_config.effort as reasoning_effort; "max" and "xhigh" go on as they
+# are, and the remote client maps them to what its provider takes.
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "max", "xhigh": "xhigh"}
 
 # OpenAI takes `user` up to 64 characters; Claude Code's user_id is a long JSON string.
 _MAX_USER = 64
@@ -293,7 +295,7 @@ def convert_tool_choice(choice: Any, chat_tools: list[dict[str, Any]]) -> Any:
 
 def reasoning_effort(thinking: Any, output_config: Any) -> str | None:
     """thinking -> reasoning_effort: `enabled` by its budget, `adaptive` by
-    output_config.effort (else medium), `disabled` -> nothing."""
+    output_config.effort (else medium), `disabled` -> "none" (reasoning off)."""
     thinking = thinking if isinstance(thinking, dict) else {}
     kind = thinking.get("type")
     if kind == "enabled":
@@ -304,6 +306,8 @@ def reasoning_effort(thinking: Any, output_config: Any) -> str | None:
     if kind == "adaptive":
         effort = (output_config if isinstance(output_config, dict) else {}).get("effort")
         return _EFFORTS.get(str(effort), "medium")
+    if kind == "disabled":
+        return "none"
     return None
 
 

@@ -18,8 +18,11 @@ from app.chat.deltas import (
 )
 from app.chat.options import options_to_fields
 from app.chat.protocol import SYSTEM_CLOCK, Clock
+from app.surfaces.ollama import logprobs
 
-THINK_LEVELS = ("low", "medium", "high")
+# Ollama's think levels ("max": Ollama 0.22), sent on as reasoning_effort
+# (the remote client maps them to what its provider takes).
+THINK_LEVELS = ("low", "medium", "high", "max")
 
 _IMAGE_MAGIC = [
     (b"\x89PNG", "image/png"),
@@ -122,6 +125,9 @@ def chat_request(body: dict[str, Any], remote_model: str) -> dict[str, Any]:
         request["reasoning_effort"] = think
     elif think is True:
         request["reasoning_effort"] = "medium"
+    elif think is False:
+        request["reasoning_effort"] = "none"
+    request.update(logprobs.request_fields(body))
     return request
 
 
@@ -138,12 +144,10 @@ def _tool_calls(calls: ToolCalls) -> list[dict[str, Any]]:
             # Ollama's arguments are an object; the model's malformed text is
             # kept under one key rather than dropped, so the mistake shows.
             arguments = {"_raw": call.arguments}
-        out.append(
-            {
-                "id": call.id or None,
-                "function": {"index": index, "name": call.name, "arguments": arguments},
-            }
-        )
+        # The remote's id, which the client sends back with the call and its
+        # result (Ollama omits an empty one).
+        ids = {"id": call.id} if call.id else {}
+        out.append({**ids, "function": {"index": index, "name": call.name, "arguments": arguments}})
     return out
 
 
@@ -237,7 +241,12 @@ class ChatStream:
 
     def feed(self, chunk: Chunk) -> list[dict[str, Any]]:
         content, thinking, finished = self._take(chunk)
-        out = [self._line(_message(content, thinking))] if content or thinking else []
+        tokens = logprobs.of_choice(chunk.body)
+        out = []
+        if content or thinking or tokens:
+            out.append(self._line(_message(content, thinking)))
+            if tokens:
+                out[0]["logprobs"] = tokens
         if finished:
             out += self._flush_calls()
         return out
@@ -268,9 +277,11 @@ def chat_response(
     stream = ChatStream(model, started_ns, clock)
     stream.durations.token()
     content, thinking, _ = stream._take(answer)
+    tokens = logprobs.of_choice(answer.body)
     return {
         "model": model,
         "created_at": _now(clock),
         "message": _message(content, thinking, stream.calls),
+        **({"logprobs": tokens} if tokens else {}),
         **stream.durations.final(stream.finish_reason, stream.counts),
     }

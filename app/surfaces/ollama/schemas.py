@@ -10,9 +10,12 @@ from app.surfaces.schema import OPTIONS_DOC, BaseSchema, ModelName, validate_opt
 ROLES = ("system", "user", "assistant", "tool")
 
 
+THINK_LEVELS = ("low", "medium", "high", "max")
+
+
 def _think(value):
-    if not isinstance(value, bool) and value not in ("low", "medium", "high"):
-        raise ValidationError('must be true, false, "low", "medium" or "high"')
+    if not isinstance(value, bool) and value not in THINK_LEVELS:
+        raise ValidationError('must be true, false, "low", "medium", "high" or "max"')
 
 
 def _format(value):
@@ -28,11 +31,14 @@ def _base64(value):
 
 
 class FunctionCallSchema(BaseSchema):
+    index = fields.Integer(allow_none=True)
     name = fields.String(required=True)
     arguments = fields.Raw(load_default=dict)
 
 
 class ToolCallSchema(BaseSchema):
+    # The remote's id, as the answer gave it (Ollama 0.12.10): sent back to it.
+    id = fields.String(allow_none=True)
     function = fields.Nested(FunctionCallSchema, required=True)
 
 
@@ -45,6 +51,8 @@ class MessageSchema(BaseSchema):
     thinking = fields.String(allow_none=True)
     tool_calls = fields.List(fields.Nested(ToolCallSchema), allow_none=True)
     tool_name = fields.String(allow_none=True)
+    # Which call a tool result answers (Ollama 0.12.10): its call's id.
+    tool_call_id = fields.String(allow_none=True)
 
 
 class _InferenceSchema(BaseSchema):
@@ -61,7 +69,7 @@ class _InferenceSchema(BaseSchema):
     think = fields.Raw(
         validate=_think,
         allow_none=True,
-        metadata={"anyOf": [{"type": ["boolean", "null"]}, {"enum": ["low", "medium", "high"]}]},
+        metadata={"anyOf": [{"type": ["boolean", "null"]}, {"enum": list(THINK_LEVELS)}]},
     )
     keep_alive = fields.Raw()
 
@@ -69,6 +77,12 @@ class _InferenceSchema(BaseSchema):
 class ChatSchema(_InferenceSchema):
     messages = fields.List(fields.Nested(MessageSchema), required=True)
     tools = fields.List(fields.Dict(), allow_none=True)
+    # Ollama 0.12.11: log probabilities of the answer's tokens, and of the
+    # top_logprobs likeliest tokens at each position (with logprobs only).
+    logprobs = fields.Boolean(allow_none=True)
+    top_logprobs = fields.Integer(
+        allow_none=True, validate=validate.Range(min=0, max=20, error="must be between 0 and 20")
+    )
 
 
 class GenerateSchema(_InferenceSchema):

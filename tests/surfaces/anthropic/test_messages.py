@@ -313,9 +313,9 @@ def test_users_left_side_by_side_by_a_system_message_merge():
         ({"type": "enabled", "budget_tokens": 4096}, None, "medium"),
         ({"type": "enabled", "budget_tokens": 32000}, None, "high"),
         ({"type": "adaptive", "display": "omitted"}, {"effort": "high"}, "high"),
-        ({"type": "adaptive"}, {"effort": "max"}, "high"),
+        ({"type": "adaptive"}, {"effort": "max"}, "max"),
         ({"type": "adaptive"}, None, "medium"),
-        ({"type": "disabled"}, None, None),
+        ({"type": "disabled"}, None, "none"),
         (None, {"effort": "low"}, None),
     ],
 )
