@@ -109,7 +109,9 @@ class EmbedSchema(BaseSchema):
             ]
         },
     )
-    dimensions = fields.Integer(validate=validate.Range(min=1))
+    dimensions = fields.Integer(strict=True, validate=validate.Range(min=1))
+    # Ollama 0.11.11: cut inputs to the context (default) or refuse them.
+    truncate = fields.Boolean(allow_none=True)
 
 
 class EmbeddingsSchema(BaseSchema):

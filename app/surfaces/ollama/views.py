@@ -114,6 +114,8 @@ def _embed_with(body, model, started):
     if isinstance(remote, OllamaRemote):
         answer = remote.call("embed", dict(body, model=model.remote_model))
         return jsonify(dict(_counted(answer, body["input"]), model=body["model"]))
+    # `truncate` has no Chat Completions counterpart: inputs past the
+    # remote's context get what the remote does with them (most refuse them).
     request = {"model": model.remote_model, "input": body["input"]}
     if body.get("dimensions"):
         request["dimensions"] = body["dimensions"]

@@ -73,3 +73,5 @@ class EmbeddingsSchema(BaseSchema):
         validate=_input,
         metadata={"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1}]},
     )
+    dimensions = fields.Integer(allow_none=True, strict=True, validate=validate.Range(min=1))
+    encoding_format = fields.String(allow_none=True, validate=validate.OneOf(("float", "base64")))

@@ -11,6 +11,7 @@ from app.errors import BadRequest
 from app.remotes.ollama import OllamaRemote
 from app.routing import model_to_show, remote_for, serve, visible_models
 from app.surfaces.openai import chat
+from app.surfaces.openai import embeddings as encodings
 from app.surfaces.openai.schemas import ChatCompletionSchema, EmbeddingsSchema
 from app.surfaces.schema import load
 from app.web.body import json_body
@@ -71,4 +72,5 @@ def embeddings():
 
 def _embeddings_with(body, model):
     answer = chat_remote(model).embeddings(dict(body, model=model.remote_model))
+    answer = encodings.encoded(answer, body.get("encoding_format"))
     return jsonify(dict(answer, model=body["model"]))
