@@ -22,7 +22,7 @@ from app.observability import telemetry
 
 # What load balancers and version probes call without a key. (/metrics has
 # its own rule: see _check_metrics.)
-PUBLIC = {"/", "/api/version", "/healthz", "/readyz", "/openapi.json"}
+PUBLIC = {"/", "/api/version", "/api/status", "/healthz", "/readyz", "/openapi.json"}
 METRICS = "/metrics"
 
 

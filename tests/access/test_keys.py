@@ -75,7 +75,7 @@ def openai_error(response):
 
 
 def test_probes_and_the_version_need_no_key(secured):
-    for path in ("/", "/api/version", "/healthz", "/readyz", "/metrics"):
+    for path in ("/", "/api/version", "/api/status", "/healthz", "/readyz", "/metrics"):
         assert requests.get(secured.url + path).status_code == 200, path
         assert requests.head(secured.url + path).status_code == 200, path
     assert requests.post(secured.url + "/api/show", json={"model": "alpha"}).status_code == 401

@@ -117,6 +117,6 @@ def test_ollama_python_reads_them(relay, upstream):
     assert listed["capabilities"] == ["completion", "vision"]
 
 
-def test_version_is_the_ollama_release_with_the_messages_api(client):
+def test_version_is_the_ollama_release_with_capabilities_in_tags(client):
     version = client.get("/api/version").get_json()["version"]
-    assert tuple(int(p) for p in version.split(".")) >= (0, 14, 0)
+    assert tuple(int(p) for p in version.split(".")) >= (0, 30, 0)

@@ -12,11 +12,17 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__)
 
-# The Ollama release whose API this server implements: 0.14.0 added the
-# Anthropic Messages API (/v1/messages) that `ollama launch claude` needs;
-# Codex refuses below 0.13.4. Later releases added APIs the relay does not
-# serve, so it does not claim them.
-OLLAMA_API_VERSION = "0.14.0"
+# The Ollama release whose API this server implements: 0.30.0 lists
+# `capabilities` in /api/tags, the newest of what the relay serves (think
+# "max" came in 0.22, /api/status in 0.16.2, logprobs in 0.12.11, tool-call
+# ids in 0.12.10, /v1/embeddings base64 in 0.12.7, /api/embed dimensions in
+# 0.11.11; the Messages API that `ollama launch claude` needs in 0.14.0, and
+# Codex refuses below 0.13.4). Clients gate features on it.
+OLLAMA_API_VERSION = "0.30.0"
+
+# What an Ollama server without its cloud answers on /api/status (run with
+# OLLAMA_NO_CLOUD=1): the relay offers no ollama.com models or web search.
+CLOUD_STATUS = {"cloud": {"disabled": True, "source": "env"}}
 
 
 @bp.route("/", methods=["GET", "HEAD"])
@@ -27,6 +33,11 @@ def root():
 @bp.get("/api/version")
 def version():
     return jsonify({"version": OLLAMA_API_VERSION})
+
+
+@bp.get("/api/status")
+def status():
+    return jsonify(CLOUD_STATUS)
 
 
 @bp.get("/healthz")

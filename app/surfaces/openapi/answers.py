@@ -117,6 +117,9 @@ SHOW = _object(
 PS = _object(["models"], models=_list_of(_ANY_OBJECT))
 
 STATUS = _object(["status"], status=_TEXT)
+CLOUD_STATUS = _object(
+    ["cloud"], cloud=_object(["disabled", "source"], disabled=_BOOL, source=_TEXT)
+)
 
 # --- Ollama's inference -----------------------------------------------------
 
@@ -134,11 +137,20 @@ _FINAL = dict(
     eval_duration=_INT,
 )
 
+_TOKEN_LOGPROB = _object(["token", "logprob"], token=_TEXT, logprob=_NUMBER, bytes=_list_of(_INT))
+_LOGPROB = _object(
+    ["token", "logprob"],
+    token=_TEXT,
+    logprob=_NUMBER,
+    bytes=_list_of(_INT),
+    top_logprobs=_list_of(_TOKEN_LOGPROB),
+)
 CHAT = _object(
     ["model", "created_at", "message", "done"],
     model=_TEXT,
     created_at=_TEXT,
     message=_OLLAMA_MESSAGE,
+    logprobs=_list_of(_LOGPROB),
     **_FINAL,
 )
 GENERATE = _object(

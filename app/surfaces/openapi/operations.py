@@ -103,6 +103,13 @@ OPERATIONS = [
         {200: ("Version", JSON)},
         public=True,
     ),
+    _op(
+        "get",
+        "/api/status",
+        "Ollama's cloud status: disabled, as on a server run with OLLAMA_NO_CLOUD",
+        {200: ("CloudStatus", JSON)},
+        public=True,
+    ),
     _op("get", "/healthz", "Liveness", {200: ("Health", JSON)}, public=True),
     _op(
         "get",

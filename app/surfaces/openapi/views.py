@@ -33,6 +33,7 @@ ANSWERS = {
     "Show": "SHOW",
     "Ps": "PS",
     "Status": "STATUS",
+    "CloudStatus": "CLOUD_STATUS",
     "OllamaChat": "CHAT",
     "OllamaGenerate": "GENERATE",
     "OllamaEmbed": "EMBED",
