@@ -87,6 +87,15 @@ def chunk_characters(chunk: Chunk) -> int:
     return size
 
 
+def completion_characters(body: dict[str, Any]) -> int:
+    """The characters of the text of a legacy completion (or its chunk)."""
+    choices = body.get("choices")
+    if not isinstance(choices, list):
+        return 0
+    texts = [c.get("text") for c in choices if isinstance(c, dict)]
+    return sum(len(text) for text in texts if isinstance(text, str))
+
+
 def line_characters(line: dict[str, Any]) -> int:
     """The characters of what a remote Ollama's line says: /api/generate's
     response and thinking, /api/chat's message content and thinking."""

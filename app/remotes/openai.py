@@ -5,7 +5,7 @@ from functools import partial
 from urllib.parse import parse_qsl, urlsplit
 
 from app.chat.chunks import ChunkReader, completion_as_chunk, read_usage
-from app.chat.estimate import chunk_characters
+from app.chat.estimate import chunk_characters, completion_characters
 from app.errors import UpstreamError
 from app.remotes.http.client import endpoint_url, origin
 from app.remotes.streams import RemoteStream, sse_items
@@ -34,6 +34,19 @@ def _chat_chunks(response, host, max_line, exchange=None):
             raise UpstreamError(f"{host} sent a stream item that is not a chat chunk")
         if exchange is not None and chunk.deltas:
             exchange.characters += chunk_characters(chunk)
+        yield chunk
+
+
+def _completion_chunks(response, host, max_line, exchange=None):
+    """A legacy completions stream's chunks, read as chat chunks are (their
+    finish and usage); the characters of their text counted on `exchange`."""
+    reader = ChunkReader()
+    for item in sse_items(response, host, max_line):
+        chunk = reader.read(item)
+        if chunk is None:
+            raise UpstreamError(f"{host} sent a stream item that is not a completion chunk")
+        if exchange is not None:
+            exchange.characters += completion_characters(chunk.body)
         yield chunk
 
 
@@ -117,8 +130,9 @@ class OpenAIRemote:
                 ]
         return body
 
-    def _post(self, endpoint, body, stream=False):
-        body = self.prepare(body)
+    def _post(self, endpoint, body, stream=False, check=True):
+        if endpoint != "completions":
+            body = self.prepare(body)
         if self._exchange is not None:
             self._exchange.sent = body  # estimated only if the remote's usage never comes
         return self._http.request(
@@ -128,7 +142,50 @@ class OpenAIRemote:
             headers=self._headers(),
             stream=stream,
             secret=self._key,
+            check=check,
             exchange=self._exchange,
+        )
+
+    def _post_completions(self, body, stream):
+        """POST /completions (legacy), passed on as the client wrote it: a
+        remote without it (404, 405) is named as such."""
+        if self.strict_openai:
+            body = {k: v for k, v in body.items() if k not in _NON_OPENAI_OPTIONS}
+        response = self._post("completions", body, stream=stream, check=False)
+        try:
+            self._http.check(response, self._key)
+        except UpstreamError as error:
+            if error.status not in (404, 405):
+                raise
+            raise UpstreamError(
+                f"the remote {origin(self.url('completions'))} answered {error.status} to "
+                f"POST /completions: it serves no legacy completions, or not this model; "
+                f"use /v1/chat/completions ({error.message})",
+                status=404,
+                code="completions_unsupported",
+            ) from None
+        return response
+
+    def completions(self, body):
+        """A whole legacy completion, checked and read as one chunk."""
+        body = {k: v for k, v in body.items() if k != "stream_options"}
+        answer = self._answer(self._post_completions(dict(body, stream=False), stream=False))
+        chunk = completion_as_chunk(answer)
+        if self._exchange is not None:
+            self._exchange.characters += completion_characters(chunk.body)
+        return chunk
+
+    def completions_stream(self, body):
+        """A streamed legacy completion, usage always asked for (as chat's)."""
+        body = dict(body, stream=True)
+        body["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
+        response = self._post_completions(body, stream=True)
+        return RemoteStream(
+            response,
+            partial(_completion_chunks, exchange=self._exchange),
+            self._http.timeout,
+            self._key,
+            self._http.max_line,
         )
 
     def _answer(self, response):

@@ -55,4 +55,7 @@ def reservation(price, body, body_bytes, route, model_parameters, default_cap):
             cap(body, route, default_cap)
         if route.startswith("/v1/chat/"):
             out *= forwarding.choices(body)
+        elif route == "/v1/completions":
+            # best_of answers are made (and billed) to return the n best.
+            out *= max(forwarding.choices(body), forwarding.choices({"n": body.get("best_of")}))
     return prices.cost(price, {"prompt_tokens": body_bytes, "completion_tokens": out})

@@ -1,4 +1,5 @@
-"""OpenAI-compatible surface: /v1/models, /v1/chat/completions, /v1/embeddings."""
+"""OpenAI-compatible surface: /v1/models, /v1/chat/completions, /v1/completions,
+/v1/embeddings."""
 
 from flask import Blueprint, jsonify
 
@@ -10,9 +11,9 @@ from app.chat.problems import RequestProblem
 from app.errors import BadRequest
 from app.remotes.ollama import OllamaRemote
 from app.routing import model_to_show, remote_for, serve, visible_models
-from app.surfaces.openai import chat
+from app.surfaces.openai import chat, completions
 from app.surfaces.openai import embeddings as encodings
-from app.surfaces.openai.schemas import ChatCompletionSchema, EmbeddingsSchema
+from app.surfaces.openai.schemas import ChatCompletionSchema, CompletionSchema, EmbeddingsSchema
 from app.surfaces.schema import load
 from app.web.body import json_body
 from app.web.streaming import relay, sse_data, sse_response
@@ -20,6 +21,7 @@ from app.web.streaming import relay, sse_data, sse_response
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 
 _chat = ChatCompletionSchema()
+_completions = CompletionSchema()
 _embeddings = EmbeddingsSchema()
 
 
@@ -62,6 +64,33 @@ def _chat_with(body, model):
         converter = chat.ChatChunks(body["model"], include_usage)
         return sse_response(relay(upstream, converter, sse_data))
     return jsonify(chat.completion(remote.chat(request), body["model"]))
+
+
+@bp.post("/completions")
+@calls_a_model
+def legacy_completions():
+    return serve(load(_completions, json_body()), _completions_with)
+
+
+def _completions_with(body, model):
+    """Relayed to the remote's own /v1/completions (an Ollama remote's too):
+    the relay has no template to make a prompt of a chat, or a chat of a
+    prompt with a suffix (fill-in-the-middle)."""
+    for name in ("n", "best_of"):
+        try:
+            # best_of makes that many answers, each billed, as n does.
+            forwarding.check_n({"n": body.get(name)}, model.max_n)
+        except RequestProblem as problem:
+            raise BadRequest(problem.message.replace("n:", f"{name}:", 1), param=name) from None
+    request = fill_defaults(dict(body, model=model.remote_model), model.parameters)
+    request = forwarding.allowed(request, model.forward)
+    remote = chat_remote(model)
+    if body.get("stream"):
+        upstream = remote.completions_stream(request)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        converter = completions.CompletionChunks(body["model"], include_usage)
+        return sse_response(relay(upstream, converter, sse_data))
+    return jsonify(completions.completion(remote.completions(request), body["model"]))
 
 
 @bp.post("/embeddings")

@@ -195,6 +195,24 @@ CHAT_COMPLETION = _object(
     usage={"type": ["object", "null"]},
 )
 
+COMPLETION = _object(
+    ["id", "object", "created", "model", "choices"],
+    id=_TEXT,
+    object={"const": "text_completion"},
+    created=_INT,
+    model=_TEXT,
+    choices=_list_of(
+        _object(
+            ["index", "text", "logprobs", "finish_reason"],
+            index=_INT,
+            text=_TEXT,
+            logprobs={"type": ["object", "null"]},
+            finish_reason=_NULLABLE_TEXT,
+        )
+    ),
+    usage={"type": ["object", "null"]},
+)
+
 EMBEDDING_LIST = _object(
     ["object", "data", "model"],
     object={"const": "list"},

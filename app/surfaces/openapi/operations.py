@@ -27,6 +27,7 @@ REQUESTS = {
     "OllamaEmbedRequest": ollama.EmbedSchema,
     "OllamaEmbeddingsRequest": ollama.EmbeddingsSchema,
     "ChatCompletionRequest": openai.ChatCompletionSchema,
+    "CompletionRequest": openai.CompletionSchema,
     "EmbeddingsRequest": openai.EmbeddingsSchema,
     "CreateResponseRequest": responses.CreateResponseSchema,
     "CreateMessageRequest": messages.CreateMessageSchema,
@@ -224,6 +225,15 @@ OPERATIONS = [
         {200: ("ChatCompletion", JSON)},
         _MODEL_USE,
         body="ChatCompletionRequest",
+        stream=SSE,
+    ),
+    _op(
+        "post",
+        "/v1/completions",
+        "Legacy completions, relayed to the remote's own (SSE when stream is true)",
+        {200: ("Completion", JSON)},
+        _MODEL_USE,
+        body="CompletionRequest",
         stream=SSE,
     ),
     _op(

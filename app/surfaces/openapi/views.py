@@ -41,6 +41,7 @@ ANSWERS = {
     "Model": "MODEL",
     "ModelList": "MODEL_LIST",
     "ChatCompletion": "CHAT_COMPLETION",
+    "Completion": "COMPLETION",
     "EmbeddingList": "EMBEDDING_LIST",
     "Response": "RESPONSE",
     "ResponseDeleted": "RESPONSE_DELETED",
