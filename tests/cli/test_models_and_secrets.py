@@ -110,6 +110,21 @@ def test_models_create_takes_the_forwarding_policy(cli, app, upstream):
         app.extensions["relay.flush_usage"]()
 
 
+def test_models_create_takes_reasoning_none(cli, app, upstream):
+    host = upstream.url + "/v1"
+    create(cli, "m", host, "openai", "--no-reasoning-none")
+    assert json.loads(cli("models", "show", "m").stdout)["reasoning_none"] is False
+    off = {"model": "m", "reasoning_effort": "none", **CHAT}
+    assert app.test_client().post("/v1/chat/completions", json=off).status_code == 200
+    assert "reasoning_effort" not in upstream.last.body
+    create(cli, "m", host, "openai")
+    assert "reasoning_none" not in json.loads(cli("models", "show", "m").stdout)
+    assert app.test_client().post("/v1/chat/completions", json=off).status_code == 200
+    assert upstream.last.body["reasoning_effort"] == "none"
+    with app.app_context():
+        app.extensions["relay.flush_usage"]()
+
+
 def test_models_create_list_show_delete(cli, app, upstream):
     result = create(
         cli,
