@@ -45,11 +45,11 @@ def test_jpeg_images_get_their_mime_type():
     ]
 
 
-def test_think_false_and_no_format_send_nothing():
+def test_think_false_is_effort_none_and_no_format_sends_nothing():
     request = ollama_chat.chat_request(
         {"messages": [{"role": "user", "content": "x"}], "think": False, "format": ""}, "m"
     )
-    assert "reasoning_effort" not in request and "response_format" not in request
+    assert request["reasoning_effort"] == "none" and "response_format" not in request
 
 
 def test_usage_only_chunk_does_not_break_the_stream():
