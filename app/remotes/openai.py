@@ -15,12 +15,13 @@ _AZURE_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 # options other providers (vLLM, DashScope, Ollama) accept.
 _NON_OPENAI_OPTIONS = ("top_k",)
 # reasoning_effort as each kind of remote takes it. OpenAI's scale is none,
-# minimal, low, medium, high, xhigh; Ollama's think adds "max" above them all.
+# minimal, low, medium, high, xhigh; Ollama's think adds "max" above them all
+# (and its /v1 takes "ultra", some clients' tier, as max).
 # OpenAI (and Azure) take all of theirs; Ollama's /v1 takes every value and
 # clamps it itself; the others (vLLM, llama.cpp, DashScope, ...) know none,
 # low, medium and high. A value past a remote's ends goes to its nearest end.
-_OPENAI_EFFORTS = {"max": "xhigh"}
-_OTHER_EFFORTS = {"minimal": "low", "xhigh": "high", "max": "high"}
+_OPENAI_EFFORTS = {"max": "xhigh", "ultra": "xhigh"}
+_OTHER_EFFORTS = {"minimal": "low", "xhigh": "high", "max": "high", "ultra": "high"}
 
 
 def _chat_chunks(response, host, max_line, exchange=None):

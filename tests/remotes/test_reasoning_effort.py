@@ -100,6 +100,7 @@ def test_the_setting_is_shown_kept_by_derived_models_and_validated(gateway, remo
         (_chat, {"reasoning_effort": "max"}, "high"),
         (_chat, {"reasoning_effort": "xhigh"}, "high"),
         (_chat, {"reasoning_effort": "minimal"}, "low"),
+        (_chat, {"reasoning_effort": "ultra"}, "high"),
         (_responses, {"reasoning": {"effort": "xhigh"}}, "high"),
         (_responses, {"reasoning": {"effort": "minimal"}}, "low"),
         (_messages, {"thinking": {"type": "adaptive"}, "output_config": {"effort": "max"}}, "high"),
