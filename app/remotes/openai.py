@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 from app.chat.chunks import ChunkReader, completion_as_chunk, read_usage
 from app.chat.estimate import chunk_characters
 from app.errors import UpstreamError
+from app.observability import semconv
 from app.remotes.http.client import endpoint_url, origin
 from app.remotes.streams import RemoteStream, sse_items
 
@@ -22,17 +23,33 @@ def _chat_chunks(response, host, max_line, exchange=None):
     any converter sees it. The characters of their text are counted on
     `exchange`: the estimate, if the stream ends before its usage."""
     reader = ChunkReader()
+    attempt = exchange.attempt if exchange is not None else None
+    noted = attempt is not None and attempt.recording
     for item in sse_items(response, host, max_line):
         chunk = reader.read(item)
         if chunk is None:
             raise UpstreamError(f"{host} sent a stream item that is not a chat chunk")
+        if attempt is not None and attempt.first_at is None:
+            attempt.first_chunk()
         if exchange is not None and chunk.deltas:
             exchange.characters += chunk_characters(chunk)
+        if noted:
+            attempt.note_chunk(chunk)
         yield chunk
 
 
 def is_azure(host):
     return (host or "").lower().endswith(_AZURE_SUFFIXES)
+
+
+@functools.lru_cache(maxsize=1024)
+def provider_of(base_url):
+    """gen_ai.provider.name of an OpenAI-compatible remote: the well-known
+    name of a provider its host shows, else `openai` (the API it speaks)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if is_azure(host):
+        return semconv.PROVIDER_AZURE_OPENAI
+    return semconv.PROVIDERS_BY_HOST.get(host, semconv.PROVIDER_OPENAI)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -48,11 +65,14 @@ def _dialect(base_url, azure_api_version):
 
 
 class OpenAIRemote:
-    def __init__(self, http, base_url, api_key=None, exchange=None, azure_api_version=None):
+    def __init__(
+        self, http, base_url, api_key=None, exchange=None, azure_api_version=None, provider=None
+    ):
         self._http = http
         self._key = api_key
         self._exchange = exchange
         self._base = base_url
+        self.provider = provider or provider_of(base_url)
         self.azure, self.strict_openai, self._extra_query = _dialect(base_url, azure_api_version)
 
     def url(self, endpoint):
@@ -101,12 +121,18 @@ class OpenAIRemote:
             stream=stream,
             secret=self._key,
             exchange=self._exchange,
+            operation=(
+                semconv.EMBEDDINGS if endpoint == "embeddings" else semconv.CHAT,
+                self.provider,
+            ),
         )
 
     def _answer(self, response):
         answer = self._http.json(response)
         if not isinstance(answer, dict):
             raise UpstreamError(f"{origin(response.url)} answered with JSON that is not an object")
+        if self._exchange is not None and self._exchange.attempt is not None:
+            self._exchange.attempt.note_answer(answer)
         if self._exchange is not None:
             # Counts only: telemetry adds them up.
             counts = read_usage(answer.get("usage"))
