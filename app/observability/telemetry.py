@@ -61,7 +61,7 @@ class Exchange:
         self.content_secrets = None  # with RELAY_TRACE_CONTENT: what never goes in a span
         self.currency = None  # RELAY_CURRENCY, for relay.cost
         # The caller's W3C trace context: continued with tracing on, passed on
-        # to the remote as it came with tracing off.
+        # to the remote as it came with tracing off (if it is one).
         self.traceparent = self.tracestate = None
 
     def record_usage(self, usage):
@@ -81,7 +81,7 @@ class Exchange:
             attempt.recording = attempt.span.is_recording()
             if attempt.recording and self.content_secrets is not None:
                 attempt.record_content((secret, *self.content_secrets))
-        elif self.traceparent is not None:
+        elif self.traceparent is not None and tracing.parse_traceparent(self.traceparent)[0]:
             attempt.headers = {"traceparent": self.traceparent}
             if self.tracestate:
                 attempt.headers["tracestate"] = self.tracestate

@@ -107,7 +107,7 @@ def server_span(exchange, scheme, user_agent, traceparent, tracestate):
         semconv.HTTP_REQUEST_METHOD: exchange.method,
         semconv.URL_PATH: exchange.path,
         semconv.URL_SCHEME: scheme,
-        semconv.RELAY_SURFACE: exchange.surface,
+        semconv.RELAY_SURFACE: surface(exchange),
         semconv.RELAY_REQUEST_ID: exchange.request_id,
     }
     if route:
@@ -139,6 +139,13 @@ def end_server_span(span, exchange):
     span.end()
 
 
+def surface(exchange):
+    """relay.surface: the API the request spoke (`responses` apart from the rest of /v1)."""
+    if exchange.path.startswith("/v1/responses"):
+        return "responses"
+    return exchange.surface
+
+
 def _relay_facts(exchange):
     facts = {}
     if exchange.model:
@@ -157,7 +164,7 @@ def client_span(parent, attempt, exchange):
     from opentelemetry.trace import SpanKind, set_span_in_context
 
     attributes = dict(attempt.request_attributes())
-    attributes[semconv.RELAY_SURFACE] = exchange.surface
+    attributes[semconv.RELAY_SURFACE] = surface(exchange)
     attributes[semconv.RELAY_RETRY] = attempt.retry
     attributes.update(_relay_facts(exchange))
     if exchange.asked and exchange.model and exchange.asked != exchange.model:

@@ -91,7 +91,7 @@ CASES = {
     "responses": ("/v1/responses", {"input": "hi"}, "openai", "chat", "openai"),
     "messages": ("/v1/messages", {"messages": CHAT, "max_tokens": 64}, "openai", "chat", "openai"),
 }
-SURFACES = {"/v1/responses": "openai", "/v1/messages": "anthropic", "/api/chat": "ollama"}
+SURFACES = {"/v1/responses": "responses", "/v1/messages": "anthropic", "/api/chat": "ollama"}
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
