@@ -152,3 +152,43 @@ def test_every_attribute_name_is_the_conventions():
         known |= {v for v in vars(importlib.import_module(module)).values() if isinstance(v, str)}
     emitted = [n for n in names if n.split(".")[0] in _REGISTRIES]
     assert emitted and [n for n in emitted if n not in known] == []
+
+
+def test_current_ids_name_the_callers_trace_with_tracing_off(app):
+    trace_id, parent = os.urandom(16).hex(), os.urandom(8).hex()
+    from app.observability import tracing
+
+    with app.test_request_context(
+        "/api/tags", headers={"traceparent": f"00-{trace_id}-{parent}-01"}
+    ):
+        app.preprocess_request()
+        assert tracing.current_ids() == (trace_id, parent)
+    with app.test_request_context("/api/tags"):
+        app.preprocess_request()
+        assert tracing.current_ids() == (None, None)
+    assert tracing.current_ids() == (None, None)  # outside a request
+
+
+def test_with_tracing_off_the_sdk_is_never_loaded(tmp_path):
+    # A process of its own: this one may have loaded OpenTelemetry for other tests.
+    import subprocess
+    import sys
+
+    from tests.support.config import relay_settings
+    from tests.support.paths import ROOT
+
+    script = (
+        "import sys\n"
+        "from app import create_app\n"
+        "client = create_app().test_client()\n"
+        "assert client.get('/api/tags', headers={'traceparent': "
+        "'00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'}).status_code == 200\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(relay_settings(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
