@@ -14,7 +14,7 @@ from flask import current_app, g, has_request_context, request
 
 from app.chat import estimate
 from app.fast import log_line
-from app.observability import metrics, semconv, tracing
+from app.observability import metrics, request_trace, tracing
 from app.observability.attempts import Attempt
 from app.spend import money
 
@@ -170,57 +170,9 @@ def _begin():
     if exchange.traceparent is not None:
         exchange.tracestate = environ.get("HTTP_TRACESTATE")
     if tracing.on() and path not in tracing.UNTRACED:
-        _trace(exchange, req)
+        request_trace.start(exchange, req)
     environ[_ENVIRON_KEY] = exchange
     g.request_id = request_id
-
-
-def _trace(exchange, req):
-    exchange.span = tracing.server_span(
-        exchange,
-        req.scheme,
-        req.headers.get("User-Agent"),
-        exchange.traceparent,
-        exchange.tracestate,
-    )
-    exchange.currency = current_app.config["RELAY_CURRENCY"]
-    if current_app.config["RELAY_TRACE_CONTENT"]:
-        # The caller's credential and the relay's tokens, wherever a prompt
-        # quotes them (the remote's key is added per call).
-        presented = (
-            req.headers.get("Authorization", "").partition(" ")[2],
-            req.headers.get("x-api-key"),
-            req.headers.get("api-key"),
-        )
-        exchange.content_secrets = tuple(
-            secret
-            for secret in (
-                *presented,
-                *current_app.config["RELAY_ADMIN_TOKEN"],
-                *current_app.config["RELAY_METRICS_TOKEN"],
-            )
-            if secret
-        )
-
-
-def _end_trace(exchange):
-    """End the last call to a remote (its metrics, its span) and the request's span."""
-    attempt = exchange.attempt
-    if attempt is not None and attempt.open:
-        status = exchange.status or 0
-        if exchange.failed:
-            error = exchange.error_type or semconv.OTHER_ERROR
-        elif attempt.answered or (attempt.stream and status < 400):
-            error = None
-        else:
-            error = exchange.error_type or (str(status) if status else semconv.OTHER_ERROR)
-        usage = None if error or exchange.estimated else exchange.usage
-        cost = None
-        if error is None and exchange.cost is not None:
-            cost = exchange.cost / money.PICO
-        attempt.end(error, usage, cost, exchange.currency)
-    if exchange.span is not None:
-        tracing.end_server_span(exchange.span, exchange)
 
 
 def finish(exchange):
@@ -245,7 +197,7 @@ def finish(exchange):
             access_log.exception("accounting for request %s failed", exchange.request_id)
     if exchange.attempt is not None or exchange.span is not None:
         try:
-            _end_trace(exchange)
+            request_trace.end(exchange)
         except Exception:
             access_log.exception("tracing request %s failed", exchange.request_id)
     trace_id, span_id = exchange.trace_ids()
