@@ -6,7 +6,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import access, config, fast
 from app.catalog import registry
 from app.catalog.secrets import keyring_from_settings
-from app.observability import telemetry
+from app.observability import telemetry, tracing
 from app.remotes.cooldown import Cooldown
 from app.remotes.http.client import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
@@ -20,6 +20,8 @@ def create_app(overrides=None):
     app.json = JSONProvider(app)
     load_settings(app, overrides)
     telemetry.configure_logging(app.config["RELAY_LOG_LEVEL"].upper())
+    # In each worker, after the fork: the exporter's thread is the worker's own.
+    tracing.configure()
     trust_proxies(app)
     open_services(app)
     db.init_app(app)

@@ -126,6 +126,9 @@ SETTINGS = {
     "RELAY_BUDGET_ALERT_SHARE": (_share, "0.8"),
     # How long a dead worker's budget lease outlives it (a live one renews its own).
     "RELAY_BUDGET_LEASE_SECONDS": (_positive_float, "30"),
+    # Traces (app/observability/tracing.py) take the OTEL_* variables; this
+    # adds prompts and answers to them, secrets scrubbed.
+    "RELAY_TRACE_CONTENT": (_flag, "false"),
 }
 
 

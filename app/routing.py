@@ -104,6 +104,8 @@ def serve(body, answer):
     asked = model_to_use(body["model"])
     cooldown = current_app.extensions["relay.cooldown"]
     exchange = telemetry.current()
+    if exchange is not None:
+        exchange.asked = asked.name
     error = None
     for model in registry.fallback_chain(asked):
         if exchange is not None:
@@ -128,6 +130,8 @@ def serve(body, answer):
             cooldown.failed(_target(model))
             error = failure
             _release(exchange)
+            if exchange is not None:
+                exchange.attempt_failed(failure)
             continue
         cooldown.succeeded(_target(model))
         return result

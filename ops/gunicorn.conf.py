@@ -130,3 +130,11 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    # Spans still queued in this worker go out before it ends. Only if the
+    # app loaded its tracing: this file imports no app code.
+    tracing = sys.modules.get("app.observability.tracing")
+    if tracing is not None:
+        tracing.shutdown()

@@ -16,6 +16,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from app.observability import semconv
+
 # Streams last minutes: the buckets reach well past a single request's usual span.
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -79,6 +81,28 @@ REMOTES_COOLING_DOWN = Gauge(
 )
 OPEN_STREAMS = Gauge(
     "relay_open_streams", "Streamed answers in progress.", multiprocess_mode="livesum"
+)
+
+# The GenAI client metrics (app/observability/semconv.py): one observation per
+# call to a remote (each retry and fallback its own), whether tracing is on or not.
+_GENAI = (semconv.LABEL_OPERATION_NAME, semconv.LABEL_PROVIDER_NAME, semconv.LABEL_REQUEST_MODEL)
+GENAI_TOKENS = Histogram(
+    semconv.METRIC_TOKEN_USAGE,
+    "Number of input and output tokens used, by token type, operation, provider and remote model.",
+    [semconv.LABEL_TOKEN_TYPE, *_GENAI],
+    buckets=semconv.TOKEN_BUCKETS,
+)
+GENAI_DURATION = Histogram(
+    semconv.METRIC_OPERATION_DURATION,
+    "GenAI operation duration: a call to a remote, until its answer has ended (streams included).",
+    [*_GENAI, semconv.LABEL_ERROR_TYPE],
+    buckets=semconv.SECONDS_BUCKETS,
+)
+GENAI_FIRST_CHUNK = Histogram(
+    semconv.METRIC_TIME_TO_FIRST_CHUNK,
+    "Time from a streamed call to a remote until its first chunk.",
+    list(_GENAI),
+    buckets=semconv.SECONDS_BUCKETS,
 )
 
 

@@ -14,7 +14,8 @@ from flask import current_app, g, has_request_context, request
 
 from app.chat import estimate
 from app.fast import log_line
-from app.observability import metrics
+from app.observability import metrics, request_trace, tracing
+from app.observability.attempts import Attempt
 from app.spend import money
 
 access_log = logging.getLogger("app.access")
@@ -53,10 +54,56 @@ class Exchange:
         self.client_gone = lambda: False
         self.finish_hooks = ()
         self.finished = False
+        self.asked = None  # the model the client asked for (a fallback may serve)
+        self.attempt = None  # the last call to a remote (app/observability/attempts.py)
+        self.error_type = None  # what went wrong, for error.type (an error's code or status)
+        self.span = None  # the SERVER span, with tracing on
+        self.content_secrets = None  # with RELAY_TRACE_CONTENT: what never goes in a span
+        self.currency = None  # RELAY_CURRENCY, for relay.cost
+        # The caller's W3C trace context: continued with tracing on, passed on
+        # to the remote as it came with tracing off (if it is one).
+        self.traceparent = self.tracestate = None
 
     def record_usage(self, usage):
         if isinstance(usage, dict):
             self.usage = usage
+
+    def begin_attempt(self, operation, provider, url, body, stream, retry, secret=None):
+        """A call to a remote starts (app/remotes/http): its Attempt, with the
+        headers that carry the trace to the remote."""
+        previous = self.attempt
+        if previous is not None and previous.open:
+            # Its answer came but could not be used, and a fallback follows.
+            previous.fail(self.error_type)
+        attempt = self.attempt = Attempt(operation, provider, url, body, stream, retry)
+        if self.span is not None:
+            attempt.span, attempt.headers = tracing.client_span(self.span, attempt, self)
+            attempt.recording = attempt.span.is_recording()
+            if attempt.recording and self.content_secrets is not None:
+                attempt.record_content((secret, *self.content_secrets))
+        elif self.traceparent is not None and tracing.parse_traceparent(self.traceparent)[0]:
+            attempt.headers = {"traceparent": self.traceparent}
+            if self.tracestate:
+                attempt.headers["tracestate"] = self.tracestate
+        return attempt
+
+    def attempt_failed(self, error):
+        """The last call's answer was refused (app/routing.py falls back)."""
+        if self.attempt is not None:
+            self.attempt.fail(error_type(error))
+
+    def trace_ids(self):
+        """(trace id, span id) in hex: see tracing.current_ids()."""
+        if self.span is not None:
+            return tracing.ids(self.span)
+        if self.traceparent is not None:
+            return tracing.parse_traceparent(self.traceparent)
+        return None, None
+
+
+def error_type(error):
+    """error.type of a RelayError: its code, else its status."""
+    return getattr(error, "code", None) or str(getattr(error, "status", "")) or None
 
 
 def current():
@@ -64,12 +111,15 @@ def current():
     return request.environ.get(_ENVIRON_KEY) if has_request_context() else None
 
 
-def stream_ended(environ, usage, failed=False):
-    """A streamed answer produced its last item (or broke off)."""
+def stream_ended(environ, usage, failed=False, error=None):
+    """A streamed answer produced its last item (or broke off: `error`, if
+    the remote's stream failed, its error)."""
     exchange = environ.get(_ENVIRON_KEY)
     if exchange is not None:
         exchange.record_usage(usage)
         exchange.failed = exchange.failed or failed
+        if failed and exchange.error_type is None:
+            exchange.error_type = error_type(error) if error is not None else None
         finish(exchange)
 
 
@@ -115,7 +165,13 @@ def _begin():
         exchange.route = req.url_rule.rule
     exchange.finish_hooks = current_app.extensions.get("relay.finish_hooks", ())
     exchange.client_gone = _client_gone_probe(req.environ)
-    req.environ[_ENVIRON_KEY] = exchange
+    environ = req.environ
+    exchange.traceparent = environ.get("HTTP_TRACEPARENT")
+    if exchange.traceparent is not None:
+        exchange.tracestate = environ.get("HTTP_TRACESTATE")
+    if tracing.on() and path not in tracing.UNTRACED:
+        request_trace.start(exchange, req)
+    environ[_ENVIRON_KEY] = exchange
     g.request_id = request_id
 
 
@@ -139,6 +195,12 @@ def finish(exchange):
             hook(exchange)
         except Exception:
             access_log.exception("accounting for request %s failed", exchange.request_id)
+    if exchange.attempt is not None or exchange.span is not None:
+        try:
+            request_trace.end(exchange)
+        except Exception:
+            access_log.exception("tracing request %s failed", exchange.request_id)
+    trace_id, span_id = exchange.trace_ids()
     usage = exchange.usage or {}
     _log_request(
         {
@@ -158,6 +220,7 @@ def finish(exchange):
             "cost": None if exchange.cost is None else money.exact(exchange.cost),
             "attempts": exchange.attempts,
             **({"tokens_estimated": True} if exchange.estimated else {}),
+            **({"trace_id": trace_id, "span_id": span_id} if trace_id else {}),
         }
     )
 

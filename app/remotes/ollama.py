@@ -5,9 +5,17 @@ from functools import partial
 from app.chat.chunks import ollama_usage
 from app.chat.estimate import line_characters
 from app.errors import UpstreamError
+from app.observability import semconv
 from app.remotes.http.client import endpoint_url
 from app.remotes.openai import OpenAIRemote
 from app.remotes.streams import RemoteStream, ndjson_items
+
+_OPERATIONS = {
+    "chat": semconv.CHAT,
+    "generate": semconv.TEXT_COMPLETION,
+    "embed": semconv.EMBEDDINGS,
+    "embeddings": semconv.EMBEDDINGS,
+}
 
 
 class OllamaRemote:
@@ -27,6 +35,7 @@ class OllamaRemote:
             self._exchange,
             reasoning_none=self._reasoning_none,
             ollama=True,
+            provider=semconv.PROVIDER_OLLAMA,
         )
 
     def _headers(self):
@@ -49,6 +58,7 @@ class OllamaRemote:
             secret=self._key,
             check=False,
             exchange=self._exchange,
+            operation=(_OPERATIONS.get(endpoint, semconv.CHAT), semconv.PROVIDER_OLLAMA),
         )
         if response.status_code in (404, 405) and not _ollama_error(response):
             response.close()
@@ -66,6 +76,8 @@ class OllamaRemote:
         if not isinstance(answer, dict):
             raise UpstreamError("the remote Ollama answered with JSON that is not an object")
         # An embedding answer has prompt_eval_count and no eval_count.
+        if self._exchange is not None and self._exchange.attempt is not None:
+            self._exchange.attempt.note_ollama(answer, whole=True)
         if self._exchange is not None:
             self._exchange.characters += line_characters(answer)
             if "eval_count" in answer or "prompt_eval_count" in answer:
@@ -87,11 +99,17 @@ class OllamaRemote:
 def _ollama_lines(response, host, max_line, exchange=None):
     """The stream's lines; the characters of their text are counted on
     `exchange` (the estimate, if the stream ends before its counts)."""
+    attempt = exchange.attempt if exchange is not None else None
+    noted = attempt is not None and attempt.recording
     for item in ndjson_items(response, host, max_line):
         if not isinstance(item, dict):
             raise UpstreamError(f"{host} sent a stream line that is not an object")
+        if attempt is not None and attempt.first_at is None:
+            attempt.first_chunk()
         if exchange is not None:
             exchange.characters += line_characters(item)
+        if noted:
+            attempt.note_ollama(item)
         yield item
 
 

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 from app.chat.chunks import ChunkReader, completion_as_chunk, read_usage
 from app.chat.estimate import chunk_characters, completion_characters
 from app.errors import UpstreamError
+from app.observability import semconv
 from app.remotes.http.client import endpoint_url, origin
 from app.remotes.streams import RemoteStream, sse_items
 
@@ -14,6 +15,8 @@ _AZURE_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 # OpenAI's own API rejects parameters it does not know; these are sampling
 # options other providers (vLLM, DashScope, Ollama) accept.
 _NON_OPENAI_OPTIONS = ("top_k",)
+# gen_ai.operation.name of each endpoint called; anything else is chat.
+_OPERATION_OF = {"embeddings": semconv.EMBEDDINGS, "completions": semconv.TEXT_COMPLETION}
 # reasoning_effort as each kind of remote takes it. OpenAI's scale is none,
 # minimal, low, medium, high, xhigh; Ollama's think adds "max" above them all
 # (and its /v1 takes "ultra", some clients' tier, as max).
@@ -29,12 +32,18 @@ def _chat_chunks(response, host, max_line, exchange=None):
     any converter sees it. The characters of their text are counted on
     `exchange`: the estimate, if the stream ends before its usage."""
     reader = ChunkReader()
+    attempt = exchange.attempt if exchange is not None else None
+    noted = attempt is not None and attempt.recording
     for item in sse_items(response, host, max_line):
         chunk = reader.read(item)
         if chunk is None:
             raise UpstreamError(f"{host} sent a stream item that is not a chat chunk")
+        if attempt is not None and attempt.first_at is None:
+            attempt.first_chunk()
         if exchange is not None and chunk.deltas:
             exchange.characters += chunk_characters(chunk)
+        if noted:
+            attempt.note_chunk(chunk)
         yield chunk
 
 
@@ -53,6 +62,16 @@ def _completion_chunks(response, host, max_line, exchange=None):
 
 def is_azure(host):
     return (host or "").lower().endswith(_AZURE_SUFFIXES)
+
+
+@functools.lru_cache(maxsize=1024)
+def provider_of(base_url):
+    """gen_ai.provider.name of an OpenAI-compatible remote: the well-known
+    name of a provider its host shows, else `openai` (the API it speaks)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if is_azure(host):
+        return semconv.PROVIDER_AZURE_OPENAI
+    return semconv.PROVIDERS_BY_HOST.get(host, semconv.PROVIDER_OPENAI)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -77,6 +96,7 @@ class OpenAIRemote:
         azure_api_version=None,
         reasoning_none=True,
         ollama=False,
+        provider=None,
     ):
         self._http = http
         # False: the model's remote refuses reasoning_effort "none" (its
@@ -86,6 +106,7 @@ class OpenAIRemote:
         self._key = api_key
         self._exchange = exchange
         self._base = base_url
+        self.provider = provider or provider_of(base_url)
         self.azure, self.strict_openai, self._extra_query = _dialect(base_url, azure_api_version)
 
     def url(self, endpoint):
@@ -145,6 +166,7 @@ class OpenAIRemote:
             secret=self._key,
             check=check,
             exchange=self._exchange,
+            operation=(_OPERATION_OF.get(endpoint, semconv.CHAT), self.provider),
         )
 
     def _post_completions(self, body, stream):
@@ -193,6 +215,8 @@ class OpenAIRemote:
         answer = self._http.json(response)
         if not isinstance(answer, dict):
             raise UpstreamError(f"{origin(response.url)} answered with JSON that is not an object")
+        if self._exchange is not None and self._exchange.attempt is not None:
+            self._exchange.attempt.note_answer(answer)
         if self._exchange is not None:
             # Counts only: telemetry adds them up.
             counts = read_usage(answer.get("usage"))

@@ -191,7 +191,7 @@ def _relay(upstream, converter, frame, head, environ, watch, beats=None):
                 log.info("client went away; closed the stream from %s", upstream.host)
                 return
             log.warning("stream from %s failed: %s", upstream.host, exc.message)
-            failed = True
+            failed = exc
             outs = converter.fail(exc.message)
         except Exception:
             log.exception("stream from %s failed in the relay", upstream.host)
@@ -204,7 +204,8 @@ def _relay(upstream, converter, frame, head, environ, watch, beats=None):
         watch.stop()
         upstream.close()
         metrics.OPEN_STREAMS.dec()
-        telemetry.stream_ended(environ, converter.usage, failed)
+        error = failed if isinstance(failed, UpstreamError) else None
+        telemetry.stream_ended(environ, converter.usage, bool(failed), error)
 
 
 # nginx would otherwise buffer a stream until it ends.

@@ -2,7 +2,7 @@
 change faster? Prints; asserts nothing. About 2 minutes with the defaults.
 
     python3 ops/bench/ab.py BASE [--surface chat|Responses] [-c 16]
-                                 [--seconds 3] [--rounds 10]
+                                 [--seconds 3] [--rounds 10] [--tracing on]
 
 A is the commit BASE (checked out in a temporary git worktree), B this
 checkout as it is, uncommitted changes included. Both run as compare.py runs
@@ -12,6 +12,11 @@ times. Each cell gives the worker's CPU per request; each round the ratio
 B/A. On a shared machine one cell's CPU per request moves 10-20% with the
 machine, and two cells seconds apart move together: the median of the
 rounds' ratios is the answer, good to a few percent with 10 rounds.
+
+--tracing on runs B with OpenTelemetry tracing on (every request sampled),
+exporting to a local OTLP sink (otlp_sink.py) on the load core; A keeps it
+off. `ab.py HEAD --tracing on` is then the price of tracing, and `ab.py
+BASE` from before tracing existed shows what tracing off costs.
 """
 
 import argparse
@@ -66,6 +71,12 @@ def main():
     parser.add_argument("-c", type=int, default=16, help="concurrent connections")
     parser.add_argument("--seconds", type=int, default=3, help="per cell")
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--tracing",
+        choices=("on", "off"),
+        default="off",
+        help="B with OpenTelemetry tracing on, exporting to a local sink (A: off)",
+    )
     args = parser.parse_args()
     base = h.WORKDIR / "base"
     subprocess.run(
@@ -77,12 +88,17 @@ def main():
     body_file.write_text(json.dumps(dict(extra, model="bench", stream=False)))
     try:
         upstream = h.start_upstream()
-        relays = {"A": h.start_relay(upstream.url, root=base), "B": h.start_relay(upstream.url)}
+        traced = h.tracing_env(h.start_otlp_sink().url) if args.tracing == "on" else None
+        relays = {
+            "A": h.start_relay(upstream.url, root=base),
+            "B": h.start_relay(upstream.url, env_extra=traced),
+        }
         for relay in relays.values():  # warm both: imports, pools, caches
             cpu_per_request(relay, relay.url + path, body_file, args)
         cells, ratios = {"A": [], "B": []}, []
         print(
-            f"A = {args.base}, B = this checkout; {args.surface} non-stream c={args.c}, "
+            f"A = {args.base}, B = this checkout (tracing {args.tracing}); "
+            f"{args.surface} non-stream c={args.c}, "
             f"worker CPU us per request:",
             flush=True,
         )

@@ -5,7 +5,7 @@ Markdown table. Prints; asserts nothing. About 8 minutes with the defaults
 
     python3 ops/bench/compare.py [--duration 5] [--rounds 3] [--install-litellm]
                                  [--only relay] [--database-url postgresql://...]
-                                 [--fast-paths off] [--spend off]
+                                 [--fast-paths off] [--spend off] [--tracing on]
 
 The servers under test (one gevent worker; LiteLLM with one worker) share
 core 0, and only one of them is loaded at a time: each row runs on both,
@@ -18,6 +18,9 @@ streams and the 2-worker rows run after LiteLLM has stopped.
 --fast-paths off runs the relay with RELAY_FAST_PATHS=0 (app/fast/ unused):
 the same rows, for the public path's numbers. The relay's models have a
 price and its key a budget (far above the load) unless --spend off.
+--tracing on runs the relay with OpenTelemetry tracing on (every request
+sampled), exporting to a local OTLP sink (otlp_sink.py) on the load core:
+the same rows, at tracing's price (ab.py --tracing on measures it closer).
 """
 
 import argparse
@@ -421,6 +424,12 @@ def main():
         default="on",
         help="a price on the models and a budget on the key (off: neither)",
     )
+    parser.add_argument(
+        "--tracing",
+        choices=("on", "off"),
+        default="off",
+        help="the relay's OpenTelemetry tracing, exporting to a local sink",
+    )
     args = parser.parse_args()
     # The relays started below inherit this environment (harness.start_relay).
     os.environ["RELAY_FAST_PATHS"] = "1" if args.fast_paths == "on" else "0"
@@ -435,6 +444,7 @@ def main():
     litellm_bin = None if args.only else h.litellm_binary(args.install_litellm)
     print(h.versions(litellm_bin), flush=True)
     print(f"relay fast paths (app/fast/): {args.fast_paths}", flush=True)
+    print(f"relay tracing: {args.tracing}", flush=True)
     if not args.only and not litellm_bin:
         print(
             f"LiteLLM was skipped: not installed (--install-litellm puts it in {h.LITELLM_VENV})",
@@ -443,12 +453,17 @@ def main():
     results, ratios, direct, slow, scale = {}, {}, {}, None, None
     try:
         upstream, slow_upstream = h.start_upstream(), h.start_upstream(interval=0.1)
+        traced = h.tracing_env(h.start_otlp_sink().url) if args.tracing == "on" else None
         print("direct to the upstream ...", flush=True)
         for stream in (False, True):
             direct[stream] = cell(upstream, upstream, "chat", stream, 1, args, model="fast-model")
         servers = {
             "relay": h.start_relay(
-                upstream.url, slow_upstream.url, database_url=args.database_url, spend=args.spend
+                upstream.url,
+                slow_upstream.url,
+                database_url=args.database_url,
+                spend=args.spend,
+                env_extra=traced,
             )
         }
         if litellm_bin:
@@ -473,7 +488,12 @@ def main():
         one = cell(relay, upstream, "chat", False, 64, args)
         relay.stop()
         relay2 = h.start_relay(
-            upstream.url, workers=2, cores="0,1", database_url=args.database_url, spend=args.spend
+            upstream.url,
+            workers=2,
+            cores="0,1",
+            database_url=args.database_url,
+            spend=args.spend,
+            env_extra=traced,
         )
         prepare("relay, 2 workers", relay2, upstream)  # warm, as the 1-worker relay is
         h.settle([relay2.pid])

@@ -119,6 +119,27 @@ def start_upstream(interval=0.0):
     raise RuntimeError(f"upstream did not start: {proc.log()}")
 
 
+def start_otlp_sink():
+    """A local OTLP/HTTP endpoint (otlp_sink.py) for a relay with tracing on."""
+    proc = Proc(
+        f"otlp-sink-{len(_started)}",
+        [sys.executable, str(BENCH / "otlp_sink.py")],
+        cores=LOAD_CORES,
+    )
+    for _ in range(100):
+        text = proc.log()
+        if text.startswith("listening"):
+            proc.url = f"http://127.0.0.1:{int(text.split()[1])}"
+            return proc
+        time.sleep(0.05)
+    raise RuntimeError(f"the OTLP sink did not start: {proc.log()}")
+
+
+def tracing_env(sink_url):
+    """What turns a relay's tracing on, exporting to `sink_url` (every span sampled)."""
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": sink_url, "OTEL_TRACES_SAMPLER": "always_on"}
+
+
 def free_port():
     import socket
 
@@ -135,6 +156,7 @@ def start_relay(
     database_url=None,
     root=ROOT,
     spend=True,
+    env_extra=None,
 ):
     """gunicorn as production runs it, with keys on: the admin token makes
     the models, a client key with limits far above the load (so the limiter
@@ -142,7 +164,8 @@ def start_relay(
     `spend`, the models have a price and the key a monthly budget far above
     the load, so every request is priced and reserved against it. `root`:
     the checkout whose app runs (gunicorn imports it from its working
-    directory; a checkout without prices or budgets ignores them)."""
+    directory; a checkout without prices or budgets ignores them).
+    `env_extra`: more environment (tracing_env() turns tracing on)."""
     home = Path(tempfile.mkdtemp(prefix="relay-", dir=WORKDIR))
     port = free_port()
     admin = secrets.token_urlsafe(24)
@@ -155,6 +178,7 @@ def start_relay(
         RELAY_DATABASE_URL=database_url or f"sqlite:///{home}/relay.sqlite3",
         RELAY_INSTANCE_PATH=str(home),
         PROMETHEUS_MULTIPROC_DIR=str(home / "metrics"),
+        **(env_extra or {}),
     )
     python = str(RELAY_PYTHON if RELAY_PYTHON.exists() else sys.executable)
     proc = Proc(

@@ -118,6 +118,17 @@ class Exchange(Protocol):
 
     def client_gone(self) -> bool: ...
 
+    def begin_attempt(
+        self,
+        operation: str,
+        provider: str,
+        url: str,
+        body: Any,
+        stream: bool,
+        retry: int,
+        secret: str | None = None,
+    ) -> Any: ...
+
 
 class RemoteHTTP:
     """One per worker: the routes to remote origins, and the calls on them."""
@@ -224,6 +235,7 @@ class RemoteHTTP:
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         stream: bool = False,
+        operation: tuple[str, str] | None = None,
     ) -> Answer:
         """Send a request; return the response (if `check`, only one with status < 400).
 
@@ -233,6 +245,8 @@ class RemoteHTTP:
         Redirects are never followed: a 3xx is an UpstreamError. Failures a
         retry may cure are retried (app.remotes.retry) before returning.
         A whole answer (not `stream`) is read before returning.
+        `operation` is (gen_ai.operation.name, gen_ai.provider.name): each
+        attempt is then counted, and traced, on `exchange` (begin_attempt).
         """
         host = origin(url)
         headers = dict(headers or {})
@@ -240,10 +254,20 @@ class RemoteHTTP:
             exchange.remote_host = host
             headers["X-Request-ID"] = exchange.request_id
         retries = Retries(self._retries, self._max_wait, getattr(exchange, "client_gone", None))
+        attempt = None
         while True:
+            sent = headers
+            if exchange is not None and operation is not None:
+                attempt = exchange.begin_attempt(
+                    *operation, url, json, stream, retries.attempts - 1, secret
+                )
+                if attempt.headers:
+                    sent = {**headers, **attempt.headers}
             try:
-                response = self._send(method, url, host, headers, json, stream)
+                response = self._send(method, url, host, sent, json, stream)
             except UpstreamError as error:
+                if attempt is not None:
+                    attempt.fail(error.code or str(error.status))
                 wait = retries.wait_for() if error.code in RETRY_CODES else None
                 if wait is None:
                     self._done(host, exchange, retries, gave_up=error.code in RETRY_CODES)
@@ -254,6 +278,8 @@ class RemoteHTTP:
                 if wait is None:
                     self._done(host, exchange, retries, gave_up=retryable)
                     break
+                if attempt is not None:
+                    attempt.fail(str(response.status_code))
                 response.close()
             metrics.UPSTREAM_RETRIES.labels(host, "retried").inc()
             if not retries.sleep(wait):
@@ -264,6 +290,8 @@ class RemoteHTTP:
                 )
         if exchange is not None:
             exchange.upstream_status = response.status_code
+        if attempt is not None and response.status_code >= 400:
+            attempt.fail(str(response.status_code))
         if check:
             self.check(response, secret)
         return response
