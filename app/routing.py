@@ -26,6 +26,8 @@ def remote_for(model):
     except ConfigError as exc:
         raise RelayError(f"model '{model.name}': {exc}") from None
     exchange = telemetry.current()
+    if key and exchange is not None and exchange.capture:
+        exchange.secrets.append(key)  # scrubbed from captured payloads
     if model.remote_type == "openai":
         return OpenAIRemote(
             http,
@@ -118,6 +120,10 @@ def serve(body, answer):
             )
             continue
         _reserve(body, model, exchange)
+        if exchange is not None:
+            exchange.remote_model = model.remote_model
+            exchange.models_called += 1
+            exchange.fallback = None if model is asked else model.name
         try:
             result = answer(body, model)
         except UpstreamError as failure:

@@ -80,6 +80,12 @@ REMOTES_COOLING_DOWN = Gauge(
 OPEN_STREAMS = Gauge(
     "relay_open_streams", "Streamed answers in progress.", multiprocess_mode="livesum"
 )
+REQUEST_LOG_DROPPED = Counter(
+    "relay_request_log_dropped_total",
+    "Request log rows (row) or their captured payloads (capture) dropped before they were "
+    "written, oldest first, while a worker's buffer was full (the database slow or down).",
+    ["kind"],
+)
 
 
 _children = {}

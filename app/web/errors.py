@@ -7,6 +7,7 @@ from peewee import DataError, PeeweeException
 from werkzeug.exceptions import HTTPException
 
 from app.errors import BadRequest, RelayError
+from app.observability import telemetry
 from app.surfaces.anthropic import errors as anthropic
 from app.surfaces.ollama import errors as ollama
 from app.surfaces.openai import errors as openai
@@ -25,6 +26,9 @@ def _error_body(error):
 
 
 def error_response(error):
+    exchange = telemetry.current()
+    if exchange is not None:
+        exchange.error_code = error.code or error.openai_type
     return jsonify(_error_body(error)), error.status, error.headers
 
 
