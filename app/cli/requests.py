@@ -5,7 +5,7 @@ import json
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.cli.common import CommandFailed, audit_cli, require_current_schema
 from app.observability import request_log
@@ -66,6 +66,7 @@ def _cell(name, value):
     help="Rows to print (newest first).",
 )
 @click.pass_context
+@with_appcontext
 def requests_group(ctx, as_json, limit, **options):
     """The request log, newest first: one row per request that named a model
     (workers write theirs every second). No prompt or answer text."""

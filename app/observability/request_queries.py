@@ -18,6 +18,7 @@ from app.spend import money
 from app.storage.db import database
 from app.storage.models import RequestCapture, RequestLog, utcnow
 
+_MAX_MS = 2**31 - 1
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 FILTERS = ("since", "until", "key", "team", "model", "status", "slower_than")
@@ -40,7 +41,10 @@ def moment(text, now=None):
     ago = _AGO.match(text)
     if ago:
         seconds = int(ago.group(1)) * _UNITS[ago.group(2)]
-        return (now or utcnow()) - datetime.timedelta(seconds=seconds)
+        try:
+            return (now or utcnow()) - datetime.timedelta(seconds=seconds)
+        except OverflowError:
+            return datetime.datetime.min
     try:
         value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -68,7 +72,8 @@ def milliseconds(text):
     if found is None:
         raise ValueError(DURATION_RULE)
     value, unit = float(found.group(1)), found.group(2) or "s"
-    return round(value * {"ms": 1, "s": 1000, "m": 60000}[unit])
+    # The column is a 32-bit integer: a longer wait matches nothing anyway.
+    return round(min(value * {"ms": 1, "s": 1000, "m": 60000}[unit], _MAX_MS))
 
 
 def encode_cursor(row):
@@ -81,7 +86,10 @@ def decode_cursor(cursor):
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, _, row_id = text.partition("|")
-        return datetime.datetime.fromisoformat(stamp), int(row_id)
+        moment_, number = datetime.datetime.fromisoformat(stamp), int(row_id)
+        if not 0 <= number < 2**63:
+            raise ValueError(row_id)
+        return moment_, number
     except (ValueError, UnicodeDecodeError):
         raise ValueError("must be a next_cursor from an earlier page") from None
 
