@@ -104,6 +104,8 @@ def serve(body, answer):
     asked = model_to_use(body["model"])
     cooldown = current_app.extensions["relay.cooldown"]
     exchange = telemetry.current()
+    if exchange is not None:
+        exchange.asked_model = asked.name  # the request log's model, whoever serves
     error = None
     for model in registry.fallback_chain(asked):
         if exchange is not None:

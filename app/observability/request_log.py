@@ -54,7 +54,8 @@ def row_of(exchange, now=None):
     no model (management, or refused before its body was read)."""
     if not exchange.calls_model:
         return None
-    model = exchange.model or exchange.asked_model
+    # The model the client asked for (a fallback that served is `fallback`).
+    model = exchange.asked_model or exchange.model
     if not model:
         return None
     now = time.monotonic() if now is None else now

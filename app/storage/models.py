@@ -248,7 +248,7 @@ class RequestLog(BaseModel):
     trace_id = CharField(max_length=32, null=True)
     key_name = CharField(max_length=64)  # "admin", a key's name, "-" with auth off
     team = CharField(max_length=64)  # "-": none
-    model = CharField(max_length=255)  # the local model that served (or was asked for)
+    model = CharField(max_length=255)  # the local model the client asked for
     remote_model = CharField(max_length=255, null=True)
     surface = CharField(max_length=16)  # ollama, openai, responses, anthropic
     route = CharField(max_length=64)

@@ -149,6 +149,10 @@ def test_every_request_that_names_a_model_leaves_one_row(relay, upstream):
     assert sent("/v1/chat/completions", target=missing).status_code == 404
     cut = unique("cut")
     cut_stream(relay, upstream, key, model, cut)
+    # A model whose remote fails, served by its fallback.
+    failing = model_on(relay, upstream, fallbacks=[model])
+    upstream.reply(Reply(status=503, json={"error": {"message": "overloaded"}}))
+    assert sent("/v1/chat/completions", target=failing).status_code == 200
     # Refused before a model was named: no row.
     assert requests.get(relay.url + "/api/requests", timeout=10).status_code == 401
 
@@ -176,7 +180,7 @@ def test_every_request_that_names_a_model_leaves_one_row(relay, upstream):
         if status == 200:
             assert row["error_code"] is None and row["ttfb_ms"] is not None
             assert row["input_tokens"] is not None
-        if status == 200 and path not in ("/api/generate",):
+        if status == 200 and path != "/api/generate" and not row["fallback"]:
             assert row["model"] == model + ":latest" and row["remote_model"] == "remote-model"
     first = found[next(iter(expected))]
     assert first["trace_id"] == TRACE
@@ -193,6 +197,9 @@ def test_every_request_that_names_a_model_leaves_one_row(relay, upstream):
     assert unknown[0]["remote_model"] is None and unknown[0]["input_tokens"] is None
     assert found[cut]["status"] == 200 and found[cut]["error_code"] == "client_gone"
     assert found[cut]["stream"] is True
+    (fell_back,) = [found[r] for r, (_, _, s) in expected.items() if found[r]["fallback"]]
+    assert (fell_back["model"], fell_back["fallback"]) == (failing + ":latest", model + ":latest")
+    assert fell_back["status"] == 200 and fell_back["retries"] == 0
     # No prompt or answer text in a row.
     assert "Hello" not in json.dumps(found) and '"hi"' not in json.dumps(found)
 
