@@ -22,7 +22,7 @@ import random
 import time
 import zlib
 
-from peewee import PeeweeException, PostgresqlDatabase
+from peewee import DataError, IntegrityError, PeeweeException, PostgresqlDatabase
 
 from app.access import audit
 from app.catalog.names import normalize_model_name
@@ -75,7 +75,7 @@ def row_of(exchange, now=None):
         "trace_id": exchange.trace_id,
         "key_name": exchange.key,
         "team": exchange.team,
-        "model": (normalize_model_name(model) or model)[:255],
+        "model": (normalize_model_name(model) or model.replace("\x00", ""))[:255],
         "remote_model": exchange.remote_model,
         "surface": surface_of(exchange.path),
         "route": exchange.route[:64],
@@ -154,6 +154,13 @@ class RequestLogBook:
                     if captured is not None:
                         log_id = RequestLog.insert(**row).execute()
                         RequestCapture.insert(log_id=log_id, time=row["time"], **captured).execute()
+        except (DataError, IntegrityError) as exc:
+            # A row the database refuses would be refused again on every try.
+            log.error("request log batch refused, dropped: %s", exc.__class__.__name__)
+            for _ in batch:
+                metrics.child(metrics.REQUEST_LOG_DROPPED, "row").inc()
+            self._captures -= sum(1 for _, captured in batch if captured is not None)
+            return
         except PeeweeException as exc:
             log.warning(
                 "request log not written yet (kept for the next try): %s", exc.__class__.__name__

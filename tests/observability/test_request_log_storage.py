@@ -122,3 +122,16 @@ def test_capture_modes():
     assert capture.keeps("errors", 200, False, "client_gone")
     assert capture.keeps("errors", 502, False, None)
     assert not capture.keeps(None, 502, False, None)
+
+
+def test_a_batch_the_database_refuses_is_dropped_not_retried_forever(app):
+    book = request_log.RequestLogBook(10, 30, 7)
+    before = dropped("row")
+    book.add(row(utcnow(), request_id=None))  # NOT NULL: refused
+    with app.app_context():
+        book.flush()
+        assert dropped("row") - before == 1
+        book.add(row(utcnow(), request_id="after"))
+        book.flush()
+        rows, _ = queries.page({}, limit=10)
+    assert [r["request_id"] for r in rows] == ["after"]
