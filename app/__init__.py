@@ -6,7 +6,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import access, config, fast
 from app.catalog import registry
 from app.catalog.secrets import keyring_from_settings
-from app.observability import telemetry, tracing
+from app.observability import request_log, telemetry, tracing
 from app.remotes.cooldown import Cooldown
 from app.remotes.http.client import RemoteHTTP
 from app.remotes.policy import RemoteHostPolicy
@@ -27,6 +27,7 @@ def create_app(overrides=None):
     db.init_app(app)
     telemetry.init_app(app)
     access.init_app(app)
+    request_log.init_app(app)
     errors.init_app(app)
     body.init_app(app)
     register_blueprints(app)
@@ -60,12 +61,13 @@ def open_services(app):
 
 
 def register_blueprints(app):
-    from app.surfaces.admin import health, keys, models, teams
+    from app.surfaces.admin import health, keys, models, requests, teams
     from app.surfaces.anthropic import views as messages
     from app.surfaces.ollama import views as ollama
     from app.surfaces.openai import views as openai
     from app.surfaces.openapi import views as openapi
     from app.surfaces.responses import views as responses
 
-    for module in (health, models, keys, teams, ollama, openai, responses, messages, openapi):
+    modules = (health, models, keys, teams, requests, ollama, openai, responses, messages, openapi)
+    for module in modules:
         app.register_blueprint(module.bp)

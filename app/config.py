@@ -59,6 +59,13 @@ def _flag(value):
     raise ValueError("must be true or false")
 
 
+def _capture(value):
+    mode = value.strip().lower()
+    if mode not in ("off", "errors", "all"):
+        raise ValueError("must be off, errors or all")
+    return mode
+
+
 def _list(value):
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
@@ -129,6 +136,18 @@ SETTINGS = {
     # Traces (app/observability/tracing.py) take the OTEL_* variables; this
     # adds prompts and answers to them, secrets scrubbed.
     "RELAY_TRACE_CONTENT": (_flag, "false"),
+    # The request log (app/observability/request_log.py): a row per request
+    # that named a model, written in batches; rows older than DAYS pruned.
+    "RELAY_REQUEST_LOG": (_flag, "true"),
+    "RELAY_REQUEST_LOG_DAYS": (_positive_int, "30"),
+    # Rows a worker holds while the database is slow or down; past it the
+    # oldest are dropped (counted in relay_request_log_dropped_total).
+    "RELAY_REQUEST_LOG_BUFFER": (_positive_int, "10000"),
+    # Payload capture (app/observability/capture.py): off, errors or all,
+    # unless a key says otherwise; each body cut to MAX_BYTES.
+    "RELAY_CAPTURE": (_capture, "off"),
+    "RELAY_CAPTURE_DAYS": (_positive_int, "7"),
+    "RELAY_CAPTURE_MAX_BYTES": (_positive_int, "32768"),
 }
 
 

@@ -27,6 +27,8 @@ def remote_for(model):
         raise RelayError(f"model '{model.name}': {exc}") from None
     exchange = telemetry.current()
     reasoning_none = model.reasoning_none is not False
+    if key and exchange is not None and exchange.capture:
+        exchange.secrets.append(key)  # scrubbed from captured payloads
     if model.remote_type == "openai":
         return OpenAIRemote(
             http,
@@ -105,7 +107,7 @@ def serve(body, answer):
     cooldown = current_app.extensions["relay.cooldown"]
     exchange = telemetry.current()
     if exchange is not None:
-        exchange.asked = asked.name
+        exchange.asked_model = asked.name  # the model asked for, whoever serves
     error = None
     for model in registry.fallback_chain(asked):
         if exchange is not None:
@@ -122,6 +124,10 @@ def serve(body, answer):
             )
             continue
         _reserve(body, model, exchange)
+        if exchange is not None:
+            exchange.remote_model = model.remote_model
+            exchange.models_called += 1
+            exchange.fallback = None if model is asked else model.name
         try:
             result = answer(body, model)
         except UpstreamError as failure:

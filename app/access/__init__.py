@@ -64,6 +64,9 @@ def init_app(app):
         book.flush()
         limiter.flush()
         budget_book.flush(leaving=leaving)
+        # What other parts batch (the request log) is written by the same flusher.
+        for other in app.extensions.get("relay.flushes", ()):
+            other()
         return True
 
     flusher = Flusher(flush)

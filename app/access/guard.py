@@ -144,6 +144,8 @@ def check_request():
     exchange.key = g.caller.name
     if g.caller.key is not None:
         exchange.team = g.caller.key.team_name
+        if g.caller.key.capture is not None:
+            exchange.capture = None if g.caller.key.capture == "off" else g.caller.key.capture
     _check_rate_limits(g.caller)
     return None
 

@@ -69,6 +69,7 @@ class KeyRecord:
     revoked: bool
     team: TeamRecord = None
     budget: Budget = None
+    capture: str = None  # off, errors, all; None: RELAY_CAPTURE decides
 
     @property
     def team_name(self):
@@ -93,6 +94,7 @@ class KeyRecord:
             row.revoked,
             team,
             budget_of("key", row),
+            row.capture,
         )
 
 
@@ -197,7 +199,7 @@ def issue(spec, actor, via):
 
 
 # Fields `update` may change, as the API names them.
-UPDATABLE = ("models", "rpm", "tpm", "expires", "team", "budget", "period")
+UPDATABLE = ("models", "rpm", "tpm", "expires", "team", "budget", "period", "capture")
 
 
 def update(spec, actor, via):
@@ -214,6 +216,7 @@ def update(spec, actor, via):
         if row is None:
             raise KeyProblem(f"key '{spec['name']}' not found (or revoked)", "name", status=404)
         _checked_team(columns.get("team"))
+        capture_was = row.capture
         columns.pop("budget", None), columns.pop("period", None)
         columns.update(budget_columns(spec, row))
         if columns:
@@ -223,6 +226,9 @@ def update(spec, actor, via):
     changes.announce("keys")
     shown = describe(row)
     audit.record(actor, "key.update", row.name, via=via, **{f: shown[f] for f in given})
+    if "capture" in given:
+        # Its own line: whose payloads are kept is what an auditor looks for.
+        audit.record(actor, "key.capture", row.name, via=via, capture=row.capture, was=capture_was)
     return describe(row)
 
 
@@ -270,6 +276,7 @@ def describe(row):
         "team": row.team,
         "budget": None if row.budget is None else money.exact(row.budget),
         "period": row.period,
+        "capture": row.capture,
     }
 
 

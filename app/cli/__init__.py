@@ -14,6 +14,7 @@ from app.cli.common import audit_cli, first_line
 from app.cli.keys import keys_group
 from app.cli.models import models_group, secrets_group
 from app.cli.prices import prices_group
+from app.cli.requests import requests_group
 from app.cli.teams import teams_group
 from app.cli.usage import usage_command
 from app.config import ConfigError
@@ -44,6 +45,7 @@ for command in (
     teams_group,
     keys_group,
     usage_command,
+    requests_group,
     check_command,
 ):
     cli.add_command(command)

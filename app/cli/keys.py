@@ -80,6 +80,7 @@ def keys_list(as_json):
         "team",
         "budget",
         "period",
+        "capture",
     )
     click.echo("\t".join(columns))
     for row in rows:
@@ -112,6 +113,11 @@ def keys_revoke(name):
 @click.option("--no-team", is_flag=True, help="Take the key out of its team.")
 @budget_options
 @click.option("--no-budget", is_flag=True, help="Remove the key's budget.")
+@click.option(
+    "--capture",
+    type=click.Choice(("off", "errors", "all", "default")),
+    help="Payload capture for the key's requests (default: as RELAY_CAPTURE says).",
+)
 def keys_update(
     name,
     models,
@@ -126,6 +132,7 @@ def keys_update(
     budget,
     period,
     no_budget,
+    capture,
 ):
     """Change the key NAME; what is not given stays as it is."""
     require_current_schema()
@@ -139,6 +146,7 @@ def keys_update(
             team=(team, no_team),
             budget=(budget, no_budget),
             period=(period, False),
+            capture=(None if capture == "default" else capture, capture == "default"),
         ),
     )
     try:

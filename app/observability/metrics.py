@@ -82,6 +82,12 @@ REMOTES_COOLING_DOWN = Gauge(
 OPEN_STREAMS = Gauge(
     "relay_open_streams", "Streamed answers in progress.", multiprocess_mode="livesum"
 )
+REQUEST_LOG_DROPPED = Counter(
+    "relay_request_log_dropped_total",
+    "Request log rows (row) or their captured payloads (capture) dropped before they were "
+    "written, oldest first, while a worker's buffer was full (the database slow or down).",
+    ["kind"],
+)
 
 # The GenAI client metrics (app/observability/semconv.py): one observation per
 # call to a remote (each retry and fallback its own), whether tracing is on or not.

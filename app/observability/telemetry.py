@@ -54,7 +54,6 @@ class Exchange:
         self.client_gone = lambda: False
         self.finish_hooks = ()
         self.finished = False
-        self.asked = None  # the model the client asked for (a fallback may serve)
         self.attempt = None  # the last call to a remote (app/observability/attempts.py)
         self.error_type = None  # what went wrong, for error.type (an error's code or status)
         self.span = None  # the SERVER span, with tracing on
@@ -63,6 +62,24 @@ class Exchange:
         # The caller's W3C trace context: continued with tracing on, passed on
         # to the remote as it came with tracing off (if it is one).
         self.traceparent = self.tracestate = None
+        # For the request log (app/observability/request_log.py):
+        self.wall_started = time.time()
+        self.calls_model = False  # the view calls a model (access.calls_a_model)
+        self.asked_model = None  # the model asked for (a fallback may serve)
+        self.remote_model = None
+        self.fallback = None  # the fallback model that served, if one did
+        self.models_called = 0  # models whose remote was called (fallbacks included)
+        self.stream = False
+        self.first_byte = None  # time.monotonic() of a stream's first byte out
+        self.error_code = None
+        # Payload capture (app/observability/capture.py): the mode for this
+        # request ("errors", "all"; None: off), its raw body, the answer's
+        # bytes, and secrets to scrub from them (the remote's key).
+        self.capture = None
+        self.raw_body = None
+        self.answer = None
+        self.answer_limit = 0
+        self.secrets = []
 
     def record_usage(self, usage):
         if isinstance(usage, dict):
@@ -109,6 +126,16 @@ def error_type(error):
 def current():
     """This request's Exchange (None outside a request)."""
     return request.environ.get(_ENVIRON_KEY) if has_request_context() else None
+
+
+def streaming(environ):
+    """The Exchange of a streamed answer about to begin (None outside one)."""
+    exchange = environ.get(_ENVIRON_KEY)
+    if exchange is not None:
+        exchange.stream = True
+        if exchange.capture:
+            exchange.answer = bytearray()
+    return exchange
 
 
 def stream_ended(environ, usage, failed=False, error=None):
@@ -163,6 +190,10 @@ def _begin():
     exchange = Exchange(request_id, req.method, path, _surface(path), req.remote_addr)
     if req.url_rule is not None:
         exchange.route = req.url_rule.rule
+        view = current_app.view_functions.get(req.endpoint)
+        exchange.calls_model = getattr(view, "calls_a_model", False)
+    exchange.capture = current_app.extensions.get("relay.capture_default")
+    exchange.answer_limit = current_app.config["RELAY_CAPTURE_MAX_BYTES"]
     exchange.finish_hooks = current_app.extensions.get("relay.finish_hooks", ())
     exchange.client_gone = _client_gone_probe(req.environ)
     environ = req.environ
@@ -258,6 +289,8 @@ def init_app(app):
         exchange.status = response.status_code
         response.headers["X-Request-ID"] = exchange.request_id
         if not response.is_streamed:
+            if exchange.capture and exchange.calls_model:
+                exchange.answer = response.get_data()
             finish(exchange)
         # A stream the client left before it began never reaches the relay's
         # own finish; closing the response is the last chance.

@@ -167,8 +167,8 @@ def client_span(parent, attempt, exchange):
     attributes[semconv.RELAY_SURFACE] = surface(exchange)
     attributes[semconv.RELAY_RETRY] = attempt.retry
     attributes.update(_relay_facts(exchange))
-    if exchange.asked and exchange.model and exchange.asked != exchange.model:
-        attributes[semconv.RELAY_FALLBACK_FROM] = exchange.asked
+    if exchange.asked_model and exchange.model and exchange.asked_model != exchange.model:
+        attributes[semconv.RELAY_FALLBACK_FROM] = exchange.asked_model
     name = f"{attempt.operation} {attempt.model}" if attempt.model else attempt.operation
     span = _tracer.start_span(
         name, context=set_span_in_context(parent), kind=SpanKind.CLIENT, attributes=attributes

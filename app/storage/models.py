@@ -4,6 +4,7 @@ import datetime
 import json
 
 from peewee import (
+    BigAutoField,
     BigIntegerField,
     BooleanField,
     CharField,
@@ -141,6 +142,9 @@ class ClientKey(BaseModel):
     team = CharField(max_length=64, null=True)  # a Team's name
     budget = BigIntegerField(null=True)  # pico-units per `period` (app/spend/)
     period = CharField(max_length=8, null=True)  # day, month or total
+    # Payload capture for this key's requests: off, errors or all; None:
+    # RELAY_CAPTURE decides (app/observability/capture.py).
+    capture = CharField(max_length=8, null=True)
 
     class Meta:
         table_name = "client_key"
@@ -236,3 +240,46 @@ class ChangeCounter(BaseModel):
 
     class Meta:
         table_name = "change_counter"
+
+
+class RequestLog(BaseModel):
+    """One request that named a model: who, what, how it went. Never its text."""
+
+    id = BigAutoField()
+    time = DateTimeField()  # naive UTC, when the request began
+    request_id = CharField(max_length=128)
+    trace_id = CharField(max_length=32, null=True)
+    key_name = CharField(max_length=64)  # "admin", a key's name, "-" with auth off
+    team = CharField(max_length=64)  # "-": none
+    model = CharField(max_length=255)  # the local model the client asked for
+    remote_model = CharField(max_length=255, null=True)
+    surface = CharField(max_length=16)  # ollama, openai, responses, anthropic
+    route = CharField(max_length=64)
+    stream = BooleanField()
+    status = IntegerField()
+    error_code = CharField(max_length=64, null=True)
+    latency_ms = IntegerField()
+    ttfb_ms = IntegerField(null=True)
+    input_tokens = IntegerField(null=True)
+    output_tokens = IntegerField(null=True)
+    cost = BigIntegerField(null=True)  # pico-units; None: the model has no price
+    retries = IntegerField(default=0)
+    fallback = CharField(max_length=255, null=True)  # the fallback that served, if one did
+    captured = BooleanField(default=False)
+
+    class Meta:
+        table_name = "request_log"
+
+
+class RequestCapture(BaseModel):
+    """A request's and its answer's bodies, scrubbed and cut (payload capture)."""
+
+    log_id = BigIntegerField(primary_key=True)  # the RequestLog row
+    time = DateTimeField(index=True)
+    request = TextField(null=True)
+    answer = TextField(null=True)
+    request_bytes = IntegerField(default=0)  # sizes before the cut
+    answer_bytes = IntegerField(default=0)
+
+    class Meta:
+        table_name = "request_capture"

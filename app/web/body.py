@@ -26,6 +26,7 @@ from flask import current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import BadRequest, RelayError
+from app.observability import telemetry
 
 
 def _decompressed(raw):
@@ -267,7 +268,13 @@ def json_body():
     _take_slot(len(raw))
     if not raw.strip():
         raise BadRequest("request body is empty: send a JSON object")
+    exchange = telemetry.current()
+    if exchange is not None and exchange.capture:
+        exchange.raw_body = raw  # scrubbed and cut only if it is kept
     body = _parse(raw)
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    if exchange is not None and isinstance(body.get("model"), str):
+        # A request refused for its body still names the model it was for.
+        exchange.asked_model = body["model"][:255]
     return body

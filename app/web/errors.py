@@ -27,8 +27,10 @@ def _error_body(error):
 
 def error_response(error):
     exchange = telemetry.current()
-    if exchange is not None and exchange.error_type is None:
-        exchange.error_type = telemetry.error_type(error)
+    if exchange is not None:
+        exchange.error_code = error.code or error.openai_type
+        if exchange.error_type is None:
+            exchange.error_type = telemetry.error_type(error)
     return jsonify(_error_body(error)), error.status, error.headers
 
 

@@ -4,6 +4,7 @@ loop that runs an upstream stream through a converter to the client."""
 import json
 import logging
 import socket
+import time
 
 from flask import Response, current_app, request
 
@@ -144,6 +145,7 @@ def relay(upstream, converter, frame, head=(), ping=None):
     an UpstreamError and answered with an error status in the surface's
     shape, not 200 and an in-band error.
     """
+    exchange = telemetry.streaming(request.environ)
     watch = _ClientWatch(upstream, request.environ)
     try:
         _await_first(upstream, watch)
@@ -153,7 +155,7 @@ def relay(upstream, converter, frame, head=(), ping=None):
     beats = None
     if ping is not None and _watchable(request.environ):
         beats = (ping, current_app.config["RELAY_PING_SECONDS"])
-    return _relay(upstream, converter, frame, head, request.environ, watch, beats)
+    return _relay(upstream, converter, frame, head, request.environ, watch, beats, exchange)
 
 
 def _await_first(upstream, watch):
@@ -171,12 +173,13 @@ def _await_first(upstream, watch):
         raise
 
 
-def _relay(upstream, converter, frame, head, environ, watch, beats=None):
+def _relay(upstream, converter, frame, head, environ, watch, beats=None, exchange=None):
     failed = False
+    ended = False
     metrics.OPEN_STREAMS.inc()
     try:
         for out in head:
-            yield frame(out)
+            yield _noted(exchange, frame(out))
         try:
             items = upstream if beats is None else _with_beats(upstream, beats[1])
             for item in items:
@@ -184,7 +187,7 @@ def _relay(upstream, converter, frame, head, environ, watch, beats=None):
                 if outs:
                     # One write for what one item gives (a Responses chunk
                     # may give several events): fewer syscalls per stream.
-                    yield b"".join(map(frame, outs))
+                    yield _noted(exchange, b"".join(map(frame, outs)))
             outs = converter.finish()
         except UpstreamError as exc:
             if watch.gone:
@@ -192,20 +195,43 @@ def _relay(upstream, converter, frame, head, environ, watch, beats=None):
                 return
             log.warning("stream from %s failed: %s", upstream.host, exc.message)
             failed = exc
+            _failed(exchange, exc.code or "stream_failed")
             outs = converter.fail(exc.message)
         except Exception:
             log.exception("stream from %s failed in the relay", upstream.host)
             failed = True
+            _failed(exchange, "relay_error")
             outs = converter.fail("internal error while relaying the stream")
         for out in outs:
-            yield frame(out)
+            yield _noted(exchange, frame(out))
+        ended = True
     finally:
+        if not ended and exchange is not None and not failed:
+            # The client left (gunicorn closed this generator, or the watcher
+            # saw the socket close) before the answer's end.
+            exchange.error_code = exchange.error_code or "client_gone"
         # Dead before the worker reads the next request on this socket.
         watch.stop()
         upstream.close()
         metrics.OPEN_STREAMS.dec()
         error = failed if isinstance(failed, UpstreamError) else None
         telemetry.stream_ended(environ, converter.usage, bool(failed), error)
+
+
+def _noted(exchange, data):
+    """`data`, on its way out: the stream's first byte is timed, and its
+    bytes kept while payload capture is on (up to the capture's cut)."""
+    if exchange is not None:
+        if exchange.first_byte is None:
+            exchange.first_byte = time.monotonic()
+        if exchange.answer is not None and len(exchange.answer) <= exchange.answer_limit:
+            exchange.answer += data
+    return data
+
+
+def _failed(exchange, code):
+    if exchange is not None:
+        exchange.error_code = code
 
 
 # nginx would otherwise buffer a stream until it ends.

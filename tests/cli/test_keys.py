@@ -91,6 +91,7 @@ def test_keys_create_list_revoke(cli, api):
         "team",
         "budget",
         "period",
+        "capture",
     ]
     day_after = expires + datetime.timedelta(days=1)
     assert lines[1][:5] == [

@@ -260,6 +260,7 @@ def test_models_made_before_the_forwarding_policy_keep_its_safe_default(app, cli
         runner.down(target="0009_forwarded_fields")
         columns = {c.name for c in db.database.get_columns("remote_model")}
         assert "forward" not in columns and "max_n" not in columns
+        # 0009 first (later migrations, undone with it, follow).
         assert runner.up()[0] == "0009_forwarded_fields"
     shown = client.post("/api/show", json={"model": "old"}).get_json()
     assert "forward" not in shown and "max_n" not in shown

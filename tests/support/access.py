@@ -32,6 +32,7 @@ KEY_FIELDS = {
     "team",
     "budget",
     "period",
+    "capture",
 }
 CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 

@@ -6,6 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates
 
 from app.access import usage
 from app.access.keys import NAME_PATTERN, NAME_RULE
+from app.observability import capture
 from app.spend import budgets, money
 from app.surfaces.schema import BaseSchema, ModelName, Text
 
@@ -57,6 +58,8 @@ class UpdateKeySchema(_Budgeted):
     tpm = fields.Integer(allow_none=True, strict=True, validate=_LIMIT)
     expires = Text(allow_none=True)
     team = Text(allow_none=True)
+    # Payload capture for this key: off, errors or all; null: RELAY_CAPTURE decides.
+    capture = fields.String(allow_none=True, validate=validate.OneOf(capture.MODES))
 
 
 class CreateTeamSchema(_Budgeted):

@@ -288,6 +288,7 @@ KEY = _object(
     team=_NULLABLE_TEXT,
     budget=_NULLABLE_MONEY,
     period=_PERIOD,
+    capture={"type": ["string", "null"], "enum": ["off", "errors", "all", None]},
 )
 KEY_CREATED = {"allOf": [KEY, _object(["key"], key=_TEXT)]}
 KEY_LIST = _object(["keys"], keys=_list_of(KEY))
@@ -337,3 +338,51 @@ USAGE = _object(
         )
     ),
 )
+
+# --- The request log ---------------------------------------------------------
+
+REQUEST_ROW = _object(
+    ["id", "time", "request_id", "key", "team", "model", "surface", "stream", "status"],
+    id=_INT,
+    time=_TEXT,
+    request_id=_TEXT,
+    trace_id=_NULLABLE_TEXT,
+    key=_TEXT,
+    team=_TEXT,
+    model=_TEXT,
+    remote_model=_NULLABLE_TEXT,
+    surface={"enum": ["ollama", "openai", "responses", "anthropic"]},
+    route=_TEXT,
+    stream=_BOOL,
+    status=_INT,
+    error_code=_NULLABLE_TEXT,
+    latency_ms=_INT,
+    ttfb_ms=_NULLABLE_INT,
+    input_tokens=_NULLABLE_INT,
+    output_tokens=_NULLABLE_INT,
+    cost=_NULLABLE_MONEY,
+    currency=_TEXT,
+    retries=_INT,
+    fallback=_NULLABLE_TEXT,
+    captured=_BOOL,
+)
+REQUEST_LIST = _object(
+    ["requests", "next_cursor"], requests=_list_of(REQUEST_ROW), next_cursor=_NULLABLE_TEXT
+)
+REQUEST_DETAIL = {
+    "allOf": [
+        REQUEST_ROW,
+        _object(
+            ["capture"],
+            capture={
+                "type": ["object", "null"],
+                "properties": {
+                    "request": _NULLABLE_TEXT,
+                    "answer": _NULLABLE_TEXT,
+                    "request_bytes": _INT,
+                    "answer_bytes": _INT,
+                },
+            },
+        ),
+    ]
+}

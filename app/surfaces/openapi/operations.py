@@ -3,6 +3,7 @@ loads, its answers, and each status it can really answer and why."""
 
 from app.surfaces.admin import key_schemas as keys
 from app.surfaces.admin import model_schemas as models
+from app.surfaces.admin import request_schemas
 from app.surfaces.anthropic import schemas as messages
 from app.surfaces.ollama import schemas as ollama
 from app.surfaces.openai import schemas as openai
@@ -330,6 +331,23 @@ OPERATIONS = [
         {200: ("Usage", JSON)},
         (400, 403, 503),
         query=keys.UsageQuerySchema,
+    ),
+    # The request log.
+    _op(
+        "get",
+        "/api/requests",
+        "The request log, newest first, a page at a time (a client key: its own rows)",
+        {200: ("RequestList", JSON)},
+        (400, 503),
+        query=request_schemas.RequestQuerySchema,
+    ),
+    _op(
+        "get",
+        "/api/requests/{row_id}",
+        "One row of the request log with its captured payloads (the admin only)",
+        {200: ("RequestDetail", JSON)},
+        (403, 404, 503),
+        params=("row_id",),
     ),
     # The admin's teams.
     _op(

@@ -56,6 +56,8 @@ ANSWERS = {
     "TeamList": "TEAM_LIST",
     "TeamDeleted": "TEAM_DELETED",
     "Usage": "USAGE",
+    "RequestList": "REQUEST_LIST",
+    "RequestDetail": "REQUEST_DETAIL",
     "ServerSentEvent": "SSE_EVENT",
 }
 
