@@ -31,7 +31,9 @@ def _security_headers(response):
     if request.path == CONSOLE_PREFIX or request.path.startswith(CONSOLE_PREFIX + "/"):
         response.headers["Content-Security-Policy"] = POLICY
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Not no-referrer: under it Chromium posts forms with `Origin: null`,
+        # which the relay refuses (app/access/guard.py).
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         if response.mimetype == "text/html":
             # Pages name keys, teams and spend: no cache keeps them.
