@@ -41,9 +41,9 @@ def _form_of(model):
     return {
         "name": model.name,
         "from": model.remote_model,
-        # The form edits the URL as stored, so the admin sees it whole here
-        # (README: only the admin's own listing shows it whole).
-        "remote_host": model.remote_host,
+        # As clients see it (query values as ***): saved unchanged, the
+        # stored URL is kept (_spec_of), so a key in it never reaches a page.
+        "remote_host": shown_url(model.remote_host),
         "remote_type": model.remote_type,
         "price_input": shown.get("input", ""),
         "price_output": shown.get("output", ""),
@@ -90,10 +90,20 @@ def _spec_of(form):
     return {k: v for k, v in spec.items() if v not in (None, "")}
 
 
+def _kept_host(spec):
+    """The stored remote_host when the form sent back the shown one."""
+    name, host = spec.get("name"), spec.get("remote_host")
+    if name and host and registry.exists(name):
+        stored = registry.resolve(name).remote_host
+        if host == shown_url(stored):
+            spec["remote_host"] = stored
+    return spec
+
+
 @bp.post("/models")
 @admin_page
 def save_model():
-    spec = load(_create, _spec_of(request.form))
+    spec = load(_create, _kept_host(_spec_of(request.form)))
     replacing = registry.exists(spec["model"])
     model = registry.create(spec, keep_api_key=True)
     audit.record(
