@@ -24,9 +24,7 @@ def test_the_console_is_open_on_loopback(relay):
     answer = browser.get(relay.url + "/console/", timeout=10)
     assert answer.status_code == 200 and answer.url.endswith("/console/overview")
     assert "Sign out" not in answer.text
-    assert browser.get(relay.url + "/console/sign-in", timeout=10).url.endswith(
-        "/console/overview"
-    )
+    assert browser.get(relay.url + "/console/sign-in", timeout=10).url.endswith("/console/overview")
     form = browser.get(relay.url + "/console/keys", timeout=10).text
     csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
     made = browser.post(

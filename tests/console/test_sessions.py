@@ -71,9 +71,7 @@ def cookie_payload(browser):
     return (zlib.decompress(raw) if compressed else raw).decode()
 
 
-def test_no_page_or_form_shows_a_remote_key_a_client_key_or_the_admin_token(
-    relay, upstream_server
-):
+def test_no_page_or_form_shows_a_remote_key_a_client_key_or_the_admin_token(relay, upstream_server):
     model = unique("secretive")
     create_model(
         relay,
@@ -203,9 +201,7 @@ def test_failed_sign_ins_are_audited_and_throttled(relay):
     for _ in range(25):
         form = browser.get(relay.url + "/console/sign-in", timeout=10).text
         answer = browser.post(
-            relay.url + "/console/sign-in",
-            data={"csrf": csrf_of(form), "token": wrong},
-            timeout=10,
+            relay.url + "/console/sign-in", data={"csrf": csrf_of(form), "token": wrong}, timeout=10
         )
         statuses.append(answer.status_code)
         if answer.status_code == 429:
@@ -213,9 +209,7 @@ def test_failed_sign_ins_are_audited_and_throttled(relay):
             break
     assert statuses[0] == 401 and statuses[-1] == 429, statuses
     until(
-        lambda: any(
-            line.get("action") == "console.sign_in_failed" for line in log_lines(relay)
-        ),
+        lambda: any(line.get("action") == "console.sign_in_failed" for line in log_lines(relay)),
         "an audit line for the failed sign-in",
     )
     assert wrong not in relay.log()
