@@ -8,7 +8,6 @@ import io
 from peewee import fn
 
 from app.access.usage import KEY_COLUMNS
-from app.spend import money
 from app.storage.models import DailyUsage
 
 COUNTS = ("requests", "input_tokens", "output_tokens", "errors", "cost")
@@ -40,20 +39,29 @@ def _counted(row):
     return {name: int(getattr(row, name) or 0) for name in COUNTS}
 
 
-def per_day(since, until=None, by=None, key=None, team=None):
+def per_day(since, until=None, by=None, key=None, team=None, among=None):
     """{(day, group): counts} summed per UTC day, and per key, team or model
-    when `by` says so (group is None otherwise)."""
-    columns = [DailyUsage.day] + ([_COLUMN[by].alias("group")] if by else [])
+    when `by` says so (group is None otherwise), only for the groups `among`
+    when given (a chart's few: a range of 10,000 keys is not read whole)."""
+    columns = [DailyUsage.day] + ([_COLUMN[by]] if by else [])
     query = _where(DailyUsage.select(*columns, *_sums()), since, until, key, team)
-    query = query.group_by(*(DailyUsage.day, *([_COLUMN[by]] if by else ())))
-    return {(row.day, getattr(row, "group", None) if by else None): _counted(row) for row in query}
+    if by and among is not None:
+        query = query.where(_COLUMN[by].in_(list(among)))
+    query = query.group_by(*columns).tuples()
+    width = len(columns)
+    return {
+        (row[0], row[1] if by else None): {
+            name: int(value or 0) for name, value in zip(COUNTS, row[width:])
+        }
+        for row in query
+    }
 
 
-def top(column, since, until=None, limit=5):
+def top(column, since, until=None, limit=5, key=None, team=None):
     """The `limit` keys, teams or models that cost most (then made most
     requests) between the two days."""
     field = _COLUMN[column]
-    query = _where(DailyUsage.select(field.alias("group"), *_sums()), since, until)
+    query = _where(DailyUsage.select(field.alias("group"), *_sums()), since, until, key, team)
     query = query.group_by(field).order_by(
         fn.SUM(DailyUsage.cost).desc(), fn.SUM(DailyUsage.requests).desc()
     )
@@ -69,7 +77,3 @@ def csv_text(rows, by=None):
     writer.writerow(columns + ("unpriced",))
     writer.writerows([*(row[c] for c in columns), str(row["unpriced"]).lower()] for row in rows)
     return out.getvalue()
-
-
-def shown_cost(pico):
-    return money.shown(pico)

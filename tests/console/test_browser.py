@@ -1,7 +1,7 @@
 """The console in a real browser: Debian's Chromium driven by Playwright,
 against the relay under gunicorn and the fake upstream.
 
-One relay (keys on) serves the module; the tests run in order, as an admin
+One relay (keys on) serves the module; one test goes through it as an admin
 would: sign in, create a team, a priced model and a key, use the key from
 the OpenAI SDK, see the call, revoke the key; then a colleague signs in with
 a key of their own. Every page is checked for its CSP (the header, and
@@ -112,24 +112,26 @@ class Visitor:
         self.submit(self.page.get_by_role("button", name="Sign in"))
 
 
-@pytest.fixture(scope="module")
-def admin(browser, relay, shots):
-    visitor = Visitor(browser, relay, shots)
-    yield visitor
-    visitor.context.close()
+def test_an_admin_and_a_colleague_use_the_console(browser, relay, shots, upstream_server):
+    """The whole story in one test: its steps build on each other, and one
+    test stays on one xdist worker (one relay, one browser)."""
+    names = {"team": unique("search"), "model": unique("priced"), "key": unique("alice")}
+    state = {}
+    admin = Visitor(browser, relay, shots)
+    try:
+        sign_in_with_the_admin_token(admin)
+        create_a_team_a_priced_model_and_a_key(admin, names, upstream_server, state)
+        use_the_copied_key_from_the_openai_sdk(relay, names, state, upstream_server)
+        see_the_call_on_overview_and_usage(admin, names)
+        revoke_the_key_and_see_its_next_call_refused(admin, relay, names, state)
+        sign_in_with_a_client_key_and_see_only_my_usage(browser, relay, shots, names, admin)
+        post_a_form_from_another_site_without_the_csrf_token(admin, relay)
+        check_the_policy_of_every_answer_and_the_shots(admin, shots)
+    finally:
+        admin.context.close()
 
 
-@pytest.fixture(scope="module")
-def names(relay, upstream_server):
-    return {"team": unique("search"), "model": unique("priced"), "key": unique("alice")}
-
-
-@pytest.fixture(scope="module")
-def state():
-    return {}
-
-
-def test_sign_in_with_the_admin_token(admin, shots):
+def sign_in_with_the_admin_token(admin):
     admin.open("/console/overview")
     assert admin.page.url.endswith("/console/sign-in")
     admin.shoot("sign-in")
@@ -141,7 +143,7 @@ def test_sign_in_with_the_admin_token(admin, shots):
     assert ADMIN_TOKEN not in cookie["value"]
 
 
-def test_create_a_team_a_priced_model_and_a_key(admin, names, upstream_server, state):
+def create_a_team_a_priced_model_and_a_key(admin, names, upstream_server, state):
     page = admin.page
     admin.open("/console/keys")
     page.get_by_label("Team name").fill(names["team"])
@@ -178,7 +180,7 @@ def test_create_a_team_a_priced_model_and_a_key(admin, names, upstream_server, s
     admin.shoot("keys")
 
 
-def test_the_copied_key_works_from_the_openai_sdk(relay, names, state, upstream_server):
+def use_the_copied_key_from_the_openai_sdk(relay, names, state, upstream_server):
     upstream_server.reset()
     client = openai.OpenAI(base_url=relay.url + "/v1/", api_key=state["key"], max_retries=0)
     answer = client.chat.completions.create(
@@ -195,7 +197,7 @@ def _cells(page, caption):
     return table.inner_text()
 
 
-def test_the_call_shows_on_overview_and_usage(admin, names):
+def see_the_call_on_overview_and_usage(admin, names):
     # 11 tokens in at 2 and 7 out at 10 per million: 0.000092.
     def overview_has_it():
         admin.open("/console/overview")
@@ -229,7 +231,7 @@ def _svg_of(uri):
     return base64.b64decode(uri.split(",", 1)[1]).decode()
 
 
-def test_revoking_the_key_refuses_its_next_call(admin, relay, names, state):
+def revoke_the_key_and_see_its_next_call_refused(admin, relay, names, state):
     page = admin.page
     admin.open("/console/keys")
     admin.submit(page.get_by_role("button", name=f"Revoke {names['key']}"))
@@ -246,7 +248,7 @@ def test_revoking_the_key_refuses_its_next_call(admin, relay, names, state):
     until(refused, "the revoked key refused", deadline=30)
 
 
-def test_a_client_key_sees_only_my_usage(browser, relay, shots, names, admin):
+def sign_in_with_a_client_key_and_see_only_my_usage(browser, relay, shots, names, admin):
     name = unique("bob")
     admin.open("/console/keys")
     admin.page.get_by_label("Key name").first.fill(name)
@@ -287,7 +289,7 @@ def test_a_client_key_sees_only_my_usage(browser, relay, shots, names, admin):
         colleague.context.close()
 
 
-def test_a_cross_site_form_post_without_the_csrf_token_is_refused(admin, relay):
+def post_a_form_from_another_site_without_the_csrf_token(admin, relay):
     # Another port of the same host is the same site: the browser sends the
     # session cookie with it, so the CSRF token alone refuses the post.
     evil = "http://127.0.0.1:9/evil"
@@ -311,7 +313,7 @@ def test_a_cross_site_form_post_without_the_csrf_token_is_refused(admin, relay):
     assert victim not in [k["name"] for k in listed]
 
 
-def test_every_page_carries_the_policy_and_the_shots_exist(admin, shots):
+def check_the_policy_of_every_answer_and_the_shots(admin, shots):
     for path in ("/console/audit", "/console/requests"):
         admin.open(path)
         admin.shoot(path.rsplit("/", 1)[1])

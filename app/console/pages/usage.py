@@ -14,8 +14,10 @@ from app.errors import BadRequest
 from app.spend import money
 
 GROUPS = ("team", "key", "model")
-# A chart shows this many groups; the rest are summed as "others".
+# A chart shows this many groups (those that cost most); the rest are
+# summed as "others". The table lists TABLE_ROWS.
 SHOWN_GROUPS = 8
+TABLE_ROWS = 50
 LONGEST_RANGE_DAYS = 366
 
 
@@ -44,33 +46,20 @@ def _by():
     return by
 
 
-def stacked_series(daily, labels, measure):
-    """{group: [value per day]} for the SHOWN_GROUPS largest groups, and "others"."""
-    totals = {}
-    for (_, group), counts in daily.items():
-        totals[group] = totals.get(group, 0) + measure(counts)
-    ranked = sorted(totals, key=lambda group: (-totals[group], str(group)))
-    shown = ranked[:SHOWN_GROUPS]
-    series = {str(group): [0] * len(labels) for group in shown}
-    if len(ranked) > SHOWN_GROUPS:
-        series["others"] = [0] * len(labels)
+def stacked_series(labels, shown, daily, totals, measure):
+    """{group: [value per day]} for the `shown` groups, and "others": what
+    the day's total holds beyond them."""
     where = {day: n for n, day in enumerate(labels)}
+    series = {str(group): [0] * len(labels) for group in shown}
     for (day, group), counts in daily.items():
-        name = str(group) if group in shown else "others"
-        series[name][where[day]] += measure(counts)
+        series[str(group)][where[day]] += measure(counts)
+    others = [0] * len(labels)
+    for (day, _), counts in totals.items():
+        n = where[day]
+        others[n] = measure(counts) - sum(values[n] for values in series.values())
+    if any(value > 0 for value in others):
+        series["others"] = others
     return series
-
-
-def group_totals(daily):
-    totals = {}
-    for (_, group), counts in daily.items():
-        total = totals.setdefault(group, dict.fromkeys(usage_report.COUNTS, 0))
-        for name in usage_report.COUNTS:
-            total[name] += counts[name]
-    return [
-        {"name": group, **t, "cost_shown": money.shown(t["cost"])}
-        for group, t in sorted(totals.items(), key=lambda item: (-item[1]["cost"], str(item[0])))
-    ]
 
 
 @bp.get("/usage")
@@ -79,18 +68,23 @@ def usage_page():
     first, last = _range()
     by = _by()
     labels = days_between(first, last)
-    daily = usage_report.per_day(labels[0], labels[-1], by=by)
+    leaders = usage_report.top(by, labels[0], labels[-1], limit=TABLE_ROWS)
+    shown = [row["name"] for row in leaders[:SHOWN_GROUPS]]
+    daily = usage_report.per_day(labels[0], labels[-1], by=by, among=shown)
+    totals = usage_report.per_day(labels[0], labels[-1])
     currency = current_app.config["RELAY_CURRENCY"]
     pictures = {
         "cost": charts.stacked(
             f"Cost per UTC day by {by} ({currency})",
             labels,
-            stacked_series(daily, labels, lambda c: c["cost"] / money.PICO),
+            stacked_series(labels, shown, daily, totals, lambda c: c["cost"] / money.PICO),
         ),
         "tokens": charts.stacked(
             f"Tokens per UTC day by {by}",
             labels,
-            stacked_series(daily, labels, lambda c: c["input_tokens"] + c["output_tokens"]),
+            stacked_series(
+                labels, shown, daily, totals, lambda c: c["input_tokens"] + c["output_tokens"]
+            ),
         ),
     }
     return render_template(
@@ -100,7 +94,8 @@ def usage_page():
         by=by,
         groups=GROUPS,
         pictures=pictures,
-        totals=group_totals(daily),
+        totals=[dict(row, cost_shown=money.shown(row["cost"])) for row in leaders],
+        table_rows=TABLE_ROWS,
         currency=currency,
     )
 
