@@ -213,3 +213,35 @@ def test_failed_sign_ins_are_audited_and_throttled(relay):
         "an audit line for the failed sign-in",
     )
     assert wrong not in relay.log()
+
+
+def test_the_admin_edits_a_keys_and_a_teams_limits_and_budgets(relay):
+    admin = signed_in(relay, ADMIN_TOKEN)
+    team = unique("team")
+    form = admin.get(relay.url + "/console/keys", timeout=10).text
+    csrf = csrf_of(form)
+    made = admin.post(relay.url + "/console/teams", data={"csrf": csrf, "name": team}, timeout=10)
+    assert made.status_code == 200
+    name, _ = create_key(relay, team=team)
+    saved = admin.post(
+        relay.url + "/console/keys/update",
+        data={"csrf": csrf, "name": name, "rpm": "60", "budget": "5", "period": "day"},
+        timeout=10,
+    )
+    assert saved.status_code == 200
+    saved = admin.post(
+        relay.url + "/console/teams/update",
+        data={"csrf": csrf, "name": team, "tpm": "1000", "budget": "50", "period": "month"},
+        timeout=10,
+    )
+    assert saved.status_code == 200
+    keys = requests.get(relay.url + "/api/keys", headers=ADMIN, timeout=10).json()["keys"]
+    key = next(k for k in keys if k["name"] == name)
+    assert (key["rpm"], key["budget"], key["period"], key["team"]) == (60, "5", "day", team)
+    teams = requests.get(relay.url + "/api/teams", headers=ADMIN, timeout=10).json()["teams"]
+    found = next(t for t in teams if t["name"] == team)
+    assert (found["tpm"], found["budget"], found["period"]) == (1000, "50", "month")
+    bad = admin.post(
+        relay.url + "/console/keys/update", data={"csrf": csrf, "name": name, "rpm": "many"}
+    )
+    assert bad.status_code == 400 and "rpm" in bad.text
