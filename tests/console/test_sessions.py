@@ -245,3 +245,18 @@ def test_the_admin_edits_a_keys_and_a_teams_limits_and_budgets(relay):
         relay.url + "/console/keys/update", data={"csrf": csrf, "name": name, "rpm": "many"}
     )
     assert bad.status_code == 400 and "rpm" in bad.text
+
+
+def test_sign_out_ends_the_session_in_the_browser(relay):
+    admin = signed_in(relay, ADMIN_TOKEN)
+    page = admin.get(relay.url + "/console/overview", timeout=10)
+    answer = admin.post(
+        relay.url + "/console/sign-out",
+        data={"csrf": csrf_of(page.text)},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/console/sign-in")
+    assert "relay_console" not in admin.cookies
+    after = admin.get(relay.url + "/console/overview", timeout=10, allow_redirects=False)
+    assert after.status_code == 302
