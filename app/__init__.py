@@ -3,7 +3,7 @@
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import access, config, fast
+from app import access, config, console, fast
 from app.catalog import registry
 from app.catalog.secrets import keyring_from_settings
 from app.observability import request_log, telemetry, tracing
@@ -31,6 +31,7 @@ def create_app(overrides=None):
     errors.init_app(app)
     body.init_app(app)
     register_blueprints(app)
+    console.init_app(app)
     return app
 
 

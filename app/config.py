@@ -124,6 +124,8 @@ SETTINGS = {
     # The measured fast paths of app/fast/, each also gated on the versions
     # it was tested with; off, every call takes the public path.
     "RELAY_FAST_PATHS": (_flag, "true"),
+    # How long a sign-in to the web console lasts (app/console/session.py).
+    "RELAY_CONSOLE_SESSION_HOURS": (_positive_float, "12"),
     # Spend (app/spend/): the one currency of every price, cost and budget.
     "RELAY_CURRENCY": (_currency, "USD"),
     "RELAY_REQUIRE_PRICES": (_flag, "false"),

@@ -24,6 +24,9 @@ from app.observability import telemetry
 # its own rule: see _check_metrics.)
 PUBLIC = {"/", "/api/version", "/api/status", "/healthz", "/readyz", "/openapi.json"}
 METRICS = "/metrics"
+# The web console (app/console/) signs its users in with a session cookie,
+# checked by its own before_request, not with a key in a header.
+CONSOLE = "/console"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class Gate:
         self.hosts = origins.HostPolicy(settings["RELAY_ALLOWED_HOSTS"])
         self.keys = keys
         self.book = book
+
+    def admin_digests(self):
+        return list(self._admin_digests)
 
     def _is_admin(self, presented):
         return _any_of(presented, self._admin_digests)
@@ -121,7 +127,8 @@ def check_request():
     """before_request: the Origin, the Host, then the key."""
     gate_ = gate()
     origin = request.headers.get("Origin")
-    if origin is not None and not gate_.origins.allows(origin):
+    console = _is_console(request.path)
+    if origin is not None and not gate_.origins.allows(origin) and not _own_page(console, origin):
         raise Forbidden(
             f"origin {origin!r} is not allowed: list it in RELAY_ORIGINS", code="origin_not_allowed"
         )
@@ -132,7 +139,7 @@ def check_request():
             requested = request.headers.get("Access-Control-Request-Headers")
             return "", 204, origins.preflight_headers(origin, requested)
         return None  # Flask answers a plain OPTIONS with Allow
-    if not gate_.auth:
+    if not gate_.auth or console:
         return None
     if request.method in ("GET", "HEAD"):
         if request.path in PUBLIC:
@@ -148,6 +155,16 @@ def check_request():
             exchange.capture = None if g.caller.key.capture == "off" else g.caller.key.capture
     _check_rate_limits(g.caller)
     return None
+
+
+def _is_console(path):
+    return path == CONSOLE or path.startswith(CONSOLE + "/")
+
+
+def _own_page(console, origin):
+    """A console form posts from the relay's own origin, whatever name it is
+    reached by (behind nginx: https://relay.internal)."""
+    return console and origin.strip().lower() == f"{request.scheme}://{request.host}".lower()
 
 
 def _check_open_relay(gate_):

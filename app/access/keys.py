@@ -254,6 +254,28 @@ def revoke(name):
     changes.announce("keys")
 
 
+def signed_in(name, identity):
+    """The KeyRecord of key `name` while it is still the key `identity` (a
+    new key given a revoked key's name is not) and neither revoked nor
+    expired; None otherwise. Read from the database, so that a console
+    session of a key revoked on any host ends at its next page."""
+    row = ClientKey.get_or_none(ClientKey.name == name)
+    if row is None or row.revoked or row.key_hash[: len(identity)] != identity:
+        return None
+    team = Team.get_or_none(Team.name == row.team) if row.team else None
+    record = KeyRecord.of(row, team and TeamRecord.of(team))
+    return None if record.expired() else record
+
+
+def page(after=None, limit=50):
+    """Up to `limit` keys by name, the first after `after`, and whether more follow."""
+    query = ClientKey.select().order_by(ClientKey.name)
+    if after:
+        query = query.where(ClientKey.name > after)
+    rows = list(query.limit(limit + 1))
+    return rows[:limit], len(rows) > limit
+
+
 def all_keys():
     return list(ClientKey.select().order_by(ClientKey.name))
 

@@ -157,8 +157,10 @@ def _reasoning_none(value):
     return None if value is None or value else False
 
 
-def create(spec):
-    """Create or replace a model from a loaded CreateSchema payload."""
+def create(spec, keep_api_key=False):
+    """Create or replace a model from a loaded CreateSchema payload. With
+    `keep_api_key`, a replaced model given no remote_api_key keeps its own
+    (the console's edit form, which never shows the key back)."""
     name, source = spec["model"], spec.get("from_")
     if spec.get("remote_host"):
         if not source:
@@ -231,6 +233,9 @@ def create(spec):
             param="remote_host",
         )
     name = normalize_model_name(name)
+    if keep_api_key and spec.get("remote_host") and not spec.get("remote_api_key"):
+        before = RemoteModel.get_or_none(RemoteModel.name == name)
+        fields["api_key"] = before.api_key if before is not None else None
     if fields["price_input"] is None and current_app.config["RELAY_REQUIRE_PRICES"]:
         raise BadRequest(
             'invalid request: price: required (RELAY_REQUIRE_PRICES is set), e.g. "price": '

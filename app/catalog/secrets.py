@@ -5,6 +5,8 @@ first encrypts, every one decrypts, so a new key is put first, `ollama-relay
 secrets rotate` re-encrypts, and the old key is then dropped.
 """
 
+import hashlib
+import hmac
 import logging
 import os
 
@@ -23,6 +25,7 @@ DEV_KEY_FILE = "secret.key"
 
 class Keyring:
     def __init__(self, keys):
+        self._first = keys[0].encode() if isinstance(keys[0], str) else keys[0]
         try:
             self._fernet = MultiFernet([Fernet(key) for key in keys])
         except ValueError:
@@ -31,6 +34,11 @@ class Keyring:
                 "(make one with: python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())')"
             ) from None
+
+    def derived(self, purpose):
+        """A secret for `purpose` (signing the console's sessions), from the
+        first key: rotating the keys ends what was signed with the old one."""
+        return hmac.new(self._first, purpose.encode(), hashlib.sha256).digest()
 
     def encrypt(self, plaintext):
         return self._fernet.encrypt(plaintext.encode()).decode()

@@ -1,14 +1,13 @@
 """`ollama-relay usage`: requests, tokens and cost per key, model and UTC day."""
 
-import csv
 import json
-import sys
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from app.access import usage as usage_rows
+from app.access import usage_report
 from app.cli.common import require_current_schema
 from app.spend import money
 
@@ -52,9 +51,8 @@ def usage_command(since, key_name, team, by, fmt, as_json):
         return
     columns = (*(c for c in usage_rows.KEY_COLUMNS if not by or c == by), *_COUNTS, "currency")
     if fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns + ("unpriced",))
-        writer.writerows([*(row[c] for c in columns), str(row["unpriced"]).lower()] for row in rows)
+        # The console's export writes the same text (app/access/usage_report.py).
+        click.echo(usage_report.csv_text(rows, by), nl=False)
         return
     # The table rounds cost for reading (money.DISPLAY_PLACES); `*`: some of the
     # row's requests were to a model without a price, and cost nothing here.

@@ -35,6 +35,11 @@ class Cooldown:
             return 0.0
         return left
 
+    def cooling(self):
+        """(target, seconds left) of each remote this worker skips now."""
+        now = self._clock()
+        return sorted((t, until - now) for t, until in self._until.items() if until > now)
+
     def failed(self, target):
         count = self._counts.get(target, 0) + 1
         self._counts[target] = count

@@ -43,7 +43,7 @@ class GunicornServer:
         )
         self._wait_ready()
 
-    def _wait_ready(self, deadline=30):
+    def _wait_ready(self, deadline=90):
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             if self.process.poll() is not None:
