@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from peewee import PeeweeException, PostgresqlDatabase
 
 from app.errors import RateLimited
-from app.storage.db import database, write_transaction
+from app.storage.db import commit_without_waiting_for_disk, database, write_transaction
 from app.storage.models import RateBucket
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,9 @@ def _sync(key_name, kind, capacity, rate, take=0, debit=0, now=None):
     # The bucket row is read and rewritten under a lock: FOR UPDATE on
     # PostgreSQL, the database write lock on SQLite.
     with write_transaction():
+        # Rate-limit state a database crash may roll back by a fraction of a
+        # second: not worth a wait on its disk in the request that leases.
+        commit_without_waiting_for_disk()
         row = locked_row()
         if row is None:
             RateBucket.insert(

@@ -22,7 +22,7 @@ import json
 from peewee import PostgresqlDatabase
 
 from app.errors import NotFound
-from app.storage.db import database, write_transaction
+from app.storage.db import commit_without_waiting_for_disk, database, write_transaction
 from app.storage.models import ResponseItem, StoredResponse, utcnow
 from app.surfaces.responses.items import turn_from_items
 
@@ -96,14 +96,8 @@ def save(response_id, model, previous_response_id, input_items, history, turn, r
     items = [item["id"] for item in response.get("output") or [] if item.get("id")]
     # One transaction: a response is either stored whole, with its items, or not at all.
     with database.connection_context(), write_transaction():
-        if isinstance(database.obj, PostgresqlDatabase):
-            # The commit is seen at once by every session, and a relay worker
-            # killed after it loses nothing; only a crash of the database
-            # server itself can lose its last fraction of a second of commits
-            # (wal_writer_delay), as SQLite's synchronous=NORMAL can on a power
-            # loss. A commit that waited for the server's disk would make each
-            # stored answer wait on whatever else that disk is doing.
-            database.execute_sql("SET LOCAL synchronous_commit TO OFF")
+        # An answer is acknowledged once committed, not once on the server's disk.
+        commit_without_waiting_for_disk()
         parent = _lock_parent(previous_response_id) if previous_response_id else None
         if not parent:
             messages = list(history) + list(turn)
