@@ -386,7 +386,8 @@ def checks(results, direct, slow, scale, disk=None):
                 f"busy disk: Responses stored non-stream c={c}, req/s beside a writer doing "
                 f"{fsyncs:.0f} fsyncs/s on the same disk / quiet ({fmt(busy.get('rate'))} / "
                 f"{fmt(quiet.get('rate'))}; p50 {fmt(busy.get('p50'), 2)} / "
-                f"{fmt(quiet.get('p50'), 2)} ms)",
+                f"{fmt(quiet.get('p50'), 2)} ms; the relay waited for its core "
+                f"{_waited(busy)}% / {_waited(quiet)}% of the time)",
                 "not run",
                 fmt(share, 2),
                 ">= 0.8",
@@ -456,6 +457,10 @@ def checks(results, direct, slow, scale, disk=None):
             )
         )
     return rows
+
+
+def _waited(cell_result):
+    return cell_result.get("cpu", {}).get("server_wait", "-")
 
 
 def _ratio(a, b):
