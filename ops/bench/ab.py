@@ -2,6 +2,7 @@
 change faster? Prints; asserts nothing. About 2 minutes with the defaults.
 
     python3 ops/bench/ab.py BASE [--surface chat|Responses|Responses-stored] [-c 16]
+                                 [--base-surface SURFACE]
                                  [--seconds 3] [--rounds 10] [--database-url URL]
 
 A is the commit BASE (checked out in a temporary git worktree), B this
@@ -65,6 +66,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", help="the commit to compare this checkout with")
     parser.add_argument("--surface", choices=SURFACES, default="chat")
+    parser.add_argument(
+        "--base-surface",
+        choices=SURFACES,
+        help="A's surface, when not --surface: `ab.py HEAD --surface Responses-stored "
+        "--base-surface Responses` is what storing costs",
+    )
     parser.add_argument("-c", type=int, default=16, help="concurrent connections")
     parser.add_argument("--seconds", type=int, default=3, help="per cell")
     parser.add_argument("--rounds", type=int, default=10)
@@ -77,27 +84,30 @@ def main():
         ["git", "-C", str(h.ROOT), "worktree", "add", "-q", "--detach", str(base), args.base],
         check=True,
     )
-    path, extra = SURFACES[args.surface]
-    body_file = h.WORKDIR / "body.json"
-    body_file.write_text(json.dumps(dict(extra, model="bench", stream=False)))
+    files = {}
+    for name, surface in (("A", args.base_surface or args.surface), ("B", args.surface)):
+        path, extra = SURFACES[surface]
+        files[name] = h.WORKDIR / f"body-{name}.json"
+        files[name].write_text(json.dumps(dict(extra, model="bench", stream=False)))
     try:
         upstream = h.start_upstream()
         relays = {
             "A": h.start_relay(upstream.url, root=base, database_url=args.database_url),
             "B": h.start_relay(upstream.url, database_url=args.database_url),
         }
-        for relay in relays.values():  # warm both: imports, pools, caches
-            cpu_per_request(relay, relay.url + path, body_file, args)
+        for name, relay in relays.items():  # warm both: imports, pools, caches
+            cpu_per_request(relay, relay.url + path, files[name], args)
         cells, ratios, p50s = {"A": [], "B": []}, [], {"A": [], "B": []}
         print(
-            f"A = {args.base}, B = this checkout; {args.surface} non-stream c={args.c}, "
+            f"A = {args.base} ({args.base_surface or args.surface}), B = this checkout "
+            f"({args.surface}); non-stream c={args.c}, "
             f"worker CPU us per request:",
             flush=True,
         )
         for number in range(args.rounds):
             order = "AB" if number % 2 == 0 else "BA"
             runs = {
-                name: cpu_per_request(relays[name], relays[name].url + path, body_file, args)
+                name: cpu_per_request(relays[name], relays[name].url + path, files[name], args)
                 for name in order
             }
             got = {name: run[0] for name, run in runs.items()}
