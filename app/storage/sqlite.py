@@ -71,13 +71,6 @@ class WorkerSqliteDatabase(SqliteDatabase):
     def _close(self, conn):
         """Kept open: a request that ends gives its greenlet's hold back, nothing more."""
 
-    def close_for_good(self):
-        """Close the process's connection (tests, and a database replaced)."""
-        conn, self._shared = self._shared, None
-        if conn is not None:
-            conn.close()
-        self.dispose()
-
     def begin(self, lock_type=None):
         self._writer.acquire()
         self._state.holding = getattr(self._state, "holding", 0) + 1
