@@ -22,13 +22,14 @@ must keep their clocks in sync (NTP), as they must for TLS anyway.
 
 import logging
 import math
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from peewee import PeeweeException, PostgresqlDatabase
 
 from app.errors import RateLimited
-from app.storage.db import database, write_transaction
+from app.storage.db import commit_without_waiting_for_disk, database, write_transaction
 from app.storage.models import RateBucket
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,12 @@ class _Local:
     lease_until: float = 0.0
     denied_until: float = 0.0
     pending: int = 0  # tokens: used here, not yet written
+    # Held while this worker reads or writes the shared bucket: the requests
+    # arriving meanwhile wait for that one statement (or, before their body
+    # is read, skip the early check), instead of each taking one of the
+    # pool's connections for the same statement: 1,000 streams arriving at
+    # once on PostgreSQL had exhausted the pool.
+    syncing: threading.Lock = field(default_factory=threading.Lock)
 
     def projected(self, now):
         refilled = self.level + max(0.0, now - self.synced_at) * self.rate
@@ -70,6 +77,9 @@ def _sync(key_name, kind, capacity, rate, take=0, debit=0, now=None):
     # The bucket row is read and rewritten under a lock: FOR UPDATE on
     # PostgreSQL, the database write lock on SQLite.
     with write_transaction():
+        # Rate-limit state a database crash may roll back by a fraction of a
+        # second: not worth a wait on its disk in the request that leases.
+        commit_without_waiting_for_disk()
         row = locked_row()
         if row is None:
             RateBucket.insert(
@@ -154,7 +164,9 @@ class RateLimiter:
             if holder.tpm:
                 bucket = self._bucket(holder, "tpm")
                 if now - bucket.synced_at >= SYNC_SECONDS:
-                    self._write_tokens(holder.name, holder.kind("tpm"), bucket, now)
+                    with bucket.syncing:
+                        if now - bucket.synced_at >= SYNC_SECONDS:
+                            self._write_tokens(holder.name, holder.kind("tpm"), bucket, now)
                 if bucket.projected(now) <= 0:
                     wait = (1 - bucket.projected(now)) / bucket.rate
                     raise self._refused(holder, "tpm", wait, now)
@@ -182,7 +194,12 @@ class RateLimiter:
                 continue
             if now < bucket.denied_until:
                 raise self._refused(holder, "rpm", bucket.denied_until - now, now)
-            level = _level(holder.name, holder.kind("rpm"), bucket.capacity, bucket.rate, now)
+            if not bucket.syncing.acquire(blocking=False):
+                continue  # another request is reading it: admit() decides
+            try:
+                level = _level(holder.name, holder.kind("rpm"), bucket.capacity, bucket.rate, now)
+            finally:
+                bucket.syncing.release()
             if level < 1:
                 bucket.level, bucket.synced_at = level, now
                 bucket.denied_until = now + (1 - level) / bucket.rate
@@ -191,6 +208,13 @@ class RateLimiter:
     def _take_request(self, holder, bucket, now):
         if bucket.granted > 0 and now < bucket.lease_until:
             bucket.granted -= 1
+            return
+        with bucket.syncing:
+            self._lease_request(holder, bucket, time.time())
+
+    def _lease_request(self, holder, bucket, now):
+        if bucket.granted > 0 and now < bucket.lease_until:
+            bucket.granted -= 1  # leased by the request this one waited for
             return
         if now < bucket.denied_until:
             raise self._refused(holder, "rpm", bucket.denied_until - now, now)

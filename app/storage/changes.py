@@ -110,11 +110,19 @@ class Snapshot:
         signal = self._signalled()
         if self._value is None or signal != self._signal or now - self._checked >= self._refresh:
             self._signal = signal
-            # The version first: what is loaded after it is at least that new.
-            latest = version(self._name)
-            if self._value is None or latest != self._version:
-                self._value, self._version = self._load(), latest
-            self._checked = now
+            # One greenlet reads; the others go on with the copy meanwhile. Had
+            # each of them read too, every request arriving while the database
+            # was slow would wait for a pooled connection, a thousand at once
+            # under load, until the pool's timeout.
+            checked, self._checked = self._checked, now
+            try:
+                # The version first: what is loaded after it is at least that new.
+                latest = version(self._name)
+                if self._value is None or latest != self._version:
+                    self._value, self._version = self._load(), latest
+            except BaseException:
+                self._checked = checked
+                raise
         return self._value
 
     def expire(self):

@@ -13,6 +13,7 @@ from playhouse.migrations import Runner
 
 import migrations
 from app.storage.files import private_file, private_folder, world_readable
+from app.storage.sqlite import WorkerSqliteDatabase
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,9 @@ MIGRATIONS_DIR = os.path.dirname(migrations.__file__)
 
 # Concurrent gevent workers share one SQLite file: WAL lets readers run
 # beside the writer, and the busy timeout makes writers wait instead of fail.
+# NORMAL: a commit writes the WAL without an fsync; a killed process loses
+# nothing committed (the OS has the pages), a power loss what was committed
+# since the last checkpoint (app/storage/sqlite.py runs one every second).
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
     "busy_timeout": 10000,
@@ -54,6 +58,11 @@ def open_database(url, max_connections=20):
                     "(it holds stored conversations): chmod 600 it",
                     path,
                 )
+        if scheme == "sqlite":
+            # One connection per worker process (app/storage/sqlite.py).
+            return WorkerSqliteDatabase(
+                db_url.parse(url)["database"], pragmas=SQLITE_PRAGMAS, timeout=10
+            )
         return db_url.connect(url, pragmas=SQLITE_PRAGMAS, timeout=10)
     if scheme.endswith("+pool"):
         return db_url.connect(url, max_connections=max_connections, stale_timeout=300, timeout=10)
@@ -71,7 +80,8 @@ def init_app(app):
 
     # peewee connects on first use; closing after every request returns
     # pooled connections and keeps streams (which outlive the view
-    # function) from holding one for minutes.
+    # function) from holding one for minutes. On SQLite it only lets go of
+    # the request's hold on the worker's one connection, which stays open.
     @app.teardown_appcontext
     def close_connection(exc):
         if not database.is_closed():
@@ -86,6 +96,19 @@ def write_transaction():
     if isinstance(database.obj, SqliteDatabase):
         return database.atomic("IMMEDIATE")
     return database.atomic()
+
+
+def commit_without_waiting_for_disk():
+    """Within a write transaction: on PostgreSQL its COMMIT returns before the
+    server's WAL reaches its disk (synchronous_commit off, for this
+    transaction only). The commit is visible to every session at once and a
+    relay worker killed after it loses nothing; a crash of the database
+    server can lose its last fraction of a second of such commits
+    (3 x wal_writer_delay at most), as SQLite's synchronous=NORMAL can on a
+    power loss. A commit that waited would make the request behind it wait
+    on whatever else that disk is doing. SQLite: nothing to do."""
+    if isinstance(database.obj, PostgresqlDatabase):
+        database.execute_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 @contextlib.contextmanager

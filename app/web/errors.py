@@ -4,6 +4,7 @@ import logging
 
 from flask import jsonify, request
 from peewee import DataError, PeeweeException
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 
 from app.errors import BadRequest, RelayError
@@ -78,6 +79,10 @@ def init_app(app):
         return error_response(
             RelayError("the relay's database is unavailable; try again shortly", status=503)
         )
+
+    # A pool with no connection free within its timeout: the database is as
+    # unavailable to this request as when it is down.
+    app.register_error_handler(MaxConnectionsExceeded, database_unavailable)
 
     @app.errorhandler(Exception)
     def unexpected(exc):

@@ -44,6 +44,8 @@ SURFACES = {  # name: (path, body besides model and stream, what a whole stream 
     ),
     # store false: LiteLLM without a database stores nothing either.
     "Responses": ("/v1/responses", {"input": "Say hi", "store": False}, "response.completed"),
+    # store left to its default (true): every answer is stored before it is acknowledged.
+    "Responses stored": ("/v1/responses", {"input": "Say hi"}, "response.completed"),
 }
 LEVELS = (1, 16, 64)
 ROWS = [(surface, stream, c) for surface in SURFACES for stream in (False, True) for c in LEVELS]
@@ -169,7 +171,7 @@ def prepare(name, server, upstream):
                     f"{name} {surface} stream={stream} failed its probe: {failed[surface, stream]}",
                     flush=True,
                 )
-    for surface, stream in (("chat", False), ("Responses", False)):
+    for surface, stream in (("chat", False), ("Responses", False), ("Responses stored", False)):
         if not failed[surface, stream]:
             cell(server, upstream, surface, stream, 16, argparse.Namespace(duration=1))
     return failed
@@ -249,6 +251,64 @@ def slow_streams(relay, count=1000):
     return {"rss": round(peak[0]), "dropped": count - raw["ok"], "raw": raw, "load": load}
 
 
+# A competing writer on the relay's disk: 64 KiB writes, each followed by an
+# fsync, until its time is up (it never outlives the cell it competes with).
+_DISK_WRITER = """
+import os, sys, time
+end = time.monotonic() + float(sys.argv[2])
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o600)
+block, n = os.urandom(1 << 16), 0
+while time.monotonic() < end:
+    os.pwrite(fd, block, (n % 1024) << 16)
+    os.fsync(fd)
+    n += 1
+os.close(fd)
+os.unlink(sys.argv[1])
+print(n)
+"""
+
+
+def busy_disk(relay, upstream, args, levels=(1, 64)):
+    """Stored Responses (non-stream) on the relay, quiet and beside a writer
+    that fsyncs on the same disk, alternating, `args.rounds` times:
+    {c: (quiet, busy, fsyncs/s)}, the median round by busy/quiet."""
+    where = Path(relay.home) if getattr(relay, "home", None) else h.WORKDIR
+    rounds = {c: [] for c in levels}
+    for round_ in range(args.rounds):
+        for c in levels:
+            h.settle([relay.pid])
+            quiet = cell(relay, upstream, "Responses stored", False, c, args)
+            h.settle([relay.pid])
+            writer = subprocess.Popen(
+                h.pinned(
+                    h.LOAD_CORES,
+                    [
+                        sys.executable,
+                        "-c",
+                        _DISK_WRITER,
+                        str(where / "busy-disk.bin"),
+                        str(args.duration + 1),
+                    ],
+                ),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(0.5)  # the writer's fsyncs under way before the load starts
+            busy = cell(relay, upstream, "Responses stored", False, c, args)
+            fsyncs = int(writer.communicate()[0].strip() or 0) / (args.duration + 1)
+            print(
+                f"  round {round_ + 1} busy disk c={c}: quiet {json.dumps(quiet)} "
+                f"busy {json.dumps(busy)} writer fsyncs/s {fsyncs:.0f}",
+                flush=True,
+            )
+            rounds[c].append((quiet, busy, fsyncs))
+    out = {}
+    for c, runs in rounds.items():
+        runs.sort(key=lambda r: _ratio(r[1].get("rate"), r[0].get("rate")) or 0)
+        out[c] = runs[len(runs) // 2]
+    return out
+
+
 def _cmdline(pid):
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -319,9 +379,24 @@ def table(results, ratios, extra, litellm_ran):
         print(f"| {label} | {theirs} | {mine} | | {target} | {met} | | | | | | |")
 
 
-def checks(results, direct, slow, scale):
+def checks(results, direct, slow, scale, disk=None):
     """The target rows besides the ratios: (label, LiteLLM, relay, target, met)."""
     rows = []
+    for c, (quiet, busy, fsyncs) in sorted((disk or {}).items()):
+        share = _ratio(busy.get("rate"), quiet.get("rate"))
+        rows.append(
+            (
+                f"busy disk: Responses stored non-stream c={c}, req/s beside a writer doing "
+                f"{fsyncs:.0f} fsyncs/s on the same disk / quiet ({fmt(busy.get('rate'))} / "
+                f"{fmt(quiet.get('rate'))}; p50 {fmt(busy.get('p50'), 2)} / "
+                f"{fmt(quiet.get('p50'), 2)} ms; the relay waited for its core "
+                f"{_waited(busy)}% / {_waited(quiet)}% of the time)",
+                "not run",
+                fmt(share, 2),
+                ">= 0.8",
+                "n/a" if share is None else "yes" if share >= 0.8 else "no",
+            )
+        )
     for surface in SURFACES:
         for stream, key, limit in ((False, "p50", 1.5), (True, "first", 2.0)):
             base = direct.get(stream, {}).get(key)
@@ -387,6 +462,10 @@ def checks(results, direct, slow, scale):
     return rows
 
 
+def _waited(cell_result):
+    return cell_result.get("cpu", {}).get("server_wait", "-")
+
+
 def _ratio(a, b):
     return a / b if a and b else None
 
@@ -395,6 +474,23 @@ def _per_core(cell_result):
     """Requests per second per core of CPU the server's processes used."""
     busy = cell_result.get("cpu", {}).get("server")
     return cell_result["rate"] / (busy / 100) if busy and cell_result.get("rate") else None
+
+
+def start_litellm(binary, upstream_url, args):
+    """LiteLLM with its database and a virtual key; without a database when
+    there is none to give it or it cannot use one (its Prisma client needs
+    engines that `prisma generate` downloads), said in the output."""
+    if args.litellm_database != "none":
+        try:
+            url = h.litellm_database(args.litellm_database)
+            litellm = h.start_litellm(binary, upstream_url, database_url=url)
+            print(f"LiteLLM: with its PostgreSQL database and a virtual key ({url})", flush=True)
+            return litellm
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+            h.stop_all_named("litellm")
+            print(f"LiteLLM could not run with its database, so runs without: {exc}"[:600])
+    print("LiteLLM: without a database, its master key as the client key", flush=True)
+    return h.start_litellm(binary, upstream_url)
 
 
 def main():
@@ -411,6 +507,12 @@ def main():
     parser.add_argument("--only", choices=("relay",), help="skip LiteLLM")
     parser.add_argument(
         "--database-url", help="the relay's database (default: SQLite in a temp dir)"
+    )
+    parser.add_argument(
+        "--litellm-database",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="a PostgreSQL server (URL of a database there) where LiteLLM gets a fresh "
+        "database litellm_bench, as it runs in production; 'none': LiteLLM without one",
     )
     parser.add_argument(
         "--fast-paths",
@@ -450,7 +552,7 @@ def main():
             f"LiteLLM was skipped: not installed (--install-litellm puts it in {h.LITELLM_VENV})",
             flush=True,
         )
-    results, ratios, direct, slow, scale = {}, {}, {}, None, None
+    results, ratios, direct, slow, scale, disk = {}, {}, {}, None, None, None
     try:
         upstream, slow_upstream = h.start_upstream(), h.start_upstream(interval=0.1)
         traced = h.tracing_env(h.start_otlp_sink().url) if args.tracing == "on" else None
@@ -467,7 +569,7 @@ def main():
             )
         }
         if litellm_bin:
-            servers["LiteLLM"] = h.start_litellm(litellm_bin, upstream.url)
+            servers["LiteLLM"] = start_litellm(litellm_bin, upstream.url, args)
             print(
                 f"LiteLLM's Responses reached the upstream as: "
                 f"{litellm_paths(servers['LiteLLM'], upstream)}",
@@ -482,6 +584,7 @@ def main():
         relay = servers.pop("relay")
         for other in servers.values():
             other.stop()  # alone on its core for the rest
+        disk = busy_disk(relay, upstream, args)
         slow = slow_streams(relay)
         print(f"  slow streams: {json.dumps(slow)}", flush=True)
         h.settle([relay.pid])  # the slow streams' last connections closing
@@ -503,7 +606,7 @@ def main():
         print(f"stopped: {exc}")
     finally:
         h.stop_all()
-    table(results, ratios, checks(results, direct, slow, scale), bool(litellm_bin))
+    table(results, ratios, checks(results, direct, slow, scale, disk), bool(litellm_bin))
     print(
         f"\nCPU% is of one core; '(+Nw)': the server waited N% of the time for its core "
         f"(other processes: a noisy machine); '!' marks a load generator or upstream at "

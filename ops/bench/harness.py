@@ -103,6 +103,13 @@ def stop_all():
         _started.pop().stop()
 
 
+def stop_all_named(name):
+    """Stop the processes started as `name` (one that failed to come up)."""
+    for proc in [p for p in _started if p.name == name]:
+        _started.remove(proc)
+        proc.stop()
+
+
 def start_upstream(interval=0.0):
     name = f"upstream-{len(_started)}"
     proc = Proc(
@@ -191,6 +198,7 @@ def start_relay(
         cwd=root,
     )
     proc.url = f"http://127.0.0.1:{port}"
+    proc.home = home
     proc.wait_ready(proc.url + "/readyz")
     for name, url in (("bench", upstream_url), ("bench-slow", slow_url)):
         if url:
@@ -254,7 +262,7 @@ def litellm_version(binary):
     return out.stdout.strip() or "?"
 
 
-def start_litellm(binary, upstream_url):
+def start_litellm(binary, upstream_url, database_url=None):
     """LiteLLM's proxy, one worker, on the relay's core. custom_openai/ is a
     plain OpenAI-compatible provider without a native Responses config, so
     LiteLLM bridges /v1/responses to Chat Completions (hosted_vllm/ would
@@ -275,6 +283,8 @@ def start_litellm(binary, upstream_url):
     # logs, as LiteLLM's production advice says.
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
     env.pop("DATABASE_URL", None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
     proc = Proc(
         "litellm",
         [
@@ -293,7 +303,22 @@ def start_litellm(binary, upstream_url):
     proc.url = f"http://127.0.0.1:{port}"
     proc.wait_ready(proc.url + "/health/liveliness", deadline=180)
     proc.key, proc.model = "sk-bench-master", "bench"
+    if database_url:
+        status, body = http(
+            "POST", proc.url + "/key/generate", {"models": ["bench"]}, token=proc.key
+        )
+        if status != 200:
+            raise RuntimeError(f"LiteLLM's /key/generate failed: {status} {body[:300]!r}")
+        proc.key = json.loads(body)["key"]
     return proc
+
+
+def litellm_database(admin_url, name="litellm_bench"):
+    """A fresh database `name` on the PostgreSQL server of `admin_url` (any
+    database there the user may connect to), for LiteLLM's tables: its URL."""
+    for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
+        subprocess.run(["psql", admin_url, "-qc", sql], check=True, capture_output=True)
+    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
 def versions(litellm_bin):

@@ -22,7 +22,7 @@ import json
 from peewee import PostgresqlDatabase
 
 from app.errors import NotFound
-from app.storage.db import database, write_transaction
+from app.storage.db import commit_without_waiting_for_disk, database, write_transaction
 from app.storage.models import ResponseItem, StoredResponse, utcnow
 from app.surfaces.responses.items import turn_from_items
 
@@ -47,6 +47,43 @@ def _lock_parent(response_id):
     return query.scalar()
 
 
+# The store's two INSERTs, written once: peewee builds a query's SQL anew on
+# every call, which cost more than SQLite's own work for the write
+# (ops/bench/README.md, "Stored responses on the hot path").
+_ROW_FIELDS = (
+    StoredResponse.id,
+    StoredResponse.model,
+    StoredResponse.previous_response_id,
+    StoredResponse.parent_id,
+    StoredResponse.created_at,
+    StoredResponse.input_items,
+    StoredResponse.messages,
+    StoredResponse.response,
+    StoredResponse.owner,
+    StoredResponse.deleted,
+)
+_INSERT_ROW = "INSERT INTO {table} ({columns}) VALUES ({params})"
+_INSERT_ITEMS = "INSERT INTO {table} (item_id, response_id) VALUES {rows} ON CONFLICT DO NOTHING"
+
+
+def _insert(*values):
+    p = database.param
+    sql = _INSERT_ROW.format(
+        table=_TABLE,
+        columns=", ".join(field.column_name for field in _ROW_FIELDS),
+        params=", ".join([p] * len(_ROW_FIELDS)),
+    )
+    database.execute_sql(sql, [f.db_value(v) for f, v in zip(_ROW_FIELDS, values, strict=True)])
+
+
+def _insert_items(response_id, item_ids):
+    p = database.param
+    sql = _INSERT_ITEMS.format(
+        table=ResponseItem._meta.table_name, rows=", ".join([f"({p}, {p})"] * len(item_ids))
+    )
+    database.execute_sql(sql, [value for item in item_ids for value in (item, response_id)])
+
+
 def save(response_id, model, previous_response_id, input_items, history, turn, response, owner):
     """Store one turn: `turn` is its chat messages (input, then answer),
     `history` those of the conversation before it. The history is written
@@ -56,13 +93,11 @@ def save(response_id, model, previous_response_id, input_items, history, turn, r
     The turn itself is written only when its input and output items (kept
     anyway, for /input_items and GET) do not convert back to it exactly:
     most turns are then stored once, not twice."""
-    items = [
-        {"item_id": item["id"], "response_id": response_id}
-        for item in response.get("output") or []
-        if item.get("id")
-    ]
+    items = [item["id"] for item in response.get("output") or [] if item.get("id")]
     # One transaction: a response is either stored whole, with its items, or not at all.
     with database.connection_context(), write_transaction():
+        # An answer is acknowledged once committed, not once on the server's disk.
+        commit_without_waiting_for_disk()
         parent = _lock_parent(previous_response_id) if previous_response_id else None
         if not parent:
             messages = list(history) + list(turn)
@@ -70,19 +105,20 @@ def save(response_id, model, previous_response_id, input_items, history, turn, r
             messages = None
         else:
             messages = list(turn)
-        StoredResponse.insert(
-            id=response_id,
-            model=model,
-            previous_response_id=previous_response_id,
-            parent_id=parent,
-            created_at=utcnow(),
-            input_items=input_items,
-            messages=messages,
-            response=response,
-            owner=owner,
-        ).execute()
+        _insert(
+            response_id,
+            model,
+            previous_response_id,
+            parent,
+            utcnow(),
+            input_items,
+            messages,
+            response,
+            owner,
+            False,
+        )
         if items:
-            ResponseItem.insert_many(items).on_conflict_ignore().execute()
+            _insert_items(response_id, items)
 
 
 def _visible(response_id, owner):
