@@ -5,6 +5,9 @@ first encrypts, every one decrypts, so a new key is put first, `ollama-relay
 secrets rotate` re-encrypts, and the old key is then dropped.
 """
 
+import base64
+import hashlib
+import hmac
 import logging
 import os
 
@@ -21,16 +24,29 @@ log = logging.getLogger(__name__)
 DEV_KEY_FILE = "secret.key"
 
 
+# What a model's digest mixes in for its API key (fingerprint): an HMAC under a
+# key derived from the first RELAY_SECRET_KEY, so the digest tells keys apart
+# and nobody without the secret can test a guessed key against it.
+_FINGERPRINT_CONTEXT = b"ollama-relay: model digest fingerprint of a remote API key"
+
+
 class Keyring:
     def __init__(self, keys):
         try:
             self._fernet = MultiFernet([Fernet(key) for key in keys])
+            first = base64.urlsafe_b64decode(keys[0])
         except ValueError:
             raise ConfigError(
                 "RELAY_SECRET_KEY: every key must be a url-safe base64 Fernet key "
                 "(make one with: python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())')"
             ) from None
+        self._fingerprint_key = hmac.new(first, _FINGERPRINT_CONTEXT, hashlib.sha256).digest()
+
+    def fingerprint(self, plaintext):
+        """A hex HMAC of `plaintext`: equal for equal keys under one secret,
+        and says nothing about the key to whoever lacks the secret."""
+        return hmac.new(self._fingerprint_key, plaintext.encode(), hashlib.sha256).hexdigest()
 
     def encrypt(self, plaintext):
         return self._fernet.encrypt(plaintext.encode()).decode()
