@@ -8,19 +8,15 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 # LiteLLM reads its model prices from the internet unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402
 
-from tests.support.access import ADMIN, ADMIN_TOKEN, create_key, start_relay, unique  # noqa: E402
+from tests.clients.conftest import TEAM_A_KEY, TEAM_B_KEY  # noqa: E402
+from tests.support.access import unique  # noqa: E402
 from tests.support.fake_upstream import Reply, completion, text_stream  # noqa: E402
-from tests.support.models import create_model  # noqa: E402
 
-TEAM_A_KEY = "sk-upstream-team-a-5f0e1d2c"
-TEAM_B_KEY = "sk-upstream-team-b-9a8b7c6d"
 LLM = os.path.join(os.path.dirname(sys.executable), "llm")
 WEATHER_TOOL = {
     "type": "function",
@@ -36,27 +32,9 @@ WEATHER_TOOL = {
 }
 
 
-@pytest.fixture(scope="module")
-def keyed(tmp_path_factory, upstream_server):
-    """A relay with keys on, and a client key that may use everything."""
-    relay = start_relay(tmp_path_factory.mktemp("keyed"), RELAY_ADMIN_TOKEN=ADMIN_TOKEN)
-    _, key = create_key(relay)
-    yield relay, key
-    relay.stop()
-    log = relay.log()
-    for secret in (key, TEAM_A_KEY, TEAM_B_KEY):
-        assert secret not in log
-
-
-def model(relay, upstream, remote_key=TEAM_A_KEY, name=None):
-    name = name or unique("m")
-    create_model(relay, name, upstream.url + "/v1", headers=ADMIN, remote_api_key=remote_key)
-    return name
-
-
-def test_litellm_ollama_prefix_completes_through_api_generate(keyed, upstream):
+def test_litellm_ollama_prefix_completes_through_api_generate(keyed, keyed_model, upstream):
     relay, key = keyed
-    name = model(relay, upstream)
+    name = keyed_model()
     answer = litellm.completion(
         model=f"ollama/{name}",
         api_base=relay.url,
@@ -81,9 +59,11 @@ def test_litellm_ollama_prefix_completes_through_api_generate(keyed, upstream):
     assert "".join(p.choices[0].delta.content or "" for p in pieces) == "Hello"
 
 
-def test_litellm_ollama_chat_sees_tool_support_and_sends_native_tools(keyed, upstream, monkeypatch):
+def test_litellm_ollama_chat_sees_tool_support_and_sends_native_tools(
+    keyed, keyed_model, upstream, monkeypatch
+):
     relay, key = keyed
-    name = model(relay, upstream)
+    name = keyed_model()
     # get_model_info finds the server and key as LiteLLM's Ollama docs say.
     monkeypatch.setenv("OLLAMA_API_BASE", relay.url)
     monkeypatch.setenv("OLLAMA_API_KEY", key)
@@ -125,11 +105,11 @@ def llm_cli(relay, key, tmp_path, *args):
     )
 
 
-def test_llm_ollama_sends_each_model_on_its_own_remote_key(keyed, upstream, tmp_path):
+def test_llm_ollama_sends_each_model_on_its_own_remote_key(keyed, keyed_model, upstream, tmp_path):
     relay, key = keyed
     # Two models that differ only in the key the relay calls their remote with.
-    team_a = model(relay, upstream, TEAM_A_KEY, name=unique("team-a"))
-    team_b = model(relay, upstream, TEAM_B_KEY, name=unique("team-b"))
+    team_a = keyed_model(TEAM_A_KEY, name=unique("team-a"))
+    team_b = keyed_model(TEAM_B_KEY, name=unique("team-b"))
     for name, remote_key in ((team_b, TEAM_B_KEY), (team_a, TEAM_A_KEY)):
         result = llm_cli(relay, key, tmp_path, "-m", f"ollama/{name}", "--no-log", "Say hello")
         assert result.returncode == 0, result.stderr[-3000:]
