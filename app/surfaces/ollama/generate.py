@@ -42,13 +42,26 @@ def is_load(body: dict[str, Any]) -> bool:
     return not body.get("prompt") and not body.get("images")
 
 
-def load_response(model: str, clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
+def _unloads(keep_alive: Any) -> bool:
+    # Ollama's keep_alive is a duration: seconds as a number, or "0", "0s", "0m"...
+    if isinstance(keep_alive, bool) or keep_alive is None:
+        return False
+    text = str(keep_alive).strip().rstrip("smh")
+    try:
+        return float(text) == 0
+    except ValueError:
+        return False
+
+
+def load_response(body: dict[str, Any], clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
+    """Ollama's answer to a generate without a prompt: the model "loaded", or
+    "unloaded" with keep_alive 0 (a remote model is neither: nothing to do)."""
     return {
-        "model": model,
-        "created_at": ChatStream(model, clock=clock).stamp(),
+        "model": body["model"],
+        "created_at": ChatStream(body["model"], clock=clock).stamp(),
         "response": "",
         "done": True,
-        "done_reason": "load",
+        "done_reason": "unload" if _unloads(body.get("keep_alive")) else "load",
     }
 
 

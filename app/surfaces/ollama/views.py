@@ -92,7 +92,7 @@ def _generate_with(body, model, started):
             param=field,
         )
     if ollama_generate.is_load(body):
-        return jsonify(ollama_generate.load_response(body["model"]))
+        return jsonify(ollama_generate.load_response(body))
     request = ollama_generate.generate_request(body, model.remote_model)
     request = forwarding.allowed(request, model.forward)
     if body["stream"]:

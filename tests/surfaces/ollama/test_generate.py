@@ -151,6 +151,9 @@ def test_no_prompt_loads_the_model_as_ollama_does(gateway, remote_model, upstrea
     remote_model()
     answer = client(gateway).generate(model="remote")
     assert answer.done and answer.done_reason == "load" and answer.response == ""
+    answer = client(gateway).generate(model="remote", keep_alive=0)
+    assert answer.done and answer.done_reason == "unload"
+    assert client(gateway).generate(model="remote", keep_alive="0s").done_reason == "unload"
     assert upstream.requests == []
 
 
