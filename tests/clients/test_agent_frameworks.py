@@ -1,10 +1,8 @@
 """Agent and LLM frameworks through a keyed relay, each configured as its docs
 say for an Ollama server or an OpenAI-compatible base URL: DSPy (its LiteLLM
 engine, `ollama_chat/`), Haystack's OllamaChatGenerator (ollama-python, so
-OLLAMA_API_KEY), smolagents' OpenAIServerModel and AutoGen's
-OpenAIChatCompletionClient (`/v1`)."""
+OLLAMA_API_KEY) and smolagents' OpenAIServerModel (`/v1`)."""
 
-import asyncio
 import json
 import os
 
@@ -12,8 +10,6 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import dspy  # noqa: E402
-from autogen_agentchat.agents import AssistantAgent  # noqa: E402
-from autogen_ext.models.openai import OpenAIChatCompletionClient  # noqa: E402
 from haystack.dataclasses import ChatMessage  # noqa: E402
 from haystack_integrations.components.generators.ollama import OllamaChatGenerator  # noqa: E402
 from smolagents import OpenAIServerModel, ToolCallingAgent, tool  # noqa: E402
@@ -94,29 +90,3 @@ def test_smolagents_tool_calling_agent_runs_a_tool_then_answers(keyed, keyed_mod
         if "Oslo: 21 C and sunny" in json.dumps(m.get("content"))
     ]
     assert tool_results, upstream.last.body["messages"]
-
-
-def test_autogen_assistant_calls_a_tool_through_v1(keyed, keyed_model, upstream):
-    relay, key = keyed
-    name = keyed_model()
-    upstream.reply(
-        Reply(json=completion(content=None, tool_calls=[("c1", "weather", {"city": "Oslo"})]))
-    )
-    client = OpenAIChatCompletionClient(
-        model=name,
-        base_url=relay.url + "/v1",
-        api_key=key,
-        # A model name OpenAI does not know needs its capabilities stated.
-        model_info={
-            "vision": False,
-            "function_calling": True,
-            "json_output": False,
-            "structured_output": False,
-            "family": "unknown",
-        },
-    )
-    agent = AssistantAgent("assistant", model_client=client, tools=[weather])
-    result = asyncio.run(agent.run(task="Weather in Oslo?"))
-    assert result.messages[-1].content == "Oslo: 21 C and sunny"
-    assert [t["function"]["name"] for t in upstream.last.body["tools"]] == ["weather"]
-    assert upstream.last.headers["authorization"] == f"Bearer {TEAM_A_KEY}"
