@@ -105,9 +105,17 @@ def exists(name):
 
 
 def _digest(fields):
-    # Identifies the configuration, like a manifest digest. The key is left
-    # out: a hash of a secret is a way to test guesses against it.
-    public = {k: v for k, v in fields.items() if k not in ("api_key", "name")}
+    # Identifies the configuration, like a manifest digest: anything that
+    # changes where or how the model calls changes it, the API key included
+    # (clients such as llm-ollama take one digest for one model, and would
+    # send one model's calls on another's key). The key enters as its HMAC
+    # under the instance secret: a plain hash of a secret is a way to test
+    # guesses against it.
+    # A copy (fields read back from a row) has the same digest as its source.
+    left_out = ("api_key", "name", "digest", "created_at", "modified_at")
+    public = {k: v for k, v in fields.items() if k not in left_out}
+    if fields.get("api_key"):
+        public["api_key_hmac"] = keyring().fingerprint(keyring().decrypt(fields["api_key"]))
     # Settings added later count only when set: a model that does not use
     # them keeps the digest it had before they existed.
     for later in ("forward", "max_n", "reasoning_none"):

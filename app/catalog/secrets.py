@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 DEV_KEY_FILE = "secret.key"
 
 
+# What a model's digest mixes in for its API key (fingerprint): an HMAC under a
+# key derived from the first RELAY_SECRET_KEY, so the digest tells keys apart
+# and nobody without the secret can test a guessed key against it.
+_FINGERPRINT_CONTEXT = "ollama-relay: model digest fingerprint of a remote API key"
+
+
 class Keyring:
     def __init__(self, keys):
         self._first = keys[0].encode() if isinstance(keys[0], str) else keys[0]
@@ -34,6 +40,12 @@ class Keyring:
                 "(make one with: python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())')"
             ) from None
+        self._fingerprint_key = self.derived(_FINGERPRINT_CONTEXT)
+
+    def fingerprint(self, plaintext):
+        """A hex HMAC of `plaintext`: equal for equal keys under one secret,
+        and says nothing about the key to whoever lacks the secret."""
+        return hmac.new(self._fingerprint_key, plaintext.encode(), hashlib.sha256).hexdigest()
 
     def derived(self, purpose):
         """A secret for `purpose` (signing the console's sessions), from the

@@ -120,3 +120,14 @@ def test_ollama_python_reads_them(relay, upstream):
 def test_version_is_the_ollama_release_with_capabilities_in_tags(client):
     version = client.get("/api/version").get_json()["version"]
     assert tuple(int(p) for p in version.split(".")) >= (0, 30, 0)
+
+
+def test_a_model_with_tools_shows_a_template_that_mentions_them(client):
+    # LiteLLM (and DSPy and CrewAI through it) sends native tools to an
+    # Ollama model only when /api/show's template mentions tools.
+    create(client)
+    create(client, name="plain", capabilities=["completion"])
+    template = shown(client)["template"]
+    assert "{{ if .Tools }}" in template.replace("{{-", "{{")
+    assert "{{ .System }}" in template and "range .Messages" in template
+    assert "tools" not in shown(client, "plain")["template"].lower()

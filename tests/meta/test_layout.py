@@ -32,7 +32,7 @@ IO = {
 }
 # Modules of a surface that convert or shape data; the rest (views, schemas,
 # a store) are glue.
-CONVERTER_NAMES = {"chat", "lines", "request", "stream", "items", "objects", "errors"}
+CONVERTER_NAMES = {"chat", "generate", "lines", "request", "stream", "items", "objects", "errors"}
 
 
 def _module_name(path):

@@ -306,3 +306,23 @@ def test_models_made_before_reasoning_none_send_none_after_the_upgrade(app, clie
     assert upstream.last.body["reasoning_effort"] == "none"
     with app.app_context():
         app.extensions["relay.flush_usage"]()
+
+
+def test_models_stored_with_one_digest_for_two_keys_get_two(app, client, upstream):
+    """Rows stored before 0011 whose models differ only in their key shared a
+    digest (it left the key out); after the upgrade they do not."""
+    from tests.support.models import create_model
+
+    create_model(client, "team-a", upstream.url + "/v1", remote_api_key="sk-a-0123456789")
+    create_model(client, "team-b", upstream.url + "/v1", remote_api_key="sk-b-9876543210")
+    with app.app_context():
+        runner = Runner(db.database.obj, db.MIGRATIONS_DIR)
+        runner.down(target="0012_digests_with_keys")
+        db.database.execute_sql("UPDATE remote_model SET digest = 'sha256:' || 'shared'")
+        assert runner.up() == ["0012_digests_with_keys"]
+        digests = {
+            name: digest
+            for name, digest in db.database.execute_sql("SELECT name, digest FROM remote_model")
+        }
+    assert digests["team-a:latest"] != digests["team-b:latest"]
+    assert all(d.startswith("sha256:") and len(d) == 71 for d in digests.values())

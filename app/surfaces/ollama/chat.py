@@ -208,13 +208,12 @@ class ChatStream:
         self.counts: Usage | None = None
         self.usage: dict[str, Any] | None = None
 
+    def stamp(self) -> str:
+        """Now, as Ollama writes `created_at`."""
+        return _now(self.clock)
+
     def _line(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "created_at": _now(self.clock),
-            "message": message,
-            "done": False,
-        }
+        return {"model": self.model, "created_at": self.stamp(), "message": message, "done": False}
 
     def _take(self, chunk: Chunk) -> tuple[str, str, bool]:
         """(text, thinking, finished) of `chunk`; its calls and usage are kept."""

@@ -88,6 +88,12 @@ class ChatSchema(_InferenceSchema):
 class GenerateSchema(_InferenceSchema):
     prompt = fields.String(load_default="")
     system = fields.String(allow_none=True)
+    images = fields.List(
+        fields.String(validate=_base64, metadata={"format": "byte"}), allow_none=True
+    )
+    raw = fields.Boolean(allow_none=True)
+    suffix = fields.String(allow_none=True)
+    context = fields.List(fields.Integer(), allow_none=True)
 
 
 def _embed_input(value):

@@ -18,6 +18,7 @@ from app.observability import telemetry
 from app.remotes.ollama import OllamaRemote
 from app.routing import remote_for, serve
 from app.surfaces.ollama import chat as ollama_chat
+from app.surfaces.ollama import generate as ollama_generate
 from app.surfaces.ollama.lines import OllamaLines
 from app.surfaces.ollama.schemas import ChatSchema, EmbeddingsSchema, EmbedSchema, GenerateSchema
 from app.surfaces.schema import load
@@ -30,12 +31,6 @@ _chat = ChatSchema()
 _generate = GenerateSchema()
 _embed = EmbedSchema()
 _embeddings = EmbeddingsSchema()
-
-GENERATE_UNSUPPORTED = (
-    "/api/generate is not supported for OpenAI-compatible remotes (OpenAI has no "
-    "equivalent completions API in the same format): use /api/chat or "
-    "/v1/chat/completions instead"
-)
 
 
 def _with_model_defaults(body, model):
@@ -77,17 +72,35 @@ def _chat_with(body, model, started):
 @bp.post("/generate")
 @calls_a_model
 def generate():
-    return serve(load(_generate, json_body()), _generate_with)
+    return serve(load(_generate, json_body()), partial(_generate_with, started=time.monotonic_ns()))
 
 
-def _generate_with(body, model):
-    remote = remote_for(model)
-    if not isinstance(remote, OllamaRemote):
-        raise BadRequest(GENERATE_UNSUPPORTED)
+def _generate_with(body, model, started):
     body = _with_model_defaults(body, model)
     if model.system and not body.get("system"):
         body["system"] = model.system
-    return _native(remote, "generate", body, model)
+    remote = remote_for(model)
+    if isinstance(remote, OllamaRemote):
+        return _native(remote, "generate", body, model)
+    # Any other remote: a one-turn chat (app/surfaces/ollama/generate.py).
+    refused = ollama_generate.refused_field(body)
+    if refused:
+        field, why = refused
+        raise BadRequest(
+            f"invalid request: {field}: not supported for OpenAI-compatible remotes, where "
+            f"/api/generate is served as a one-turn chat ({why})",
+            param=field,
+        )
+    if ollama_generate.is_load(body):
+        return jsonify(ollama_generate.load_response(body))
+    request = ollama_generate.generate_request(body, model.remote_model)
+    request = forwarding.allowed(request, model.forward)
+    if body["stream"]:
+        upstream = remote.chat_stream(request)
+        converter = ollama_generate.GenerateStream(body["model"], started)
+        return ndjson_response(relay(upstream, converter, ndjson_line))
+    answer = remote.chat(request)
+    return jsonify(ollama_generate.generate_response(answer, body["model"], started))
 
 
 @bp.post("/embed")

@@ -187,7 +187,7 @@ OPERATIONS = [
     _op(
         "post",
         "/api/generate",
-        "Generate (Ollama remotes only)",
+        "Generate (streamed as NDJSON unless stream is false; a one-turn chat on OpenAI remotes)",
         {200: ("OllamaGenerate", JSON)},
         _MODEL_USE,
         body="OllamaGenerateRequest",

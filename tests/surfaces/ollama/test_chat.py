@@ -260,15 +260,6 @@ def test_length_stop_is_done_reason_length(gateway, remote_model, upstream):
     assert answer.done_reason == "length"
 
 
-def test_generate_on_openai_remote_gives_the_seed_guidance(gateway, remote_model, upstream):
-    remote_model()
-    with pytest.raises(ollama.ResponseError) as excinfo:
-        client(gateway).generate(model="remote", prompt="hi")
-    assert excinfo.value.status_code == 400
-    assert "use /api/chat or /v1/chat/completions" in excinfo.value.error
-    assert upstream.requests == []
-
-
 @pytest.mark.parametrize("status", [401, 404])
 def test_upstream_errors_in_ollama_shape(gateway, remote_model, upstream, status):
     remote_model()
