@@ -2,13 +2,14 @@
 the outbound proxy), timeouts, proxy and CA settings, retries, and the
 checks every answer gets (redirects refused, error statuses raised)."""
 
+import contextlib
 import functools
 import json
 import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, ContextManager, Protocol
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import certifi
@@ -16,7 +17,7 @@ import requests.utils
 from urllib3 import ProxyManager
 from urllib3.util import make_headers, parse_url
 
-from app.errors import UpstreamError
+from app.errors import ClientGone, UpstreamError
 from app.fast import pool_liveness, response_head
 from app.observability import metrics
 from app.remotes.http.errors import TRANSPORT_ERRORS, upstream_error
@@ -115,8 +116,21 @@ class Exchange(Protocol):
     remote_host: str | None
     upstream_status: int | None
     attempts: int
+    # The client left while the remote worked on its request: what the
+    # remote did is counted (the estimate), as for a cut stream.
+    abandoned: bool
 
     def client_gone(self) -> bool: ...
+
+    def waiting_on(self, host: str) -> ContextManager[None]:
+        """While open, ClientGone is raised where the call waits as soon as
+        the client closes its connection (app.web.client_watch)."""
+        ...
+
+
+def _watching(exchange: Exchange | None, host: str) -> ContextManager[None]:
+    waiting_on = getattr(exchange, "waiting_on", None)
+    return contextlib.nullcontext() if waiting_on is None else waiting_on(host)
 
 
 class RemoteHTTP:
@@ -242,7 +256,14 @@ class RemoteHTTP:
         retries = Retries(self._retries, self._max_wait, getattr(exchange, "client_gone", None))
         while True:
             try:
-                response = self._send(method, url, host, headers, json, stream)
+                with _watching(exchange, host):
+                    response = self._send(method, url, host, headers, json, stream)
+            except ClientGone:
+                self._done(host, exchange, retries, gave_up=False)
+                if exchange is not None:
+                    exchange.abandoned = True
+                metrics.UPSTREAM_REQUESTS.labels(host, "client_gone").inc()
+                raise
             except UpstreamError as error:
                 wait = retries.wait_for() if error.code in RETRY_CODES else None
                 if wait is None:
@@ -258,10 +279,7 @@ class RemoteHTTP:
             metrics.UPSTREAM_RETRIES.labels(host, "retried").inc()
             if not retries.sleep(wait):
                 self._done(host, exchange, retries, gave_up=False)
-                raise UpstreamError(
-                    f"the client went away while the relay waited to retry {host}",
-                    code="client_gone",
-                )
+                raise ClientGone(f"the client went away while the relay waited to retry {host}")
         if exchange is not None:
             exchange.upstream_status = response.status_code
         if check:
