@@ -24,7 +24,7 @@ from app.remotes.http.errors import TRANSPORT_ERRORS, upstream_error
 from app.remotes.http.pinning import PinnedPools
 from app.remotes.http.transport import Answer, Direct, Proxied, Route
 from app.remotes.policy import RemoteHostPolicy, RemoteHostRefused
-from app.remotes.retry import RETRY_CODES, RETRY_STATUSES, Retries, retry_after
+from app.remotes.retry import RETRY_CODES, Retries, retried_status, retry_after
 
 # The most of a remote's error text (a text body, a JSON error's message, an
 # error event) a client is shown: enough for any provider's explanation, and
@@ -131,6 +131,14 @@ class Exchange(Protocol):
 def _watching(exchange: Exchange | None, host: str) -> ContextManager[None]:
     waiting_on = getattr(exchange, "waiting_on", None)
     return contextlib.nullcontext() if waiting_on is None else waiting_on(host)
+
+
+def _error_message(response: Answer, secret: str | None) -> str:
+    """The error text of `response` (its body read now, and kept for check())."""
+    try:
+        return upstream_message(response, secret)
+    except TRANSPORT_ERRORS:
+        return ""
 
 
 class RemoteHTTP:
@@ -270,7 +278,9 @@ class RemoteHTTP:
                     self._done(host, exchange, retries, gave_up=error.code in RETRY_CODES)
                     raise
             else:
-                retryable = response.status_code in RETRY_STATUSES
+                retryable = retried_status(
+                    response.status_code, lambda: _error_message(response, secret)
+                )
                 wait = retries.wait_for(retry_after(response.headers)) if retryable else None
                 if wait is None:
                     self._done(host, exchange, retries, gave_up=retryable)
