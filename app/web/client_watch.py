@@ -53,7 +53,9 @@ class _Interrupter:
 
     def close(self):
         self._armed = False
-        self._watcher.kill(block=False)
+        # Dead before the worker reads the next request on this socket:
+        # two greenlets reading one socket is an error in gevent.
+        self._watcher.kill()
 
 
 @contextlib.contextmanager
