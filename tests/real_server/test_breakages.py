@@ -59,7 +59,10 @@ def test_a_client_that_gives_up_stops_the_generation(llama, real_relay):
     assert line["tokens_in"] > 0
 
 
-def test_stop_sequence_names_the_stop_llama_server_stripped(llama, real_relay):
+def test_a_stop_llama_server_stripped_ends_the_same_text(llama, real_relay):
+    """llama-server strips the stop text and names no stop: the answer is
+    the same text, and stop_sequence stays unknown (null, end_turn) rather
+    than guessed (app/surfaces/anthropic/output.py)."""
     ask = [{"role": "user", "content": "List five colours, separated by commas."}]
     mine = openai.OpenAI(base_url=llama.v1, api_key="unused", max_retries=0)
     expected = mine.chat.completions.create(
@@ -70,8 +73,9 @@ def test_stop_sequence_names_the_stop_llama_server_stripped(llama, real_relay):
         model=CHAT, max_tokens=60, temperature=0, messages=ask, stop_sequences=[","]
     )
     assert expected.choices[0].finish_reason == "stop"
+    assert "," not in expected.choices[0].message.content
     assert message.content[0].text == expected.choices[0].message.content
-    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", ",")
+    assert (message.stop_reason, message.stop_sequence) == ("end_turn", None)
 
 
 TOOLS = [

@@ -51,16 +51,14 @@ def matched_stop(
     Only a `"stop"` finish of a request that had stop sequences can have
     one: the one the remote names (vLLM's `stop_reason`, SGLang's
     `matched_stop`); else the one the answer's text ends with (a remote
-    that keeps the stop text); else, with exactly one stop sequence, that
-    one: a remote that strips it (llama.cpp, OpenAI) leaves nothing to tell
-    it from the model's own end, and a client that gave one stop sequence
-    asks to learn when it was hit. With several and no sign, None.
+    that keeps the stop text). A remote that strips it and names none
+    (llama.cpp, OpenAI) leaves nothing to tell a stop sequence from the
+    model's own end, even with one stop sequence: None then, never a guess
+    (a client told "stop_sequence" after a whole answer would wait for more).
     """
     if finish_reason != "stop" or not stop_sequences:
         return None
     if named is not None:
         return named if named in stop_sequences else None
     ending = [s for s in stop_sequences if s and text.endswith(s)]
-    if ending:
-        return max(ending, key=len)
-    return stop_sequences[0] if len(stop_sequences) == 1 else None
+    return max(ending, key=len) if ending else None

@@ -72,7 +72,8 @@ def test_a_format_the_relay_cannot_keep_is_refused_naming_it(output_config, para
 @pytest.mark.parametrize(
     "finish, stops, named, text, expected",
     [
-        ("stop", ["END"], None, "done ", "END"),  # one stop sequence: that one
+        ("stop", ["END"], None, "done ", None),  # stripped and unnamed: unknown, even alone
+        ("stop", ["END"], None, "done END", "END"),  # kept by the remote
         ("stop", ["A", "B"], None, "done ", None),  # several, no sign: unknown
         ("stop", ["A", "B"], "B", "done ", "B"),  # the remote names it (vLLM)
         ("stop", ["A", "B"], None, "done B", "B"),  # the remote kept the stop text
@@ -114,17 +115,22 @@ def test_a_format_it_cannot_keep_is_a_400_naming_the_field(gateway, remote_model
     assert upstream.requests == []
 
 
-def test_a_single_stop_sequence_is_named_stream_or_not(client, remote_model, upstream):
+def test_a_stop_sequence_the_remote_names_or_keeps_is_named_stream_or_not(
+    client, remote_model, upstream
+):
     model = remote_model()
-    # As llama.cpp and OpenAI answer: "stop", and the stop text stripped.
-    upstream.reply(Reply(json=completion("1, 2, 3")))
+    # As vLLM answers: "stop", the stop text stripped, and named.
+    named = completion("1, 2, 3")
+    named["choices"][0]["stop_reason"] = ", 4"
+    upstream.reply(Reply(json=named))
     message = client.messages.create(
         model=model, max_tokens=100, messages=ASK, stop_sequences=[", 4"]
     )
     assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", ", 4")
     assert upstream.last.body["stop"] == [", 4"]
+    # A stream whose text ends with it (a remote that keeps the stop text).
     upstream.reply(
-        Reply(sse=[chunk({"role": "assistant", "content": "1, 2, 3"}), chunk({}, "stop")])
+        Reply(sse=[chunk({"role": "assistant", "content": "1, 2, 3, 4"}), chunk({}, "stop")])
     )
     with client.messages.stream(
         model=model, max_tokens=100, messages=ASK, stop_sequences=[", 4"]
@@ -133,13 +139,16 @@ def test_a_single_stop_sequence_is_named_stream_or_not(client, remote_model, ups
     assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", ", 4")
 
 
-def test_without_a_sign_of_which_of_several_it_stays_end_turn(client, remote_model, upstream):
+def test_without_a_sign_it_stays_end_turn(client, remote_model, upstream):
+    """As llama.cpp and OpenAI answer: "stop" and the stop text stripped,
+    which a natural end looks like too, with one stop sequence or several."""
     model = remote_model()
-    upstream.reply(Reply(json=completion("1, 2, 3")))
-    message = client.messages.create(
-        model=model, max_tokens=100, messages=ASK, stop_sequences=["4", "5"]
-    )
-    assert (message.stop_reason, message.stop_sequence) == ("end_turn", None)
+    for stops in (["4"], ["4", "5"]):
+        upstream.reply(Reply(json=completion("1, 2, 3")))
+        message = client.messages.create(
+            model=model, max_tokens=100, messages=ASK, stop_sequences=stops
+        )
+        assert (message.stop_reason, message.stop_sequence) == ("end_turn", None)
     # An answer that ends with one of them (a remote that keeps the stop text).
     upstream.reply(Reply(json=completion("1, 2, 3, 4")))
     message = client.messages.create(
