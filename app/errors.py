@@ -83,3 +83,15 @@ class UpstreamError(RelayError):
     """The remote answered with an error, or could not be reached."""
 
     status = 502
+
+
+class ClientGone(UpstreamError):
+    """The client closed its connection while the relay waited on a remote.
+
+    499, nginx's "client closed request": no one reads the answer, but the
+    log line and the metrics say who ended the call."""
+
+    status = 499
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="client_gone")

@@ -2,6 +2,8 @@
 the request metrics — recorded when the answer has really ended, which for a
 stream is long after the view returned."""
 
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -17,6 +19,7 @@ from app.fast import log_line
 from app.observability import metrics, request_trace, tracing
 from app.observability.attempts import Attempt
 from app.spend import money
+from app.web import client_watch
 
 access_log = logging.getLogger("app.access")
 
@@ -52,6 +55,10 @@ class Exchange:
         self.failed = False  # a stream that ended with an in-band error
         self.attempts = 0  # calls to remotes, retries included
         self.client_gone = lambda: False
+        # A context the remote client waits in for a whole answer: it ends
+        # the wait when the client leaves (app.web.client_watch).
+        self.waiting_on = lambda host: contextlib.nullcontext()
+        self.abandoned = False  # the client left while the remote worked on its request
         self.finish_hooks = ()
         self.finished = False
         self.attempt = None  # the last call to a remote (app/observability/attempts.py)
@@ -196,6 +203,7 @@ def _begin():
     exchange.answer_limit = current_app.config["RELAY_CAPTURE_MAX_BYTES"]
     exchange.finish_hooks = current_app.extensions.get("relay.finish_hooks", ())
     exchange.client_gone = _client_gone_probe(req.environ)
+    exchange.waiting_on = functools.partial(client_watch.interrupting, req.environ)
     environ = req.environ
     exchange.traceparent = environ.get("HTTP_TRACEPARENT")
     if exchange.traceparent is not None:
@@ -257,13 +265,15 @@ def finish(exchange):
 
 
 def _estimate_missing_usage(exchange):
-    """A remote took the request (it answered with a status below 400) but
-    its usage never came: the client or the remote cut the stream before the
-    usage chunk, or the remote sends none. The provider bills it all the same,
+    """A remote took the request (it answered with a status below 400, or
+    the client left while it worked on it) but its usage never came: the
+    client or the remote cut the stream before the usage chunk, the client
+    gave up on a whole answer, or the remote sends none. The provider bills it all the same,
     so it counts, in tokens, tpm and cost, as the relay's own estimate."""
     if exchange.usage is not None or exchange.sent is None:
         return
-    if exchange.upstream_status is None or exchange.upstream_status >= 400:
+    answered = exchange.upstream_status is not None and exchange.upstream_status < 400
+    if not (answered or exchange.abandoned):
         return
     exchange.usage = estimate.usage(exchange.sent, exchange.characters)
     exchange.estimated = True

@@ -9,11 +9,21 @@ request add up to at most RELAY_RETRY_MAX_WAIT: a 429 asking for longer
 goes to the client at once, with its Retry-After. Other 4xx are the
 request's fault and never retried; a stream that breaks after its first
 byte is not retried either (the client has it already).
+
+A 500 is retried only when it may have come before the remote generated:
+one whose error speaks of the model's output (llama.cpp's "The model
+produced output that does not match the expected ... format", OpenAI's "The
+model produced invalid content", a tool call that failed to parse) came
+after a whole generation, and at temperature 0 the next would fail the
+same way: sent again, one call would cost three generations (nine behind
+an SDK that retries too). The rule reads the error, never the time taken:
+a slow remote and a busy one look the same.
 """
 
 import datetime
 import email.utils
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 
@@ -30,8 +40,32 @@ RETRY_CODES = frozenset(
         "connection_reset",
     }
 )
+# An error message about the model's output, as the inference servers word
+# it: the model produced/generated something, or output, a tool call or a
+# completion that is invalid, malformed or failed to parse (either order).
+_OUTPUT = r"(?:output|tool[ _-]?calls?|function[ _-]?calls?|completion|generation|response format)"
+_FAULT = r"(?:pars(?:e|ed|ing)|invalid|malformed|does not match|did not match)"
+_ABOUT_THE_OUTPUT = re.compile(
+    rf"\bmodel(?:'s)?\s+(?:produced|generated|output)\b"
+    rf"|\b{_FAULT}\b[^.\n]*\b{_OUTPUT}\b"
+    rf"|\b{_OUTPUT}\b[^.\n]*\b{_FAULT}\b",
+    re.IGNORECASE,
+)
 _BASE_DELAY = 0.25
 _POLL = 0.1
+
+
+def about_the_output(message: str) -> bool:
+    """Whether a remote's error message says the model's output failed."""
+    return bool(_ABOUT_THE_OUTPUT.search(message))
+
+
+def retried_status(status: int, message: Callable[[], str]) -> bool:
+    """Whether an answer with `status` may be sent again; `message` gives
+    its error text (read only for a 500)."""
+    if status not in RETRY_STATUSES:
+        return False
+    return status != 500 or not about_the_output(message())
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

@@ -71,6 +71,41 @@ def test_streams_and_the_ollama_surface_are_retried_too(relay, upstream):
     assert len(upstream.requests) == 4
 
 
+# 500s that came after a whole generation, as inference servers word them.
+AFTER_A_GENERATION = [
+    # llama.cpp, when the model's tool-call output does not parse (issue 22).
+    "The model produced output that does not match the expected Gemma 3 format",
+    # OpenAI.
+    "The model produced invalid content. Consider modifying your prompt.",
+    "Failed to parse tool call arguments as JSON: [json.exception.parse_error.101]",
+    "Error parsing the model's output",
+]
+
+
+@pytest.mark.parametrize("message", AFTER_A_GENERATION)
+def test_a_500_about_the_models_output_is_not_retried(relay, upstream, message):
+    upstream.reply(
+        Reply(status=500, json={"error": {"code": 500, "message": message, "type": "server_error"}})
+    )
+    response = chat(relay)
+    assert response.status_code == 500
+    assert response.json()["error"]["message"] == f"API error (500): {message}"
+    assert len(upstream.requests) == 1
+    assert access_lines(relay)[-1]["attempts"] == 1
+
+
+def test_a_500_before_any_generation_is_still_retried(relay, upstream):
+    """An internal error that says nothing of the model's output may be a
+    passing one (a restarting worker, a full queue): retried, as before."""
+    upstream.reply(
+        Reply(status=500, text="Internal Server Error"),
+        Reply(status=500, json={"error": {"message": "CUDA error: out of memory"}}),
+    )
+    response = chat(relay)
+    assert response.status_code == 200, response.text
+    assert len(upstream.requests) == 3
+
+
 def test_other_4xx_are_never_retried(relay, upstream):
     upstream.reply(failure(400))
     response = chat(relay)

@@ -7,6 +7,7 @@ URL is answered like any other and recorded with the host it named.
 """
 
 import json
+import select
 import socket
 import struct
 import sys
@@ -51,7 +52,9 @@ class Reply:
     - `close`: after a whole answer, close the connection without having said
       so (no `Connection: close`): a provider's idle keep-alive timeout.
     - `hold`: after the events, keep the stream open (sending SSE comments)
-      until the client goes away or `release` is set.
+      until the client goes away or `release` is set. For a whole body:
+      send nothing until the client closes the connection (a remote still
+      generating), or until `release` is set (then the body goes out).
     - `gate`: wait for this event before sending anything after the first event.
     - `delay`: seconds to wait before answering at all.
     - `stall`: seconds to wait, headers sent, before the event at index
@@ -203,6 +206,10 @@ class FakeUpstream:
             handler.close_connection = True
 
     def _send_whole(self, handler, reply):
+        if reply.hold and _wait_for_close(handler, self.release):
+            self.client_went_away.set()
+            handler.close_connection = True
+            return
         if reply.body is not None:
             payload, content_type = reply.body, "application/json"
         elif reply.text is not None:
@@ -229,6 +236,23 @@ class FakeUpstream:
             # server's failure, and no traceback on the test's stderr.
             self.client_went_away.set()
             handler.close_connection = True
+
+
+def _wait_for_close(handler, release):
+    """Whether the client closed the connection before `release` was set
+    (a generous bound: 120 s)."""
+    sock = handler.connection
+    deadline = time.monotonic() + 120
+    while not release.is_set() and time.monotonic() < deadline:
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        if readable:
+            try:
+                if not sock.recv(1, socket.MSG_PEEK):
+                    return True
+            except OSError:
+                return True
+            return False  # a next request, pipelined: the client is there
+    return False
 
 
 def _cut(handler, reset):

@@ -2,13 +2,14 @@
 the outbound proxy), timeouts, proxy and CA settings, retries, and the
 checks every answer gets (redirects refused, error statuses raised)."""
 
+import contextlib
 import functools
 import json
 import logging
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, ContextManager, Protocol
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import certifi
@@ -16,14 +17,14 @@ import requests.utils
 from urllib3 import ProxyManager
 from urllib3.util import make_headers, parse_url
 
-from app.errors import UpstreamError
+from app.errors import ClientGone, UpstreamError
 from app.fast import pool_liveness, response_head
 from app.observability import metrics
 from app.remotes.http.errors import TRANSPORT_ERRORS, upstream_error
 from app.remotes.http.pinning import PinnedPools
 from app.remotes.http.transport import Answer, Direct, Proxied, Route
 from app.remotes.policy import RemoteHostPolicy, RemoteHostRefused
-from app.remotes.retry import RETRY_CODES, RETRY_STATUSES, Retries, retry_after
+from app.remotes.retry import RETRY_CODES, Retries, retried_status, retry_after
 
 # The most of a remote's error text (a text body, a JSON error's message, an
 # error event) a client is shown: enough for any provider's explanation, and
@@ -115,6 +116,9 @@ class Exchange(Protocol):
     remote_host: str | None
     upstream_status: int | None
     attempts: int
+    # The client left while the remote worked on its request: what the
+    # remote did is counted (the estimate), as for a cut stream.
+    abandoned: bool
 
     def client_gone(self) -> bool: ...
 
@@ -128,6 +132,24 @@ class Exchange(Protocol):
         retry: int,
         secret: str | None = None,
     ) -> Any: ...
+
+    def waiting_on(self, host: str) -> ContextManager[None]:
+        """While open, ClientGone is raised where the call waits as soon as
+        the client closes its connection (app.web.client_watch)."""
+        ...
+
+
+def _watching(exchange: Exchange | None, host: str) -> ContextManager[None]:
+    waiting_on = getattr(exchange, "waiting_on", None)
+    return contextlib.nullcontext() if waiting_on is None else waiting_on(host)
+
+
+def _error_message(response: Answer, secret: str | None) -> str:
+    """The error text of `response` (its body read now, and kept for check())."""
+    try:
+        return upstream_message(response, secret)
+    except TRANSPORT_ERRORS:
+        return ""
 
 
 class RemoteHTTP:
@@ -264,7 +286,16 @@ class RemoteHTTP:
                 if attempt.headers:
                     sent = {**headers, **attempt.headers}
             try:
-                response = self._send(method, url, host, sent, json, stream)
+                with _watching(exchange, host):
+                    response = self._send(method, url, host, sent, json, stream)
+            except ClientGone:
+                if attempt is not None:
+                    attempt.fail("client_gone")
+                self._done(host, exchange, retries, gave_up=False)
+                if exchange is not None:
+                    exchange.abandoned = True
+                metrics.UPSTREAM_REQUESTS.labels(host, "client_gone").inc()
+                raise
             except UpstreamError as error:
                 if attempt is not None:
                     attempt.fail(error.code or str(error.status))
@@ -273,7 +304,9 @@ class RemoteHTTP:
                     self._done(host, exchange, retries, gave_up=error.code in RETRY_CODES)
                     raise
             else:
-                retryable = response.status_code in RETRY_STATUSES
+                retryable = retried_status(
+                    response.status_code, lambda: _error_message(response, secret)
+                )
                 wait = retries.wait_for(retry_after(response.headers)) if retryable else None
                 if wait is None:
                     self._done(host, exchange, retries, gave_up=retryable)
@@ -284,10 +317,7 @@ class RemoteHTTP:
             metrics.UPSTREAM_RETRIES.labels(host, "retried").inc()
             if not retries.sleep(wait):
                 self._done(host, exchange, retries, gave_up=False)
-                raise UpstreamError(
-                    f"the client went away while the relay waited to retry {host}",
-                    code="client_gone",
-                )
+                raise ClientGone(f"the client went away while the relay waited to retry {host}")
         if exchange is not None:
             exchange.upstream_status = response.status_code
         if attempt is not None and response.status_code >= 400:

@@ -14,6 +14,7 @@ from typing import Any
 
 from app.chat.estimate import IMAGE_TOKENS, estimate_tokens
 from app.chat.problems import RequestProblem
+from app.surfaces.anthropic.output import response_format
 
 __all__ = [
     "IMAGE_TOKENS",
@@ -337,6 +338,9 @@ def chat_request(body: dict[str, Any], remote_model: str) -> dict[str, Any]:
             request["tool_choice"] = chat_choice
         if isinstance(choice, dict) and choice.get("disable_parallel_tool_use") is True:
             request["parallel_tool_calls"] = False
+    output_format = response_format(body)
+    if output_format is not None:
+        request["response_format"] = output_format
     effort = reasoning_effort(body.get("thinking"), body.get("output_config"))
     if effort:
         request["reasoning_effort"] = effort

@@ -23,6 +23,7 @@ from app.chat.deltas import (
 )
 from app.chat.protocol import DEFAULT_IDS, Ids
 from app.surfaces.anthropic.errors import error_event
+from app.surfaces.anthropic.output import matched_stop
 from app.surfaces.anthropic.request import tool_id_out
 
 # The SDK's strict mode wants a signature on every thinking block; the
@@ -99,6 +100,7 @@ class MessagesStream:
         self.calls = ToolCalls()  # by the upstream's index
         self.waiting: list[ToolCall] = []  # calls whose block has not opened yet
         self.finish_reason: str | None = None
+        self.named_stop: str | None = None  # the stop the remote says it matched
         self.matched_stop: str | None = None
         self.counts: Usage | None = None
         self.usage: dict[str, Any] | None = None  # the chat usage: telemetry counts it
@@ -204,12 +206,21 @@ class MessagesStream:
                 self.finish_reason = delta.reason
                 for stop in delta.stops:
                     if stop in self.stop_sequences:
-                        self.matched_stop = stop
+                        self.named_stop = stop
             else:
                 self.counts, self.usage = delta, delta.chat
         return events
 
+    def _last_text(self) -> str:
+        if not self.blocks or self.blocks[-1].kind != "text":
+            return ""
+        return self.blocks[-1].pieces.text
+
     def _stop_reason(self) -> str:
+        if not self.calls:
+            self.matched_stop = matched_stop(
+                self.finish_reason, self.stop_sequences, self.named_stop, self._last_text()
+            )
         if self.finish_reason == "length":
             return "max_tokens"
         if self.calls:
