@@ -41,9 +41,17 @@ class GunicornServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            # A relay that never came up must not outlive its test (nor keep
+            # its port and workers busy on a loaded machine).
+            self.process.kill()
+            self.process.wait()
+            self._log.close()
+            raise
 
-    def _wait_ready(self, deadline=30):
+    def _wait_ready(self, deadline=120):
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             if self.process.poll() is not None:
@@ -53,7 +61,8 @@ class GunicornServer:
                     return
             except requests.RequestException:
                 # Refused before the socket listens; slow while the first
-                # worker imports and migrates on a loaded machine.
+                # worker imports and migrates on a loaded machine (there a
+                # start takes many times as long: hence the generous deadline).
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"gunicorn did not become ready: {self.log()}")
