@@ -10,7 +10,7 @@ from tests.support.config import GATEWAY_KEY, relay_settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.models import create_model
 from tests.support.postgres import postgres_schema_url
-from tests.support.servers import GunicornServer
+from tests.support.servers import GunicornServer, compile_relay
 
 # Fixtures that start the relay under gunicorn, and those on PostgreSQL.
 SERVER_FIXTURES = {
@@ -27,6 +27,11 @@ SERVER_FIXTURES = {
     "module_relays",
 }
 POSTGRES_FIXTURES = {"cluster", "soak_relay"}
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # once, in the controlling process
+        compile_relay()
 
 
 def pytest_collection_modifyitems(config, items):
