@@ -10,7 +10,7 @@ from tests.support.config import GATEWAY_KEY, relay_settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.models import create_model
 from tests.support.postgres import postgres_schema_url
-from tests.support.servers import GunicornServer
+from tests.support.servers import GunicornServer, compile_relay
 
 # Fixtures that start the relay under gunicorn, and those on PostgreSQL.
 SERVER_FIXTURES = {
@@ -24,8 +24,14 @@ SERVER_FIXTURES = {
     "gunicorn",
     "proxied_relay",
     "soak_relay",
+    "module_relays",
 }
 POSTGRES_FIXTURES = {"cluster", "soak_relay"}
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # once, in the controlling process
+        compile_relay()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,7 +40,8 @@ def pytest_collection_modifyitems(config, items):
         if names & SERVER_FIXTURES:
             item.add_marker(pytest.mark.server)
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if names & POSTGRES_FIXTURES or params.get("database_url") == "postgresql":
+        databases = {params.get("database_url"), params.get("module_database")}
+        if names & POSTGRES_FIXTURES or "postgresql" in databases:
             item.add_marker(pytest.mark.postgres)
     spread_slow_tests(config, items)
 
@@ -160,11 +167,13 @@ def remote_model(gateway, upstream):
 
 @pytest.fixture
 def relay_with(tmp_path):
-    """relay_with(workers=2, env=None, **settings): a relay under gunicorn on its
-    own SQLite file, with settings (and other environment variables) of the test's."""
+    """relay_with(workers=1, env=None, **settings): a relay under gunicorn on its
+    own SQLite file, with settings (and other environment variables) of the test's.
+    One worker starts in half the time of two: pass workers=2 where what is
+    tested crosses workers (caches, metrics, limits, graceful stops)."""
     started = []
 
-    def start(workers=2, env=None, **settings):
+    def start(workers=1, env=None, **settings):
         started.append(
             GunicornServer(
                 relay_settings(tmp_path, **settings), tmp_path, workers=workers, extra_env=env
@@ -175,6 +184,56 @@ def relay_with(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+class RelayPool:
+    """Relays under gunicorn kept for a scope and shared by its tests: one per
+    distinct (database, workers, env, settings), started on first use."""
+
+    def __init__(self, tmp_path_factory):
+        self._tmp = tmp_path_factory
+        self._started = {}
+        self._drops = []
+
+    def get(self, database="sqlite", workers=1, env=None, **settings):
+        key = (database, workers, sorted((env or {}).items()), sorted(settings.items()))
+        key = repr(key)
+        if key not in self._started:
+            workdir = self._tmp.mktemp("shared-relay")
+            url = None
+            if database == "postgresql":
+                url, drop = postgres_schema_url()
+                self._drops.append(drop)
+            self._started[key] = GunicornServer(
+                relay_settings(workdir, url, **settings), workdir, workers=workers, extra_env=env
+            )
+        return self._started[key]
+
+    def stop(self):
+        for server in self._started.values():
+            server.stop()
+        for drop in self._drops:
+            drop()
+
+
+@pytest.fixture(scope="module")
+def module_relays(tmp_path_factory):
+    """module_relays.get(database="sqlite", workers=1, env=None, **settings): a
+    relay started once per test module (per xdist worker) for each distinct
+    set of arguments, for tests that need a relay but not a fresh one. Tests
+    run one at a time on an xdist worker, so what they share is the state they
+    leave: such tests use names (models, keys) of their own, and count rows,
+    log lines and metrics as changes, not totals."""
+    pool = RelayPool(tmp_path_factory)
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database(request):
+    """The database a module's shared relay runs on, each in turn (see
+    `database_url`, its per-test counterpart)."""
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 
+import pytest
 import requests
 
 from tests.support.access import ADMIN, ADMIN_TOKEN, bearer, create_key
@@ -19,6 +20,13 @@ CHAT = {"messages": [{"role": "user", "content": "hi"}]}
 
 def keyed(relay_with, **settings):
     return relay_with(workers=1, RELAY_ADMIN_TOKEN=ADMIN_TOKEN, **settings)
+
+
+@pytest.fixture
+def shared(module_relays):
+    """One keyed relay for the module's tests whose keys and models have names
+    of their own (the test of key names lists every key: it has its own)."""
+    return module_relays.get(workers=1, RELAY_ADMIN_TOKEN=ADMIN_TOKEN)
 
 
 def model_on(relay, upstream, name, remote_type="openai"):
@@ -75,8 +83,8 @@ def _whole(data):
 # --- hole 4 ------------------------------------------------------------------
 
 
-def test_a_key_over_its_rpm_is_refused_before_its_body(relay_with, upstream):
-    relay = keyed(relay_with)
+def test_a_key_over_its_rpm_is_refused_before_its_body(shared, upstream):
+    relay = shared
     model = model_on(relay, upstream, "m")
     _, key = create_key(relay, "one-a-minute", rpm=1)
     spent = requests.post(
@@ -94,8 +102,8 @@ def test_a_key_over_its_rpm_is_refused_before_its_body(relay_with, upstream):
     assert requests.get(relay.url + "/api/tags", headers=bearer(key), timeout=10).ok
 
 
-def test_unknown_and_revoked_keys_are_refused_before_their_body(relay_with):
-    relay = keyed(relay_with)
+def test_unknown_and_revoked_keys_are_refused_before_their_body(shared):
+    relay = shared
     name, key = create_key(relay, "soon-revoked")
     revoked = requests.delete(relay.url + "/api/keys", headers=ADMIN, json={"name": name})
     assert revoked.status_code == 200
@@ -105,8 +113,8 @@ def test_unknown_and_revoked_keys_are_refused_before_their_body(relay_with):
         assert status == 401 and said in text, text
 
 
-def test_the_default_body_limit_is_16_mib(relay_with):
-    relay = keyed(relay_with)
+def test_the_default_body_limit_is_16_mib(shared):
+    relay = shared
     _, key = create_key(relay, "big-bodies")
     status, text = answer_before_the_body(relay, key, length=16 * 1024 * 1024 + 1)
     assert status == 413, text
@@ -135,8 +143,8 @@ def usage_of(relay, key_name):
     return rows
 
 
-def test_ollama_embeddings_count_against_tpm(relay_with, upstream):
-    relay = keyed(relay_with)
+def test_ollama_embeddings_count_against_tpm(shared, upstream):
+    relay = shared
     model = model_on(relay, upstream, "ollama-embed", remote_type="ollama")
     name, key = create_key(relay, "embedder", tpm=40)
     upstream.reply(
@@ -161,8 +169,8 @@ def test_ollama_embeddings_count_against_tpm(relay_with, upstream):
     assert refused.status_code == 429 and "tpm" in refused.text
 
 
-def test_ollama_legacy_embeddings_count_the_estimate(relay_with, upstream):
-    relay = keyed(relay_with)
+def test_ollama_legacy_embeddings_count_the_estimate(shared, upstream):
+    relay = shared
     model = model_on(relay, upstream, "ollama-legacy", remote_type="ollama")
     name, key = create_key(relay, "legacy")
     answer = requests.post(

@@ -35,8 +35,9 @@ PRICE = {"input": 1, "output": 1}
 
 
 @pytest.fixture
-def relay(relay_with):
-    return relay_with(workers=2, RELAY_ADMIN_TOKEN=ADMIN_TOKEN)
+def relay(module_relays):
+    """One relay for the module: each test has a model and a key of its own."""
+    return module_relays.get(workers=2, RELAY_ADMIN_TOKEN=ADMIN_TOKEN)
 
 
 def model_on(relay, upstream, ollama=False):

@@ -82,7 +82,7 @@ def metric(text, name, **labels):
 
 
 def test_metrics_add_up_across_workers(relay_with, upstream):
-    relay = relay_with()
+    relay = relay_with(workers=2)
     create(relay, upstream)
     for _ in range(6):
         with requests.Session() as fresh:  # new connections spread over both workers

@@ -62,7 +62,7 @@ def refuses_connections(port):
 def relay(relay_with):
     # Generous, but short enough that a stream cut at the deadline fails this
     # test in a minute rather than after the default 300 s.
-    return relay_with(RELAY_GRACEFUL_TIMEOUT="60")
+    return relay_with(workers=2, RELAY_GRACEFUL_TIMEOUT="60")
 
 
 class HeldStream:

@@ -23,8 +23,12 @@ def failure(status, **headers):
 
 
 @pytest.fixture
-def relay(relay_with, upstream):
-    relay = relay_with(workers=1, RELAY_RETRIES="2", RELAY_RETRY_MAX_WAIT="5")
+def relay(module_relays, upstream):
+    """One relay for the module: every test fails the same remote, so no
+    cool-down may start in between (tests/remotes/test_fallbacks.py tests it)."""
+    relay = module_relays.get(
+        workers=1, RELAY_RETRIES="2", RELAY_RETRY_MAX_WAIT="5", RELAY_COOLDOWN_FAILURES="1000000"
+    )
     create_model(relay, "m", upstream.url + "/v1")
     return relay
 
@@ -115,14 +119,20 @@ def test_other_4xx_are_never_retried(relay, upstream):
 
 
 def test_after_its_retries_the_failure_reaches_the_client_and_is_counted(relay, upstream):
+    host = upstream.url
+    # The module's relay: earlier tests' retries are counted already.
+    counted = {
+        outcome: metric(relay, "relay_upstream_retries_total", remote_host=host, outcome=outcome)
+        for outcome in ("retried", "gave_up")
+    }
     upstream.reply(*[failure(503)] * 3)
     response = chat(relay)
     assert response.status_code == 503
     assert response.json()["error"]["message"] == "API error (503): upstream says 503"
     assert len(upstream.requests) == 3
-    host = upstream.url
-    assert metric(relay, "relay_upstream_retries_total", remote_host=host, outcome="retried") == 2
-    assert metric(relay, "relay_upstream_retries_total", remote_host=host, outcome="gave_up") == 1
+    retried = metric(relay, "relay_upstream_retries_total", remote_host=host, outcome="retried")
+    gave_up = metric(relay, "relay_upstream_retries_total", remote_host=host, outcome="gave_up")
+    assert (retried - counted["retried"], gave_up - counted["gave_up"]) == (2, 1)
 
 
 def test_a_429_asking_for_a_short_wait_is_honoured(relay, upstream):
@@ -161,8 +171,7 @@ def test_the_openai_sdk_gets_a_rate_limit_error_with_retry_after(relay, upstream
     assert caught.value.response.headers["retry-after"] == "120"
 
 
-def test_a_refused_connection_is_retried_then_reported(relay_with):
-    relay = relay_with(workers=1, RELAY_RETRIES="2")
+def test_a_refused_connection_is_retried_then_reported(relay):
     host = f"http://127.0.0.1:{free_port()}"
     assert (
         requests.post(
@@ -186,13 +195,16 @@ def test_a_refused_connection_is_retried_then_reported(relay_with):
 def test_a_client_that_leaves_stops_the_retries(relay, upstream):
     # Each failure asks for a 2 s wait; the client gives up after 1 s.
     upstream.reply(*[failure(503, **{"Retry-After": "2"})] * 3)
+    earlier = len(access_lines(relay))  # the module's relay has served other tests
     with pytest.raises(requests.ReadTimeout):
         requests.post(relay.url + "/v1/chat/completions", json={"model": "m", **CHAT}, timeout=1)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not any(
-        line.get("path") == "/v1/chat/completions" for line in access_lines(relay)
+        line.get("path") == "/v1/chat/completions" for line in access_lines(relay)[earlier:]
     ):
         time.sleep(0.2)
-    (line,) = [line for line in access_lines(relay) if line["path"] == "/v1/chat/completions"]
+    (line,) = [
+        line for line in access_lines(relay)[earlier:] if line["path"] == "/v1/chat/completions"
+    ]
     # The first wait ended with the client gone: no second attempt was sent.
     assert len(upstream.requests) == 1 and line["attempts"] == 1

@@ -94,7 +94,7 @@ def either(recorded):
 
 @pytest.fixture
 def secured(relay_with, upstream):
-    relay = relay_with(RELAY_ADMIN_TOKEN=TOKEN)
+    relay = relay_with(workers=2, RELAY_ADMIN_TOKEN=TOKEN)
     model(relay, upstream)
     return relay
 
@@ -227,7 +227,7 @@ def test_a_budget_of_a_past_month_does_not_hold_this_month(secured, upstream):
 
 
 def test_the_soft_alert_is_given_once(relay_with, upstream):
-    relay = relay_with(RELAY_ADMIN_TOKEN=TOKEN, RELAY_BUDGET_ALERT_SHARE="0.5")
+    relay = relay_with(workers=2, RELAY_ADMIN_TOKEN=TOKEN, RELAY_BUDGET_ALERT_SHARE="0.5")
     model(relay, upstream)
     secret = key(relay, "alerting", budget="0.0004", period="day")
     upstream.reply(*[whole()] * 4)

@@ -15,6 +15,7 @@ import openai
 import pytest
 import requests
 
+from tests.support.access import unique
 from tests.support.fake_upstream import Reply, completion, text_stream
 from tests.support.paths import CLI
 
@@ -46,52 +47,73 @@ def create(relay, upstream, name="priced", price=PRICE, **fields):
     return name
 
 
-def usage_rows(relay, expected_requests, **query):
-    """/api/usage once the workers have written `expected_requests` requests."""
+@pytest.fixture
+def shared(module_relays, module_database):
+    """One relay per database for the tests that look only at their own model
+    (`priced`): its usage rows and request lines."""
+    return module_relays.get(module_database)
+
+
+@pytest.fixture
+def priced():
+    """A model name of this test's own, on the shared relay."""
+    return unique("priced")
+
+
+def usage_rows(relay, expected_requests, model=None, **query):
+    """/api/usage once the workers have written `expected_requests` requests;
+    with `model`, its row alone (of the rows by model)."""
+    if model:
+        query["by"] = "model"
     deadline = time.monotonic() + 15
     while True:
         rows = requests.get(relay.url + "/api/usage", params=query, timeout=10).json()["usage"]
+        if model:
+            rows = [row for row in rows if row["model"] == model + ":latest"]
         if sum(row["requests"] for row in rows) >= expected_requests or time.monotonic() > deadline:
             return rows
         time.sleep(0.2)
 
 
-def request_lines(relay):
+def request_lines(relay, model=None):
+    """The request log lines naming a model (`model` alone, when given)."""
     return [
         line
         for line in map(json.loads, re.findall(r"^\{.*\}$", relay.log(), re.M))
-        if line.get("message") == "request" and line.get("model")
+        if line.get("message") == "request"
+        and line.get("model")
+        and (model is None or line["model"] == model + ":latest")
     ]
 
 
-def _chat(url, stream):
+def _chat(url, stream, model="priced"):
     client = openai.OpenAI(base_url=url + "/v1", api_key="-", max_retries=0)
     if stream:
-        list(client.chat.completions.create(model="priced", messages=CHAT, stream=True))
+        list(client.chat.completions.create(model=model, messages=CHAT, stream=True))
     else:
-        client.chat.completions.create(model="priced", messages=CHAT)
+        client.chat.completions.create(model=model, messages=CHAT)
 
 
-def _ollama_chat(url, stream):
-    answer = ollama.Client(host=url).chat(model="priced", messages=CHAT, stream=stream)
+def _ollama_chat(url, stream, model="priced"):
+    answer = ollama.Client(host=url).chat(model=model, messages=CHAT, stream=stream)
     list(answer) if stream else answer
 
 
-def _responses(url, stream):
+def _responses(url, stream, model="priced"):
     client = openai.OpenAI(base_url=url + "/v1", api_key="-", max_retries=0)
     if stream:
-        list(client.responses.create(model="priced", input="hi", stream=True, store=False))
+        list(client.responses.create(model=model, input="hi", stream=True, store=False))
     else:
-        client.responses.create(model="priced", input="hi", store=False)
+        client.responses.create(model=model, input="hi", store=False)
 
 
-def _messages(url, stream):
+def _messages(url, stream, model="priced"):
     client = anthropic.Anthropic(base_url=url, api_key="-", max_retries=0)
     if stream:
-        with client.messages.stream(model="priced", max_tokens=50, messages=CHAT) as events:
+        with client.messages.stream(model=model, max_tokens=50, messages=CHAT) as events:
             events.get_final_message()
     else:
-        client.messages.create(model="priced", max_tokens=50, messages=CHAT)
+        client.messages.create(model=model, max_tokens=50, messages=CHAT)
 
 
 SURFACES = {"chat": _chat, "ollama": _ollama_chat, "responses": _responses, "messages": _messages}
@@ -99,63 +121,66 @@ SURFACES = {"chat": _chat, "ollama": _ollama_chat, "responses": _responses, "mes
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 @pytest.mark.parametrize("surface", sorted(SURFACES))
-def test_each_request_costs_its_tokens_at_the_models_price(relay, upstream, surface, stream):
-    create(relay, upstream)
+def test_each_request_costs_its_tokens_at_the_models_price(
+    shared, priced, upstream, surface, stream
+):
+    create(shared, upstream, name=priced)
     reply = (
         Reply(sse=text_stream("Hi", usage=USAGE)) if stream else Reply(json=completion(usage=USAGE))
     )
     upstream.reply(reply, reply)
-    SURFACES[surface](relay.url, stream)
-    SURFACES[surface](relay.url, stream)
+    SURFACES[surface](shared.url, stream, priced)
+    SURFACES[surface](shared.url, stream, priced)
 
-    (row,) = usage_rows(relay, 2)
+    (row,) = usage_rows(shared, 2, priced)
     assert (row["requests"], row["input_tokens"], row["output_tokens"]) == (2, 22, 14)
     assert Decimal(row["cost"]) == 2 * COST
     assert (row["currency"], row["unpriced"]) == ("USD", False)
-    costs = [Decimal(line["cost"]) for line in request_lines(relay)]
+    costs = [Decimal(line["cost"]) for line in request_lines(shared, priced)]
     assert costs == [COST, COST]
     # The rows hold the exact sum of the requests' costs.
     assert sum(costs) == Decimal(row["cost"])
 
 
-def test_embeddings_cost_their_input_tokens(relay, upstream):
-    create(relay, upstream, price={"input": "0.02", "output": "0"})
-    client = openai.OpenAI(base_url=relay.url + "/v1", api_key="-", max_retries=0)
-    client.embeddings.create(model="priced", input=["a", "b"])  # the fake says 4 tokens
-    ollama.Client(host=relay.url).embed(model="priced", input="a")
-    (row,) = usage_rows(relay, 2)
+def test_embeddings_cost_their_input_tokens(shared, priced, upstream):
+    create(shared, upstream, name=priced, price={"input": "0.02", "output": "0"})
+    client = openai.OpenAI(base_url=shared.url + "/v1", api_key="-", max_retries=0)
+    client.embeddings.create(model=priced, input=["a", "b"])  # the fake says 4 tokens
+    ollama.Client(host=shared.url).embed(model=priced, input="a")
+    (row,) = usage_rows(shared, 2, priced)
     assert Decimal(row["cost"]) == Decimal("0.00000016")
 
 
-def test_a_tiny_cost_is_kept_exactly(relay, upstream):
-    create(relay, upstream, price={"input": 0.40, "output": 1.60})
+def test_a_tiny_cost_is_kept_exactly(shared, priced, upstream):
+    create(shared, upstream, name=priced, price={"input": 0.40, "output": 1.60})
     upstream.reply(Reply(json=completion(usage={"prompt_tokens": 11, "completion_tokens": 0})))
-    _chat(relay.url, stream=False)
-    (row,) = usage_rows(relay, 1)
+    _chat(shared.url, stream=False, model=priced)
+    (row,) = usage_rows(shared, 1, priced)
     assert row["cost"] == "0.0000044"
 
 
-def test_a_price_change_applies_to_later_requests_only(relay, upstream):
-    create(relay, upstream)
+def test_a_price_change_applies_to_later_requests_only(shared, priced, upstream):
+    create(shared, upstream, name=priced)
     upstream.reply(Reply(json=completion(usage=USAGE)))
-    _chat(relay.url, stream=False)
-    usage_rows(relay, 1)
-    create(relay, upstream, price={"input": 4, "output": 16, "cached_input": 1})
+    _chat(shared.url, stream=False, model=priced)
+    usage_rows(shared, 1, priced)
+    create(shared, upstream, name=priced, price={"input": 4, "output": 16, "cached_input": 1})
     upstream.reply(Reply(json=completion(usage=USAGE)))
-    _chat(relay.url, stream=False)
-    (row,) = usage_rows(relay, 2)
+    _chat(shared.url, stream=False, model=priced)
+    (row,) = usage_rows(shared, 2, priced)
     assert Decimal(row["cost"]) == COST + 10 * COST
 
 
-def test_an_unpriced_model_costs_nothing_and_its_rows_say_so(relay, upstream):
-    create(relay, upstream, name="free", price=None)
-    ollama.Client(host=relay.url).chat(model="free", messages=CHAT)
-    (row,) = usage_rows(relay, 1)
+def test_an_unpriced_model_costs_nothing_and_its_rows_say_so(shared, upstream):
+    free = unique("free")
+    create(shared, upstream, name=free, price=None)
+    ollama.Client(host=shared.url).chat(model=free, messages=CHAT)
+    (row,) = usage_rows(shared, 1, free)
     assert (row["cost"], row["unpriced"]) == ("0", True)
-    assert [line["cost"] for line in request_lines(relay)] == [None]
+    assert [line["cost"] for line in request_lines(shared, free)] == [None]
 
 
-def test_prices_are_checked_naming_the_part(relay, upstream):
+def test_prices_are_checked_naming_the_part(shared, upstream):
     for price, param in [
         ({"input": 0.4}, "price.output"),
         ({"input": -1, "output": 1}, "price.input"),
@@ -165,7 +190,7 @@ def test_prices_are_checked_naming_the_part(relay, upstream):
         ("0.4", "price"),
     ]:
         response = requests.post(
-            relay.url + "/api/create",
+            shared.url + "/api/create",
             json={"name": "m", "from": "x", "remote_host": upstream.url, "price": price},
             timeout=10,
         )

@@ -20,7 +20,7 @@ CHAT = [{"role": "user", "content": "hi"}]
 
 @pytest.fixture
 def secured(relay_with, upstream):
-    relay = relay_with(RELAY_ADMIN_TOKEN=TOKEN)
+    relay = relay_with(workers=2, RELAY_ADMIN_TOKEN=TOKEN)
     for name, price in (("a", {"input": 1, "output": 2}), ("b", None), ("c", None)):
         body = {
             "name": name,

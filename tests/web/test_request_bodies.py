@@ -15,8 +15,9 @@ TIMEOUT = 30
 
 
 @pytest.fixture
-def relay(relay_with):
-    return relay_with(workers=1, RELAY_MAX_BODY_BYTES=str(LIMIT))
+def relay(module_relays):
+    """One relay for the module: its tests change nothing it holds."""
+    return module_relays.get(RELAY_MAX_BODY_BYTES=str(LIMIT))
 
 
 def _exchange(relay, head, body=b"", end=True):

@@ -4,7 +4,9 @@ output back) resolve to the stored output items, per key, on both databases."""
 import requests
 
 from tests.support.fake_upstream import Reply, completion
-from tests.surfaces.responses.test_store import model, respond  # noqa: F401  (fixture)
+
+# The module's relay (one per database, shared by its tests) and model, as test_store's.
+from tests.surfaces.responses.test_store import model, relay, respond  # noqa: F401
 
 ADMIN = "admin-token-for-item-references"
 

@@ -16,6 +16,20 @@ from tests.support.openai_schema import validate
 
 
 @pytest.fixture
+def relay(module_relays, module_database):
+    """One relay per database for the whole module: no test here needs a fresh
+    one, and each looks only at the responses it stored. Two workers: a
+    conversation goes on across them."""
+    return module_relays.get(module_database, workers=2)
+
+
+@pytest.fixture
+def settings(relay):
+    """The shared relay's settings: `make_app` opens its database."""
+    return relay.settings
+
+
+@pytest.fixture
 def model(relay, upstream):
     create_model(relay, "remote", upstream.url + "/v1")
     requests.post(relay.url + "/api/copy", json={"source": "remote", "destination": "other"})
@@ -34,9 +48,10 @@ def respond(relay, **body):
     return response.json()
 
 
-def stored_rows(make_app):
+def stored_ids(make_app):
+    """The ids of every stored response, those of earlier tests included."""
     with make_app().app_context():
-        return list(StoredResponse.select())
+        return {row.id for row in StoredResponse.select(StoredResponse.id)}
 
 
 def test_get_returns_the_stored_response(relay, model):
@@ -168,13 +183,15 @@ def test_input_items_are_paginated(relay, model):
 
 
 def test_store_false_keeps_nothing(relay, model, make_app):
+    before = stored_ids(make_app)
     first = respond(relay, input="secret", store=False)
     assert first["store"] is False
     assert requests.get(f"{relay.url}/v1/responses/{first['id']}").status_code == 404
-    assert stored_rows(make_app) == []
+    assert stored_ids(make_app) == before
 
 
 def test_failed_answers_leave_nothing_in_the_database(relay, model, upstream, make_app):
+    before = stored_ids(make_app)
     upstream.reply(Reply(status=401, json={"error": {"message": "bad key"}}))
     assert (
         requests.post(
@@ -187,14 +204,17 @@ def test_failed_answers_leave_nothing_in_the_database(relay, model, upstream, ma
         relay.url + "/v1/responses", json={"model": "remote", "input": "x", "stream": True}
     ).text
     assert "response.failed" in lines
-    assert stored_rows(make_app) == []
+    assert stored_ids(make_app) == before
 
 
 def test_expired_responses_are_gone_and_pruned(relay, model, make_app, settings):
     first = respond(relay, input="old")
+    before = stored_ids(make_app)
+    assert first["id"] in before
     with make_app().app_context():
-        StoredResponse.update(created_at=datetime.datetime(2020, 1, 1)).execute()
+        old = datetime.datetime(2020, 1, 1)
+        StoredResponse.update(created_at=old).where(StoredResponse.id == first["id"]).execute()
     assert requests.get(f"{relay.url}/v1/responses/{first['id']}").status_code == 404
     result = cli_in(make_app())("responses", "prune")
     assert result.stdout.strip() == "pruned 1 expired responses"
-    assert stored_rows(make_app) == []
+    assert stored_ids(make_app) == before - {first["id"]}
